@@ -7,3 +7,7 @@ export {
 export { VerityError, isVerityError } from './errors.js';
 export { limits, type Limits } from './limits.js';
 export { Prng, seedFrom } from './prng.js';
+export {
+  SQL_TYPES, type SqlType, type JsonValue, type Value, type Row, type Key, compareValues, compareKeys,
+  compareBytes, canonicalJson,
+} from './value.js';
