@@ -11,3 +11,6 @@ export {
   SQL_TYPES, type SqlType, type JsonValue, type Value, type Row, type Key, compareValues, compareKeys,
   compareBytes, canonicalJson,
 } from './value.js';
+export type {
+  KeyBound, KeyRange, ScanOptions, TableLayout, IndexLayout, TableReader, TableWriter,
+} from './table.js';
