@@ -1,0 +1,2 @@
+export { runCli, HELP, EXIT_OK, EXIT_FAILED, EXIT_USAGE, type Io } from './cli.js';
+export { renderTable, cellText, toJsonValue } from './format.js';
