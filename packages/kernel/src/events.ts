@@ -1,0 +1,202 @@
+import {
+  assert, checksumHex, type IndexLayout, type JsonValue, type Key, type Position, type Row, type TableLayout,
+  type TableWriter, type Value,
+} from '@veritydb/types';
+
+/**
+ * Derived events (DESIGN §3, §8): every committed entry yields the events it caused, kept in
+ * the store itself as a system table per tenant, `__events`, so history gets MVCC, `AS OF`,
+ * checkpoints and the state hash like any table. Columns, in order:
+ *
+ *   position BIGINT, index INTEGER, stream TEXT, event_type TEXT, key JSON, data JSON,
+ *   actor TEXT, timestamp TIMESTAMP, hash TEXT        primary key (position, index)
+ *
+ * `key` is the primary-key tuple as a JSON array; `data` is the row image as an object keyed by
+ * column name (after the change for insert/update, before it for delete), the DDL text for
+ * `ddl`, and `{code, message, statement}` for `rejected`. `hash` is the entry's hash in hex.
+ */
+export const EVENTS_TABLE = '__events';
+export const EVENTS_STREAM_INDEX = '__events_stream';
+export const EVENT_COLUMNS = ['position', 'index', 'stream', 'event_type', 'key', 'data', 'actor', 'timestamp', 'hash'] as const;
+export const EVENT_COLUMN_TYPES = ['BIGINT', 'INTEGER', 'TEXT', 'TEXT', 'JSON', 'JSON', 'TEXT', 'TIMESTAMP', 'TEXT'] as const;
+export const EVENTS_LAYOUT: TableLayout = Object.freeze({ primaryKey: Object.freeze([0, 1]), columnCount: EVENT_COLUMNS.length });
+/** `WHERE stream = 't'` is the common audit query: an index keeps it from scanning every event. */
+export const EVENTS_STREAM_LAYOUT: IndexLayout = Object.freeze({ columns: Object.freeze([2]), unique: false });
+/** Stream of events about the tenant itself (creation), which belong to no table. */
+export const TENANT_STREAM = '';
+
+export const EVENT_TYPES = ['insert', 'update', 'delete', 'ddl', 'rejected'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Events one entry may derive; an entry that would exceed it is rejected (a named limit). */
+export const EVENTS_PER_ENTRY_MAX = 1_000_000;
+
+export interface PendingEvent {
+  readonly stream: string;
+  readonly eventType: EventType;
+  readonly key: JsonValue;
+  readonly data: JsonValue;
+}
+
+/** Context every event of one entry shares. */
+export interface EventStamp {
+  readonly position: Position;
+  readonly actor: string;
+  readonly timestampMicros: number;
+  readonly hash: Uint8Array;
+}
+
+export function eventRow(stamp: EventStamp, index: number, event: PendingEvent): Row {
+  return [
+    BigInt(stamp.position), index, event.stream, event.eventType, event.key, event.data, stamp.actor,
+    BigInt(stamp.timestampMicros), checksumHex(stamp.hash),
+  ];
+}
+
+/** Appends the entry's events to `__events` (the table must exist in this batch's tenant). */
+export function writeEvents(writer: TableWriter, stamp: EventStamp, events: readonly PendingEvent[]): void {
+  assert(events.length <= EVENTS_PER_ENTRY_MAX, `too many events in one entry: ${events.length}`);
+  events.forEach((event, index) => writer.insert(EVENTS_TABLE, eventRow(stamp, index, event)));
+}
+
+export function createEventsTable(writer: TableWriter): void {
+  writer.createTable(EVENTS_TABLE, EVENTS_LAYOUT);
+  writer.createIndex(EVENTS_TABLE, EVENTS_STREAM_INDEX, EVENTS_STREAM_LAYOUT);
+}
+
+/**
+ * A value as JSON for `key`/`data`: bigints become numbers when safe (else decimal text), bytes
+ * become PostgreSQL's `\x…` hex text, non-finite doubles become their names.
+ */
+export function valueToJson(value: Value): JsonValue {
+  if (value === null) return null;
+  switch (typeof value) {
+    case 'bigint': return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value.toString();
+    case 'number': return Number.isFinite(value) ? value : String(value);
+    case 'boolean':
+    case 'string': return value;
+    default: return value instanceof Uint8Array ? `\\x${checksumHex(value)}` : value;
+  }
+}
+
+export function keyToJson(key: Key): JsonValue {
+  return key.map(valueToJson);
+}
+
+export function rowToJson(columns: readonly string[], row: Row): JsonValue {
+  assert(columns.length === row.length, `row has ${row.length} values for ${columns.length} columns`);
+  const object: Record<string, JsonValue> = {};
+  columns.forEach((column, i) => {
+    object[column] = valueToJson(row[i] as Value);
+  });
+  return object;
+}
+
+/** What the recorder needs to know about a table to describe its rows. */
+export interface TableShape {
+  readonly columns: readonly string[];
+  readonly primaryKey: readonly number[];
+}
+
+/**
+ * A `TableWriter` that forwards to the store's write batch and records the row events it
+ * causes. DDL calls are noted per table so the kernel can emit one `ddl` event per table a
+ * statement changed. `shapeOf` must describe tables as they are *before* the current call.
+ */
+export class RecordingWriter implements TableWriter {
+  readonly #inner: TableWriter;
+  readonly #shapeOf: (table: string) => TableShape | undefined;
+  readonly #events: PendingEvent[] = [];
+  #ddlTables: string[] = [];
+
+  constructor(inner: TableWriter, shapeOf: (table: string) => TableShape | undefined) {
+    this.#inner = inner;
+    this.#shapeOf = shapeOf;
+  }
+
+  /** Row events so far, in the order the writes happened. */
+  get events(): readonly PendingEvent[] {
+    return this.#events;
+  }
+
+  /** Appends an event the kernel derived itself (ddl, tenant). */
+  record(event: PendingEvent): void {
+    this.#events.push(event);
+  }
+
+  /** Tables touched by DDL since the last call, in first-touch order; resets the list. */
+  takeDdlTables(): readonly string[] {
+    const tables = this.#ddlTables;
+    this.#ddlTables = [];
+    return tables;
+  }
+
+  hasTable(table: string): boolean {
+    return this.#inner.hasTable(table);
+  }
+  scan(table: string, options?: Parameters<TableWriter['scan']>[1]): Iterable<Row> {
+    return this.#inner.scan(table, options);
+  }
+  get(table: string, key: Key): Row | undefined {
+    return this.#inner.get(table, key);
+  }
+  indexScan(table: string, index: string, options?: Parameters<TableWriter['indexScan']>[2]): Iterable<Row> {
+    return this.#inner.indexScan(table, index, options);
+  }
+  rowCount(table: string): number {
+    return this.#inner.rowCount(table);
+  }
+
+  createTable(table: string, layout: TableLayout): void {
+    this.#inner.createTable(table, layout);
+    this.#noteDdl(table);
+  }
+  dropTable(table: string): void {
+    this.#inner.dropTable(table);
+    this.#noteDdl(table);
+  }
+  createIndex(table: string, index: string, layout: IndexLayout): void {
+    this.#inner.createIndex(table, index, layout);
+    this.#noteDdl(table);
+  }
+  dropIndex(table: string, index: string): void {
+    this.#inner.dropIndex(table, index);
+    this.#noteDdl(table);
+  }
+  alterTable(table: string, layout: TableLayout, migrate: (row: Row) => Row): void {
+    this.#inner.alterTable(table, layout, migrate);
+    this.#noteDdl(table);
+  }
+
+  insert(table: string, row: Row): void {
+    const shape = this.#shape(table);
+    this.#inner.insert(table, row);
+    this.#events.push({ stream: table, eventType: 'insert', key: keyToJson(keyOf(shape, row)), data: rowToJson(shape.columns, row) });
+  }
+  update(table: string, key: Key, row: Row): void {
+    const shape = this.#shape(table);
+    this.#inner.update(table, key, row);
+    this.#events.push({ stream: table, eventType: 'update', key: keyToJson(keyOf(shape, row)), data: rowToJson(shape.columns, row) });
+  }
+  delete(table: string, key: Key): void {
+    const shape = this.#shape(table);
+    const before = this.#inner.get(table, key);
+    assert(before !== undefined, `delete of a missing row in ${table}`);
+    this.#inner.delete(table, key);
+    this.#events.push({ stream: table, eventType: 'delete', key: keyToJson(key), data: rowToJson(shape.columns, before) });
+  }
+
+  #shape(table: string): TableShape {
+    const shape = this.#shapeOf(table);
+    assert(shape !== undefined, `no catalog entry for table ${table} being written`);
+    return shape;
+  }
+
+  #noteDdl(table: string): void {
+    if (!this.#ddlTables.includes(table)) this.#ddlTables.push(table);
+  }
+}
+
+function keyOf(shape: TableShape, row: Row): Key {
+  return shape.primaryKey.map((i) => row[i] as Value);
+}
