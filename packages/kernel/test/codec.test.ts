@@ -1,12 +1,12 @@
 import t from 'tap';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
-import { clientId, position, seedFrom, tenantId, type Value } from '@veritydb/types';
+import { clientId, position, seedFrom, tenantId } from '@veritydb/types';
 import {
   decodeEnvelope, encodeEnvelope, OPERATION, validateCommand, type Command, type Envelope,
 } from '../src/codec/command.js';
 import { ByteReader, ByteWriter } from '../src/codec/bytes.js';
-import { readValue, writeValue } from '../src/codec/value.js';
+import { readValue, writeValue, type Param } from '../src/codec/value.js';
 import { TimestampIndex } from '../src/timestamps.js';
 
 const seed = seedFrom(process.env, () => Date.now() % 1_000_000);
@@ -16,8 +16,8 @@ const jsonDocument = fc.oneof(
   fc.array(fc.oneof(fc.integer(), fc.string(), fc.boolean(), fc.constant(null)), { maxLength: 4 }),
   fc.dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.integer(), fc.string(), fc.constant(null)), { maxKeys: 4 }),
 );
-const value: fc.Arbitrary<Value> = fc.oneof(
-  fc.constant(null), fc.boolean(), fc.double(), fc.bigInt({ min: -(2n ** 130n), max: 2n ** 130n }),
+const value: fc.Arbitrary<Param> = fc.oneof(
+  fc.constant(null), fc.date({ noInvalidDate: false }), fc.boolean(), fc.double(), fc.bigInt({ min: -(2n ** 130n), max: 2n ** 130n }),
   fc.string({ unit: 'grapheme', maxLength: 20 }), fc.uint8Array({ maxLength: 20 }), jsonDocument,
 );
 const command: fc.Arbitrary<Command> = fc.oneof(
@@ -76,18 +76,20 @@ t.test('decoding rejects precisely', async (t) => {
 });
 
 t.test('value encoding is canonical', async (t) => {
-  const encode = (v: Value): Uint8Array => {
+  const encode = (v: Param): Uint8Array => {
     const w = new ByteWriter();
     writeValue(w, v);
     return w.finish();
   };
   t.same(encode({ b: 1, a: [2] }), encode({ a: [2], b: 1 }), 'JSON objects encode with sorted keys');
   t.notSame(encode(1), encode(1n), 'a double and a bigint are different values');
-  const roundTrip = (v: Value): Value => readValue(new ByteReader(encode(v)));
+  const roundTrip = (v: Param): Param => readValue(new ByteReader(encode(v)));
   t.equal(roundTrip(-(2n ** 100n)), -(2n ** 100n));
   t.equal(roundTrip(0n), 0n);
   t.ok(Object.is(roundTrip(-0), -0));
   t.ok(Number.isNaN(roundTrip(Number.NaN)));
+  const date = readValue(new ByteReader(encode(new Date(1_700_000_000_123))));
+  t.ok(date instanceof Date && date.getTime() === 1_700_000_000_123, 'a Date stays a Date (it types as TIMESTAMP)');
   const w = new ByteWriter();
   w.varuint(Number.MAX_SAFE_INTEGER);
   t.equal(new ByteReader(w.finish()).varuint(), Number.MAX_SAFE_INTEGER);

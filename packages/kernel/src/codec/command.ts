@@ -1,6 +1,6 @@
-import { clientId, limits, tenantId, U128_MAX, type ClientId, type TenantId, type Value } from '@veritydb/types';
+import { clientId, limits, tenantId, U128_MAX, type ClientId, type TenantId } from '@veritydb/types';
 import { ByteReader, ByteWriter, DecodeFailure } from './bytes.js';
-import { readValue, writeValue } from './value.js';
+import { readValue, writeValue, type Param } from './value.js';
 
 /**
  * What a log entry asks the kernel to do. The entry header (storage) carries position,
@@ -36,7 +36,7 @@ export interface SqlBatchCommand {
 
 export interface Statement {
   readonly sql: string;
-  readonly params: readonly Value[];
+  readonly params: readonly Param[];
 }
 
 /** Does nothing; a new primary commits one to learn its view's commit point. */
@@ -163,7 +163,7 @@ function readStatements(reader: ByteReader): Statement[] {
     const sql = reader.string();
     const paramCount = reader.varuint();
     if (paramCount > PARAMS_PER_STATEMENT_MAX) throw new DecodeFailure(`${paramCount} parameters`);
-    const params: Value[] = [];
+    const params: Param[] = [];
     for (let p = 0; p < paramCount; p++) params.push(readValue(reader));
     statements.push({ sql, params });
   }

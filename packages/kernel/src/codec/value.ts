@@ -2,10 +2,15 @@ import { canonicalJson, type JsonValue, type Value } from '@veritydb/types';
 import { ByteReader, ByteWriter, DecodeFailure } from './bytes.js';
 
 /**
- * Canonical binary encoding of SQL values (statement parameters, checkpoint state). One
- * encoding per value: numbers are IEEE-754 doubles, bigints sign + magnitude, JSON documents
- * their canonical text (sorted keys), so equal values give equal bytes.
+ * Canonical binary encoding of statement parameters. One encoding per value: numbers are
+ * IEEE-754 doubles, bigints sign + magnitude, JSON documents their canonical text (sorted
+ * keys), dates their epoch milliseconds, so equal parameters give equal bytes. A parameter
+ * decodes to the same JavaScript type it was written as, because the SQL layer types a
+ * parameter by its JavaScript type (a `Date` is a TIMESTAMP, a safe integer beyond int32 a
+ * BIGINT): logging must not change what a statement means.
  */
+export type Param = Value | Date;
+
 const TAG_NULL = 0;
 const TAG_FALSE = 1;
 const TAG_TRUE = 2;
@@ -14,8 +19,9 @@ const TAG_BIGINT = 4;
 const TAG_STRING = 5;
 const TAG_BYTES = 6;
 const TAG_JSON = 7;
+const TAG_DATE = 8;
 
-export function writeValue(writer: ByteWriter, value: Value): void {
+export function writeValue(writer: ByteWriter, value: Param): void {
   if (value === null) {
     writer.u8(TAG_NULL);
     return;
@@ -27,11 +33,12 @@ export function writeValue(writer: ByteWriter, value: Value): void {
     case 'string': writer.u8(TAG_STRING).string(value); return;
     default:
       if (value instanceof Uint8Array) writer.u8(TAG_BYTES).bytes(value);
+      else if (value instanceof Date) writer.u8(TAG_DATE).f64(value.getTime());
       else writer.u8(TAG_JSON).string(canonicalJson(value));
   }
 }
 
-export function readValue(reader: ByteReader): Value {
+export function readValue(reader: ByteReader): Param {
   const tag = reader.u8();
   switch (tag) {
     case TAG_NULL: return null;
@@ -42,6 +49,7 @@ export function readValue(reader: ByteReader): Value {
     case TAG_STRING: return reader.string();
     case TAG_BYTES: return reader.bytes();
     case TAG_JSON: return parseJsonDocument(reader.string());
+    case TAG_DATE: return new Date(reader.f64());
     default: throw new DecodeFailure(`unknown value tag ${tag}`);
   }
 }
@@ -57,15 +65,15 @@ function parseJsonDocument(text: string): JsonValue {
   return parsed as JsonValue;
 }
 
-/** True when `value` is something the engine can hold (see `Value` in @veritydb/types). */
-export function isValue(value: unknown): value is Value {
+/** True when `value` can be sent as a statement parameter (DESIGN §11 SDK values). */
+export function isParam(value: unknown): value is Param {
   if (value === null) return true;
   switch (typeof value) {
     case 'boolean':
     case 'number':
     case 'bigint':
     case 'string': return true;
-    case 'object': return value instanceof Uint8Array || isJsonDocument(value, 0);
+    case 'object': return value instanceof Uint8Array || value instanceof Date || isJsonDocument(value, 0);
     default: return false;
   }
 }
