@@ -1,0 +1,131 @@
+import btree from 'sorted-btree';
+import type * as BTreeModule from 'sorted-btree';
+import { assert, compareValues, type Key, type KeyBound, type KeyRange, type Row, type Value } from '@veritydb/types';
+
+/** sorted-btree is CommonJS with a `default` export: under ESM the class sits on `.default`. */
+const BTree = btree.default;
+
+/** "Not deleted yet": the deletedAt of a live version, the droppedAt of a live table or index. */
+export const NEVER = Number.POSITIVE_INFINITY;
+
+/** One version of one row: visible at positions p with createdAt <= p < deletedAt. Immutable:
+ * ending a version replaces the object, so published tree clones keep the old one. */
+export interface Version {
+  readonly createdAt: number;
+  readonly deletedAt: number;
+  readonly row: Row;
+}
+
+/**
+ * A tree key: a key tuple plus the createdAt of the version it belongs to. `edge` is 0 for
+ * stored entries; search probes use -1 ("before every key with this prefix") and +1 ("after
+ * every key with this prefix"), which is how prefix bounds of a KeyRange become tree positions.
+ */
+export interface TreeKey {
+  readonly key: Key;
+  readonly createdAt: number;
+  readonly edge: -1 | 0 | 1;
+}
+
+export type VersionTree = BTreeModule.default<TreeKey, Version>;
+
+export function compareTreeKeys(a: TreeKey, b: TreeKey): number {
+  const n = Math.min(a.key.length, b.key.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareValues(a.key[i] as Value, b.key[i] as Value);
+    if (c !== 0) return c;
+  }
+  if (a.key.length < b.key.length) return a.edge !== 0 ? a.edge : -1;
+  if (a.key.length > b.key.length) return b.edge !== 0 ? -b.edge : 1;
+  if (a.edge !== b.edge) return a.edge < b.edge ? -1 : 1;
+  return a.createdAt === b.createdAt ? 0 : a.createdAt < b.createdAt ? -1 : 1;
+}
+
+export function newTree(): VersionTree {
+  return new BTree<TreeKey, Version>(undefined, compareTreeKeys);
+}
+
+export function entryKey(key: Key, createdAt: number): TreeKey {
+  return { key, createdAt, edge: 0 };
+}
+
+/** Positions a bound as a probe: where iteration starts (lower) or stops (upper). */
+function lowerProbe(bound: KeyBound): TreeKey {
+  return { key: bound.key, createdAt: 0, edge: bound.inclusive ? -1 : 1 };
+}
+function upperProbe(bound: KeyBound): TreeKey {
+  return { key: bound.key, createdAt: 0, edge: bound.inclusive ? 1 : -1 };
+}
+
+export function visibleAt(version: Version, position: number): boolean {
+  return version.createdAt <= position && position < version.deletedAt;
+}
+
+/** Versions visible at `position` within `range`, in tree order (or reversed). Lazy. */
+export function* scanTree(tree: VersionTree, position: number, range: KeyRange | undefined,
+  reverse: boolean): Generator<Version> {
+  const lower = range?.lower === undefined ? undefined : lowerProbe(range.lower);
+  const upper = range?.upper === undefined ? undefined : upperProbe(range.upper);
+  if (lower !== undefined && upper !== undefined && compareTreeKeys(lower, upper) >= 0) return;
+  if (!reverse) {
+    for (const [key, version] of tree.entries(lower)) {
+      if (upper !== undefined && compareTreeKeys(key, upper) >= 0) return;
+      if (visibleAt(version, position)) yield version;
+    }
+  } else {
+    for (const [key, version] of tree.entriesReversed(upper)) {
+      if (lower !== undefined && compareTreeKeys(key, lower) <= 0) return;
+      if (visibleAt(version, position)) yield version;
+    }
+  }
+}
+
+/** The version of `key` visible at `position`, if any: the one with the largest createdAt not
+ * after `position`, since a key's versions cover disjoint intervals. */
+export function versionAt(tree: VersionTree, key: Key, position: number): Version | undefined {
+  const pair = tree.getPairOrNextLower(entryKey(key, position));
+  if (pair === undefined) return undefined;
+  const [found, version] = pair;
+  if (!sameKey(found.key, key)) return undefined;
+  return position < version.deletedAt ? version : undefined;
+}
+
+/** The live version of `key` (deletedAt = NEVER), if any. */
+export function liveVersion(tree: VersionTree, key: Key): Version | undefined {
+  const pair = tree.getPairOrNextLower({ key, createdAt: 0, edge: 1 });
+  if (pair === undefined) return undefined;
+  const [found, version] = pair;
+  if (!sameKey(found.key, key)) return undefined;
+  return version.deletedAt === NEVER ? version : undefined;
+}
+
+/** Live versions whose key starts with `prefix` (unique-index checks). */
+export function* liveWithPrefix(tree: VersionTree, prefix: Key): Generator<Version> {
+  const end: TreeKey = { key: prefix, createdAt: 0, edge: 1 };
+  for (const [key, version] of tree.entries({ key: prefix, createdAt: 0, edge: -1 })) {
+    if (compareTreeKeys(key, end) >= 0) return;
+    if (version.deletedAt === NEVER) yield version;
+  }
+}
+
+export function sameKey(a: Key, b: Key): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (compareValues(a[i] as Value, b[i] as Value) !== 0) return false;
+  return true;
+}
+
+export function project(row: Row, columns: readonly number[]): Key {
+  const key = new Array<Value>(columns.length);
+  for (let i = 0; i < columns.length; i++) {
+    const column = columns[i] as number;
+    assert(column < row.length, `key column ${column} outside a row of ${row.length} columns`);
+    key[i] = row[column] as Value;
+  }
+  return key;
+}
+
+/** An index entry's key: the index columns, then the primary key, so entries are unique and ties
+ * come out in primary-key order. */
+export function indexEntryKey(row: Row, columns: readonly number[], primaryKey: readonly number[]): Key {
+  return [...project(row, columns), ...project(row, primaryKey)];
+}
