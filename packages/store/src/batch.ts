@@ -4,7 +4,7 @@ import {
 import { Reader } from './reader.js';
 import { checkIndexLayout, checkTableLayout, IndexState, TableState, visibleIncarnation, type Lifetime } from './table.js';
 import {
-  entryKey, indexEntryKey, liveVersion, liveWithPrefix, NEVER, project, sameKey, type Version, type VersionTree,
+  entryKey, indexEntryKey, liveVersion, liveWithPrefix, NEVER, project, sameKey, type TreeKey, type Version, type VersionTree,
 } from './tree.js';
 
 /** What a batch needs from its tenant: the applier's catalog, and the hook that ends it. */
@@ -96,6 +96,7 @@ export class WriteBatch implements TableWriter {
     const state = this.#liveTable(table);
     const found = visibleIncarnation(state.indexes.get(index), this.position);
     assert(found !== undefined, `unknown index ${JSON.stringify(index)} on ${JSON.stringify(table)}`);
+    if (found.createdAt !== this.position) this.#forgetBatchEntries(found.tree, false);
     this.#endLifetime(state.indexes, index, found);
     this.#dirty.add(state);
   }
@@ -208,15 +209,15 @@ export class WriteBatch implements TableWriter {
     });
   }
 
-  /** Ends a live version at this position; one created by this batch is removed outright, since
-   * a version that lives for no position at all would only make history depend on batching. */
+  /** Ends a live version at this position. An entry that would then cover no position of its
+   * tree (the version, or the index, was created by this batch) is removed outright, so history
+   * never depends on how writes were batched. */
   #endVersion(state: TableState, version: Version): void {
     const places = this.#places(state, version);
-    if (version.createdAt === this.position) {
-      for (const [tree, key] of places) assert(tree.delete(key), 'the version to remove is present');
-    } else {
-      const ended: Version = Object.freeze({ createdAt: version.createdAt, deletedAt: this.position, row: version.row });
-      for (const [tree, key] of places) assert(!tree.set(key, ended, true), 'the version to end is present');
+    const ended: Version = Object.freeze({ createdAt: version.createdAt, deletedAt: this.position, row: version.row });
+    for (const [tree, key, since] of places) {
+      if (version.createdAt === this.position || since === this.position) assert(tree.delete(key), 'the entry to remove is present');
+      else assert(!tree.set(key, ended, true), 'the entry to end is present');
     }
     state.liveCount -= 1;
     this.#dirty.add(state);
@@ -226,13 +227,14 @@ export class WriteBatch implements TableWriter {
     });
   }
 
-  /** Where a version sits: the primary tree and every live index. */
-  #places(state: TableState, version: Version): [VersionTree, ReturnType<typeof entryKey>][] {
-    const places: [VersionTree, ReturnType<typeof entryKey>][] = [
-      [state.primary, entryKey(project(version.row, state.layout.primaryKey), version.createdAt)],
+  /** Where a version sits: the primary tree and every live index, each with its tree's start. */
+  #places(state: TableState, version: Version): [VersionTree, TreeKey, number][] {
+    const places: [VersionTree, TreeKey, number][] = [
+      [state.primary, entryKey(project(version.row, state.layout.primaryKey), version.createdAt), state.createdAt],
     ];
     for (const index of state.liveIndexes()) {
-      places.push([index.tree, entryKey(indexEntryKey(version.row, index.layout.columns, state.layout.primaryKey), version.createdAt)]);
+      places.push([index.tree, entryKey(indexEntryKey(version.row, index.layout.columns, state.layout.primaryKey), version.createdAt),
+        index.createdAt]);
     }
     return places;
   }
@@ -242,9 +244,45 @@ export class WriteBatch implements TableWriter {
     this.#dirty.add(table);
   }
 
+  /** A table dropped (or altered) at this position keeps, as its last state, the rows it had
+   * before this batch: writes of this batch to it could never be seen, and keeping them would
+   * make history depend on batching. Costs a pass over the table. */
   #endTable(table: TableState): void {
+    if (table.createdAt !== this.position) {
+      for (const [name, list] of table.indexes) {
+        const last = list[list.length - 1];
+        if (last !== undefined && last.createdAt === this.position) this.#endLifetime(table.indexes, name, last);
+      }
+      this.#forgetBatchEntries(table.primary, true);
+      for (const index of table.liveIndexes()) this.#forgetBatchEntries(index.tree, true);
+      const before = table.liveCount;
+      let live = 0;
+      for (const [, version] of table.primary.entries()) if (version.deletedAt === NEVER) live += 1;
+      table.liveCount = live;
+      this.#undo.push(() => {
+        table.liveCount = before;
+      });
+    }
     this.#endLifetime(this.#host.tables, table.name, table);
     this.#dirty.add(table);
+  }
+
+  /** Removes the entries this batch created in `tree` and, if `revive`, un-ends those it ended. */
+  #forgetBatchEntries(tree: VersionTree, revive: boolean): void {
+    const changes: [TreeKey, Version, Version | undefined][] = [];
+    for (const [key, version] of tree.entries()) {
+      if (version.createdAt === this.position) changes.push([key, version, undefined]);
+      else if (revive && version.deletedAt === this.position) {
+        changes.push([key, version, Object.freeze({ createdAt: version.createdAt, deletedAt: NEVER, row: version.row })]);
+      }
+    }
+    for (const [key, , replacement] of changes) {
+      if (replacement === undefined) tree.delete(key);
+      else tree.set(key, replacement, true);
+    }
+    this.#undo.push(() => {
+      for (const [key, original] of changes) tree.set(key, original, true);
+    });
   }
 
   /** Incarnation lists are never removed while a batch is open (undo relies on them staying

@@ -157,7 +157,8 @@ function decodeVersions(reader: ByteReader, layout: TableLayout, lifetime: Lifet
   for (let i = 0; i < count; i++) {
     const createdAt = reader.varuint();
     const deletedAt = decodePosition(reader);
-    check(createdAt >= lifetime.createdAt && createdAt < deletedAt && createdAt < lifetime.droppedAt, 'version within its table');
+    check(createdAt >= lifetime.createdAt && createdAt < deletedAt && createdAt < lifetime.droppedAt &&
+      (deletedAt === NEVER || deletedAt < lifetime.droppedAt), 'version within its table');
     check(createdAt <= lastPosition && (deletedAt === NEVER || deletedAt <= lastPosition), 'version not after the last position');
     const row = [];
     for (let c = 0; c < layout.columnCount; c++) row.push(reader.value());

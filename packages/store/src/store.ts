@@ -289,6 +289,8 @@ function checkTable(table: TableState, horizon: number, lastPosition: number): v
     assert(compareKeys(key.key, project(version.row, table.layout.primaryKey)) === 0 && key.createdAt === version.createdAt,
       'primary entry keyed by its row');
     assert(version.createdAt < version.deletedAt && version.createdAt >= table.createdAt, 'version interval');
+    assert(version.createdAt < table.droppedAt && (version.deletedAt === NEVER || version.deletedAt < table.droppedAt),
+      'a dropped table keeps the versions it had before the drop');
     assert(version.deletedAt > horizon, 'pruned versions are gone');
     assert(version.createdAt <= lastPosition, 'no version from the future');
     if (previous !== undefined && compareKeys(project(previous.row, table.layout.primaryKey), key.key) === 0) {
@@ -308,6 +310,7 @@ function checkTable(table: TableState, horizon: number, lastPosition: number): v
   for (const [name, list] of table.indexes) {
     for (const index of list) {
       assert(index.name === name, 'index filed under its name');
+      assert(index.createdAt >= table.createdAt && index.createdAt < table.droppedAt, 'an index lives within its table');
       const expected = versions.filter((v) => v.createdAt < index.droppedAt && v.deletedAt > index.createdAt);
       assert(index.tree.size === expected.length, `index ${name} holds ${index.tree.size} entries, expected ${expected.length}`);
       for (const version of expected) {
