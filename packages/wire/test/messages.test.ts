@@ -1,0 +1,152 @@
+import t from 'tap';
+import fc from 'fast-check';
+import { isVerityError, seedFrom, type Position, type TenantId } from '@veritydb/types';
+import {
+  DEFAULT_REQUEST_OPTIONS, FrameDecoder, decodeClientMessage, decodeRequest, decodeResponse, decodeServerMessage,
+  encodeClientMessage, encodeFrame, encodeRequest, encodeResponse, encodeServerMessage, isFinalResponse,
+  type ClientMessage, type Request, type ServerMessage,
+} from '../src/index.js';
+import * as arb from './arbitraries.js';
+
+const seed = seedFrom(process.env, arb.freshSeed);
+t.comment(`SEED=${seed}`);
+const runs = { seed, numRuns: 300 };
+
+function roundTripClient(message: ClientMessage): void {
+  const payload = encodeClientMessage(message);
+  const decoded = decodeClientMessage(payload);
+  if (!decoded.ok) throw new Error(`rejected its own encoding: ${decoded.reason}`);
+  if (arb.canon(decoded.value) !== arb.canon(message)) throw new Error(`changed in transit:\n${arb.canon(message)}\n${arb.canon(decoded.value)}`);
+  const again = encodeClientMessage(decoded.value);
+  if (Buffer.compare(again, payload) !== 0) throw new Error('re-encoding gave different bytes');
+}
+
+function roundTripServer(message: ServerMessage): void {
+  const payload = encodeServerMessage(message);
+  const decoded = decodeServerMessage(payload);
+  if (!decoded.ok) throw new Error(`rejected its own encoding: ${decoded.reason}`);
+  if (arb.canon(decoded.value) !== arb.canon(message)) throw new Error(`changed in transit:\n${arb.canon(message)}\n${arb.canon(decoded.value)}`);
+  const again = encodeServerMessage(decoded.value);
+  if (Buffer.compare(again, payload) !== 0) throw new Error('re-encoding gave different bytes');
+}
+
+t.test('every message kind round-trips exactly', async (t) => {
+  const kinds: [string, fc.Arbitrary<unknown>, (m: never) => void][] = [
+    ['client hello', arb.clientHello.map((hello): ClientMessage => ({ kind: 'hello', hello })), roundTripClient],
+    ['server hello', arb.serverHello.map((hello): ServerMessage => ({ kind: 'hello', hello })), roundTripServer],
+  ];
+  for (const body of ['execute', 'query', 'subscribe', 'admin', 'cancel', 'register'] as const) {
+    kinds.push([`request ${body}`, arb.request.filter((r) => r.body.kind === body)
+      .map((request): ClientMessage => ({ kind: 'request', request })), roundTripClient]);
+  }
+  for (const body of ['result', 'error', 'tenants', 'status', 'token'] as const) {
+    kinds.push([`response ${body}`, arb.response.filter((r) => r.body.kind === body)
+      .map((response): ServerMessage => ({ kind: 'response', response })), roundTripServer]);
+  }
+  for (const [name, arbitrary, check] of kinds) {
+    t.doesNotThrow(() => fc.assert(fc.property(arbitrary, (m) => check(m as never)), runs), name);
+  }
+});
+
+t.test('every admin operation and error code is covered by the arbitraries', async (t) => {
+  const seen = new Set<string>();
+  fc.assert(fc.property(arb.request, arb.response, (request, response) => {
+    if (request.body.kind === 'admin') seen.add(`admin:${request.body.admin.op}`);
+    if (response.body.kind === 'error') seen.add(`error:${response.body.error.code}`);
+  }), { seed, numRuns: 4000 });
+  t.ok(seen.has('admin:createToken') && seen.has('admin:listTenants') && seen.has('error:NotPrimary') && seen.has('error:SqlError'),
+    [...seen].sort().join(' '));
+});
+
+t.test('a stream of frames decodes the same in any chunking as whole', async (t) => {
+  t.doesNotThrow(() => fc.assert(fc.property(
+    fc.array(arb.clientMessage, { minLength: 1, maxLength: 8 }),
+    fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 50 }),
+    (messages, cuts) => {
+      const stream = Buffer.concat(messages.map((m) => encodeFrame(encodeClientMessage(m))));
+      const whole = new FrameDecoder().push(stream);
+      if (whole.error !== null || whole.frames.length !== messages.length) throw new Error('whole-buffer decode failed');
+      const chunked = new FrameDecoder();
+      const frames: Uint8Array[] = [];
+      let offset = 0;
+      for (let i = 0; offset < stream.length; i++) {
+        const size = cuts[i % cuts.length] as number;
+        const step = chunked.push(stream.subarray(offset, offset + size));
+        if (step.error !== null) throw new Error(step.error.message);
+        frames.push(...step.frames.map((f) => f.payload));
+        offset += size;
+      }
+      if (chunked.finish() !== null) throw new Error('bytes left over');
+      if (frames.length !== messages.length) throw new Error(`${frames.length} frames for ${messages.length} messages`);
+      frames.forEach((payload, i) => {
+        const decoded = decodeClientMessage(payload);
+        if (!decoded.ok || arb.canon(decoded.value) !== arb.canon(messages[i])) throw new Error(`message ${i} differs`);
+        if (Buffer.compare(payload, whole.frames[i]?.payload ?? new Uint8Array()) !== 0) throw new Error(`frame ${i} differs`);
+      });
+    }), { seed, numRuns: 200 }));
+});
+
+t.test('encoders refuse messages the peer would reject, with a typed error', async (t) => {
+  const base: Request = {
+    id: 1n,
+    body: { kind: 'query', tenant: 1 as TenantId, statement: { sql: 'SELECT 1', params: [] }, options: DEFAULT_REQUEST_OPTIONS },
+  };
+  const cases: [string, Request][] = [
+    ['request id 0', { ...base, id: 0n }],
+    ['request id above u64', { ...base, id: 1n << 64n }],
+    ['empty SQL', { ...base, body: { ...base.body, statement: { sql: '', params: [] } } as Request['body'] }],
+    ['atPosition without a position', { ...base, body: { ...base.body, options: { ...DEFAULT_REQUEST_OPTIONS, consistency: 'atPosition' } } as Request['body'] }],
+    ['eventual with a position', { ...base, body: { ...base.body, options: { ...DEFAULT_REQUEST_OPTIONS, consistency: 'eventual', position: 5 as Position } } as Request['body'] }],
+    ['tenant beyond 2^53', { ...base, body: { ...base.body, tenant: 2 ** 53 as TenantId } as Request['body'] }],
+    ['no statements', { id: 1n, body: { kind: 'execute', tenant: 1 as TenantId, statements: [], atomic: true, session: null, options: DEFAULT_REQUEST_OPTIONS } }],
+    ['lone surrogate in SQL', { ...base, body: { ...base.body, statement: { sql: 'SELECT \ud800', params: [] } } as Request['body'] }],
+    ['int64 out of range', { ...base, body: { ...base.body, statement: { sql: 'SELECT $1', params: [{ kind: 'int64', value: 1n << 63n }] } } as Request['body'] }],
+    ['impossible date', { ...base, body: { ...base.body, statement: { sql: 'SELECT $1', params: [{ kind: 'date', value: '2023-02-29' }] } } as Request['body'] }],
+    ['register with a request number', { id: 1n, body: { kind: 'register', session: { clientId: 1n as never, requestNumber: 3 } } }],
+  ];
+  for (const [name, request] of cases) {
+    t.ok(throwsBadRequest(() => encodeRequest(request)), name);
+  }
+  t.ok(decodeRequest(encodeRequest(base)).ok, 'the base case itself is valid');
+});
+
+t.test('a streamed result: several frames with one request id, the last one final', async (t) => {
+  const frames = [0, 1, 2].map((i) => encodeFrame(encodeResponse({
+    requestId: 9n,
+    body: {
+      kind: 'result',
+      result: {
+        statementIndex: 0, columns: [{ name: 'n', type: 'BIGINT' }], rows: [[{ kind: 'int64', value: BigInt(i) }]],
+        rowsAffected: 0, position: 4 as Position, final: i === 2,
+      },
+    },
+  })));
+  const { frames: decoded, error } = new FrameDecoder().push(Buffer.concat(frames));
+  t.equal(error, null);
+  const responses = decoded.map((frame) => decodeResponse(frame.payload));
+  t.same(responses.map((r) => r.ok && r.value.requestId), [9n, 9n, 9n]);
+  t.same(responses.map((r) => r.ok && isFinalResponse(r.value)), [false, false, true]);
+});
+
+t.test('decodeRequest and decodeResponse refuse the other kind of message', async (t) => {
+  const hello = encodeClientMessage({
+    kind: 'hello',
+    hello: { versions: [1], role: 'client', token: 'tok', clientName: '', clusterId: 0n as never, replicaIndex: 0 as never },
+  });
+  const decoded = decodeRequest(hello);
+  t.notOk(decoded.ok);
+  t.match(decoded.ok ? '' : decoded.reason, /hello/);
+  const serverHello = encodeServerMessage({
+    kind: 'hello', hello: { version: 1, clusterId: 1n as never, replicaIndex: 0 as never, replicaCount: 1, primary: null },
+  });
+  t.notOk(decodeResponse(serverHello).ok);
+});
+
+function throwsBadRequest(action: () => unknown): boolean {
+  try {
+    action();
+    return false;
+  } catch (error) {
+    return isVerityError(error, 'BadRequest');
+  }
+}
