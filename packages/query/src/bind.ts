@@ -253,11 +253,12 @@ function numericResult(a: ExprType, b: ExprType): 'INTEGER' | 'BIGINT' | 'DOUBLE
 /** For binary operators: untyped sides take the other side's type (both untyped: TEXT). */
 function unify(left: Bound, right: Bound): [Bound, Bound] {
   if (left.type === 'UNKNOWN' && right.type === 'UNKNOWN') return [coerce(left, 'TEXT') as Bound, coerce(right, 'TEXT') as Bound];
-  if (left.type === 'UNKNOWN' || (left.param && right.type !== 'UNKNOWN' && !right.param && left.type !== right.type && !(isNumericType(left.type) && isNumericType(right.type)))) {
+  // A parameter takes the type of the other side, as PostgreSQL infers an untyped parameter's type.
+  if (left.type === 'UNKNOWN' || (left.param && right.type !== 'UNKNOWN' && !right.param && left.type !== right.type)) {
     const c = coerce(left, right.type as SqlType);
     if (c !== null) return [c, right];
   }
-  if (right.type === 'UNKNOWN' || (right.param && !left.param && left.type !== right.type && !(isNumericType(left.type) && isNumericType(right.type)))) {
+  if (right.type === 'UNKNOWN' || (right.param && !left.param && left.type !== right.type)) {
     const c = coerce(right, left.type as SqlType);
     if (c !== null) return [left, c];
   }

@@ -49,8 +49,10 @@ export interface ExecuteContext {
   readonly forceFullScan?: boolean;
 }
 
-/** The virtual table of derived events (DESIGN §3, §8). The caller's reader serves it under
- * this name, rows in this column order, ordered by (position, index). */
+/** The table of derived events (DESIGN §3, §8), which the kernel keeps in the store. The
+ * caller's reader serves it under this name: rows in this column order, primary key
+ * (position, index), and a non-unique index `__events_stream` on (stream). It is in no user
+ * catalog and is read-only to SQL. `hash` is the entry hash in hex. */
 export const EVENTS_TABLE: TableDef = Object.freeze({
   name: '__events',
   columns: [
@@ -62,10 +64,10 @@ export const EVENTS_TABLE: TableDef = Object.freeze({
     { name: 'data', type: 'JSON', notNull: false, default: null },
     { name: 'actor', type: 'TEXT', notNull: false, default: null },
     { name: 'timestamp', type: 'TIMESTAMP', notNull: true, default: null },
-    { name: 'hash', type: 'BYTES', notNull: true, default: null },
+    { name: 'hash', type: 'TEXT', notNull: true, default: null },
   ],
   primaryKey: ['position', 'index'],
-  indexes: [],
+  indexes: [{ name: '__events_stream', columns: ['stream'], unique: false }],
 } satisfies TableDef);
 
 /** Runs a prepared statement. Never throws for user errors: they come back as `{ok:false}`.

@@ -59,7 +59,7 @@ function syntaxError(p: Prepassed, e: unknown): ReturnType<typeof sqlError> {
   const location = (e as { location?: { start?: { offset?: unknown } } } | null)?.location?.start?.offset;
   const offset = typeof location === 'number' ? p.toOriginal(location) : 0;
   const where = lineColumn(p.original, offset);
-  const near = p.original.slice(offset, offset + 20).split('\n')[0] ?? '';
+  const near = p.original.slice(offset, offset + 40).trimStart().split('\n')[0] ?? '';
   const message = offset >= p.original.trimEnd().length
     ? 'syntax error at end of input'
     : `syntax error at or near "${near.split(/\s/)[0] ?? near}"`;
@@ -237,9 +237,10 @@ function convertExpr(raw: Raw): Expr {
     }
     case 'binary_expr': return convertBinary(raw);
     case 'cast': {
-      const target = Array.isArray(raw.target) ? raw.target[0] : raw.target;
-      const type = castType(target);
-      return { kind: 'cast', operand: convertExpr(raw.expr), type };
+      const targets: Raw[] = Array.isArray(raw.target) ? raw.target : [raw.target];
+      let cast: Expr = convertExpr(raw.expr);
+      for (const target of targets) cast = { kind: 'cast', operand: cast, type: castType(target) };
+      return cast;
     }
     case 'date': return { kind: 'cast', operand: { kind: 'literal', literal: 'string', value: String(raw.value) }, type: 'DATE' };
     case 'timestamp': case 'datetime':
@@ -258,6 +259,9 @@ function convertExpr(raw: Raw): Expr {
     case 'function': {
       const parts = raw.name?.name;
       const name = Array.isArray(parts) ? parts.map((x: Raw) => String(x.value)).join('.') : String(raw.name);
+      const args: Raw[] = Array.isArray(raw.args?.value) ? raw.args.value : [];
+      if (name.toUpperCase() === 'NOT' && args.length === 1) return { kind: 'unary', op: 'NOT', operand: convertExpr(args[0]) };
+      if (name.toUpperCase() === 'EXISTS') unsupported('subqueries (EXISTS)');
       fail('UndefinedFunction', `function ${name.toLowerCase()}() is not supported`);
       break;
     }
@@ -283,10 +287,10 @@ function castType(target: Raw): SqlType {
 
 function numberLiteral(value: unknown): Expr {
   const text = String(value);
-  if (/^\d+$/.test(text)) {
+  if (/^-?\d+$/.test(text)) {
     const n = BigInt(text);
-    if (n <= 2147483647n) return { kind: 'literal', literal: 'integer', value: Number(n) };
-    if (n <= 9223372036854775807n) return { kind: 'literal', literal: 'integer', value: n };
+    if (n <= 2147483647n && n >= -2147483648n) return { kind: 'literal', literal: 'integer', value: Number(n) };
+    if (n <= 9223372036854775807n && n >= -9223372036854775808n) return { kind: 'literal', literal: 'integer', value: n };
     return { kind: 'literal', literal: 'decimal', value: Number(text) };
   }
   const n = Number(text);
