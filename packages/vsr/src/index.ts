@@ -6,3 +6,9 @@ export {
 export { type Message, type MessageKind, MESSAGE_KINDS, FROM_CLIENT } from './message.js';
 export type * from './message.js';
 export { encodeMessage, decodeMessage, type DecodeResult, FRAME_PREFIX_BYTES } from './codec.js';
+export type { Effect, EffectKind } from './effects.js';
+export type { Superblock, DurableState } from './storage.js';
+export type { StateMachine, ApplyInput } from './state-machine.js';
+export { SessionTable, type Session, type SessionVerdict } from './sessions.js';
+export { Replica, type ReplicaOptions, type ReplicaBugs, type ReplicaStatus } from './replica.js';
+export { Client, type ClientOptions, type ClientEffect } from './client.js';

@@ -1,0 +1,881 @@
+import {
+  assert, assertNever, checksumEqual, CHECKSUM_ZERO, limits, type Checksum, type ClusterId, type Prng,
+} from '@veritydb/types';
+import { quorums, vsrConstants } from './constants.js';
+import type { Effect } from './effects.js';
+import {
+  bodyMatches, decodeEntry, linksTo, makeHeader, rootHeader, type Entry, type Header,
+} from './header.js';
+import {
+  FROM_CLIENT, type CommitMessage, type DoViewChangeMessage, type HeadersMessage, type Message,
+  type PrepareMessage, type PrepareOkMessage, type RequestHeadersMessage, type RequestMessage,
+  type RequestPrepareMessage, type StartViewMessage,
+} from './message.js';
+import { SessionTable } from './sessions.js';
+import type { StateMachine } from './state-machine.js';
+import type { DurableState, Superblock } from './storage.js';
+
+/**
+ * Deliberate protocol bugs, for tests that prove the simulator's checkers can fail. All off in
+ * production; each names the rule it breaks.
+ */
+export interface ReplicaBugs {
+  /** Backups send prepare_ok as soon as the write is issued, before it is durable. */
+  readonly ackBeforeDurable: boolean;
+  /** The primary commits an op as soon as it is prepared locally, without a replication quorum. */
+  readonly commitWithoutQuorum: boolean;
+  /** The new primary picks the do_view_change log with the highest op, ignoring log_view. */
+  readonly viewChangeByOpOnly: boolean;
+  /** The primary records a request in the session table at prepare instead of at commit. */
+  readonly sessionAtPrepare: boolean;
+}
+
+export interface ReplicaOptions {
+  readonly cluster: ClusterId;
+  readonly replica: number;
+  readonly replicaCount: number;
+  readonly machine: StateMachine;
+  readonly prng: Prng;
+  /** Session table capacity (default limits.clientSessionsMax). */
+  readonly sessionsMax?: number;
+  /** Prepares in flight at the primary (default limits.pipelinePreparesMax). */
+  readonly pipelineMax?: number;
+  readonly bugs?: Partial<ReplicaBugs>;
+}
+
+export type ReplicaStatus = 'normal' | 'view_change';
+
+type PendingWrite =
+  | { readonly writeId: number; readonly kind: 'log'; entries: Entry[] }
+  | { readonly writeId: number; readonly kind: 'truncate'; readonly afterOp: number }
+  | { readonly writeId: number; readonly kind: 'superblock'; readonly superblock: Superblock };
+
+interface PipelineEntry {
+  readonly header: Header;
+  readonly oks: Set<number>;
+  sentTick: number;
+}
+
+const NO_BUGS: ReplicaBugs = Object.freeze({
+  ackBeforeDurable: false, commitWithoutQuorum: false, viewChangeByOpOnly: false, sessionAtPrepare: false,
+});
+
+/** Superblock commit_max is persisted at least every this many ops (it only shortens restart catch-up). */
+const SUPERBLOCK_COMMIT_INTERVAL_OPS = 32;
+
+/**
+ * One Viewstamped Replication replica as a pure, synchronous state machine. Drivers call
+ * `onMessage`, `onTick` and `onWriteDone`; each returns the effects to perform, in order.
+ *
+ * @example
+ * const replica = Replica.format({ cluster, replica: 0, replicaCount: 3, machine, prng });
+ * for (const effect of replica.onTick(nowUs)) driver.perform(effect);
+ */
+export class Replica {
+  readonly cluster: ClusterId;
+  readonly replica: number;
+  readonly replicaCount: number;
+  readonly #machine: StateMachine;
+  readonly #prng: Prng;
+  readonly #bugs: ReplicaBugs;
+  readonly #quorum: { replication: number; viewChange: number };
+  readonly #pipelineMax: number;
+  readonly #sessions: SessionTable;
+
+  #status: ReplicaStatus = 'normal';
+  #view = 0;
+  #logView = 0;
+  #sbView = 0;
+  #sbLogView = 0;
+  #sbCommitMaxIssued = 0;
+
+  /** The journal: headers and bodies by op; holes are entries still to repair. */
+  readonly #headers = new Map<number, Header>();
+  readonly #bodies = new Map<number, Uint8Array>();
+  /** Checksum of the entry durable at each op. */
+  readonly #durable = new Map<number, Checksum>();
+  #head = 0;
+  #commitMin = 0;
+  #commitMax = 0;
+
+  #tick = 0;
+  #clockUs = 0;
+  #effects: Effect[] = [];
+  #nextWriteId = 1;
+  readonly #pending: PendingWrite[] = [];
+
+  // Primary.
+  #pipeline: PipelineEntry[] = [];
+  #queue: RequestMessage[] = [];
+  readonly #heardTick = new Map<number, number>();
+  #abdicated = false;
+  #heartbeatTick = 0;
+
+  // Backup.
+  #primaryTick = 0;
+  readonly #acked = new Set<number>();
+
+  // View change.
+  readonly #votes = new Map<number, Map<number, number>>();
+  #voteTick = -Infinity;
+  #viewChangeTick = 0;
+  /** Set once a quorum of votes moved this replica into the view: only then may it send do_view_change. */
+  #dvcAllowed = false;
+  #dvcSentTick = -Infinity;
+  #dvcView = -1;
+  #dvcs = new Map<number, DoViewChangeMessage>();
+  /** New primary: the view's log is chosen and installed; repairing it. */
+  #canonical = false;
+  #repairTick = 0;
+  #requestStartViewTick = -Infinity;
+
+  private constructor(options: ReplicaOptions) {
+    this.cluster = options.cluster;
+    this.replica = options.replica;
+    this.replicaCount = options.replicaCount;
+    assert(Number.isInteger(this.replica) && this.replica >= 0 && this.replica < this.replicaCount, 'replica index in cluster');
+    this.#machine = options.machine;
+    this.#prng = options.prng;
+    this.#bugs = { ...NO_BUGS, ...options.bugs };
+    this.#quorum = quorums(this.replicaCount);
+    this.#pipelineMax = options.pipelineMax ?? limits.pipelinePreparesMax;
+    assert(this.#pipelineMax >= 1 && this.#pipelineMax <= limits.pipelinePreparesMax, 'pipeline within limits');
+    this.#sessions = new SessionTable(options.sessionsMax ?? vsrConstants.clientSessionsMax);
+    const root = rootHeader(this.cluster);
+    this.#headers.set(0, root);
+    this.#bodies.set(0, new Uint8Array(0));
+    this.#durable.set(0, root.checksum);
+  }
+
+  /** A replica of a brand-new cluster: empty log, view 0, normal status. */
+  static format(options: ReplicaOptions): Replica {
+    const replica = new Replica(options);
+    for (let r = 0; r < replica.replicaCount; r++) replica.#heardTick.set(r, 0);
+    return replica;
+  }
+
+  /**
+   * A replica restarting from what its disk holds. It rejoins in view-change status: it takes part
+   * in a view change only after a quorum votes for one, and otherwise asks the primary of its
+   * view for a start_view before acting as a backup again.
+   */
+  static open(options: ReplicaOptions, durable: DurableState): Replica {
+    const replica = new Replica(options);
+    const sb = durable.superblock;
+    assert(sb.cluster === replica.cluster && sb.replica === replica.replica && sb.replicaCount === replica.replicaCount,
+      'superblock belongs to this replica');
+    replica.#view = sb.view;
+    replica.#logView = sb.logView;
+    replica.#sbView = sb.view;
+    replica.#sbLogView = sb.logView;
+    replica.#commitMax = sb.commitMax;
+    replica.#sbCommitMaxIssued = sb.commitMax;
+    const ops = [...durable.slots.keys()].sort((a, b) => a - b);
+    for (const op of ops) {
+      const entry = decodeEntry(durable.slots.get(op) as Uint8Array);
+      // A torn or corrupt slot stays a hole: repaired later, never treated as "never had it".
+      if (entry === undefined || entry.header.op !== op || entry.header.cluster !== replica.cluster || op === 0) continue;
+      replica.#headers.set(op, entry.header);
+      replica.#bodies.set(op, entry.body);
+      replica.#durable.set(op, entry.header.checksum);
+      replica.#head = Math.max(replica.#head, op);
+    }
+    replica.#status = 'view_change';
+    replica.#dvcAllowed = false;
+    return replica;
+  }
+
+  get status(): ReplicaStatus { return this.#status; }
+  get view(): number { return this.#view; }
+  get logView(): number { return this.#logView; }
+  get op(): number { return this.#head; }
+  get commitMin(): number { return this.#commitMin; }
+  get commitMax(): number { return this.#commitMax; }
+  get isPrimary(): boolean { return this.#primaryOf(this.#view) === this.replica; }
+  get abdicated(): boolean { return this.#abdicated; }
+  /** The journal header at `op`, if known. */
+  header(op: number): Header | undefined { return this.#headers.get(op); }
+
+  // ---------------------------------------------------------------- entry points
+
+  onTick(nowUs: number): Effect[] {
+    this.#tick += 1;
+    this.#clockUs = Math.max(this.#clockUs, nowUs);
+    if (this.#status === 'normal' && this.isPrimary) this.#tickPrimary();
+    else if (this.#status === 'normal') this.#tickBackup();
+    else this.#tickViewChange();
+    if (this.#tick - this.#repairTick >= vsrConstants.repairIntervalTicks) {
+      this.#repairTick = this.#tick;
+      this.#repair();
+    }
+    this.#commitJournal();
+    return this.#flush();
+  }
+
+  onMessage(message: Message): Effect[] {
+    this.#dispatch(message);
+    this.#commitJournal();
+    return this.#flush();
+  }
+
+  /** The storage effect `writeId` (the oldest outstanding one) completed durably. */
+  onWriteDone(writeId: number): Effect[] {
+    const write = this.#pending.shift();
+    assert(write !== undefined && write.writeId === writeId, `writes complete in order: got ${writeId}, expected ${write?.writeId}`);
+    switch (write.kind) {
+      case 'log':
+        for (const entry of write.entries) {
+          const current = this.#headers.get(entry.header.op);
+          if (current !== undefined && checksumEqual(current.checksum, entry.header.checksum)) {
+            this.#durable.set(entry.header.op, entry.header.checksum);
+          }
+        }
+        break;
+      case 'truncate':
+        break;
+      case 'superblock':
+        this.#sbView = write.superblock.view;
+        this.#sbLogView = write.superblock.logView;
+        break;
+      default:
+        assertNever(write);
+    }
+    this.#afterDurable();
+    this.#commitJournal();
+    return this.#flush();
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  #dispatch(message: Message): void {
+    switch (message.kind) {
+      case 'request': return this.#onRequest(message);
+      case 'prepare': return this.#onPrepare(message);
+      case 'prepare_ok': return this.#onPrepareOk(message);
+      case 'commit': return this.#onCommit(message);
+      case 'pong':
+        if (message.view === this.#view) this.#heardTick.set(message.from, this.#tick);
+        return;
+      case 'start_view_change': return this.#onVote(message.view, message.from);
+      case 'do_view_change': return this.#onDoViewChange(message);
+      case 'start_view': return this.#onStartView(message);
+      case 'request_start_view':
+        if (message.view === this.#view && this.#status === 'normal' && this.isPrimary && !this.#abdicated) {
+          this.#send(message.from, this.#startViewMessage());
+        }
+        return;
+      case 'request_headers': return this.#onRequestHeaders(message);
+      case 'headers': return this.#onHeaders(message);
+      case 'request_prepare': return this.#onRequestPrepare(message);
+      case 'reply':
+      case 'eviction':
+        return; // Client-bound; a replica ignores them.
+      default:
+        assertNever(message);
+    }
+  }
+
+  #primaryOf(view: number): number { return view % this.replicaCount; }
+
+  #send(to: number, message: Message): void {
+    assert(to !== this.replica, 'a replica does not message itself');
+    this.#effects.push({ kind: 'send', to, message });
+  }
+
+  #broadcast(message: Message): void {
+    for (let r = 0; r < this.replicaCount; r++) if (r !== this.replica) this.#send(r, message);
+  }
+
+  #flush(): Effect[] {
+    this.#checkInvariants();
+    const out = this.#effects;
+    this.#effects = [];
+    return out;
+  }
+
+  #checkInvariants(): void {
+    assert(this.#commitMin <= this.#commitMax, 'commit_min <= commit_max');
+    assert(this.#commitMin <= this.#head, 'applied ops are in the log');
+    assert(this.#sbView <= this.#view && this.#sbLogView <= this.#logView && this.#logView <= this.#view, 'view ordering');
+    assert(this.#headers.has(this.#head), 'the head header is known');
+    if (this.#status === 'normal' && this.isPrimary) {
+      assert(this.#pipeline.length <= Math.max(this.#pipelineMax, vsrConstants.viewHeadersMax), 'pipeline bounded');
+      assert(this.#queue.length <= limits.requestQueueMax, 'request queue bounded');
+    }
+  }
+
+  // ---------------------------------------------------------------- storage
+
+  #writeLog(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const writeId = this.#nextWriteId++;
+    this.#pending.push({ writeId, kind: 'log', entries });
+    this.#effects.push({ kind: 'write_log', writeId, entries });
+  }
+
+  #truncateLog(afterOp: number): void {
+    const writeId = this.#nextWriteId++;
+    for (const op of [...this.#durable.keys()]) if (op > afterOp) this.#durable.delete(op);
+    // Writes still in flight above the cut will be undone by the truncate: they must not count as durable.
+    for (const write of this.#pending) {
+      if (write.kind === 'log') write.entries = write.entries.filter((e) => e.header.op <= afterOp);
+    }
+    this.#pending.push({ writeId, kind: 'truncate', afterOp });
+    this.#effects.push({ kind: 'truncate_log', writeId, afterOp });
+  }
+
+  #writeSuperblock(): void {
+    const writeId = this.#nextWriteId++;
+    const superblock: Superblock = {
+      cluster: this.cluster, replica: this.replica, replicaCount: this.replicaCount, view: this.#view,
+      logView: this.#logView, commitMax: this.#commitMax, checkpoint: 0,
+    };
+    this.#sbCommitMaxIssued = this.#commitMax;
+    this.#pending.push({ writeId, kind: 'superblock', superblock });
+    this.#effects.push({ kind: 'write_superblock', writeId, superblock });
+  }
+
+  #isDurable(op: number): boolean {
+    const header = this.#headers.get(op);
+    const durable = this.#durable.get(op);
+    return header !== undefined && durable !== undefined && checksumEqual(header.checksum, durable);
+  }
+
+  /** Everything that waits on durability: acks, the primary's own vote, view-change messages. */
+  #afterDurable(): void {
+    if (this.#status === 'normal' && this.isPrimary) {
+      for (const entry of this.#pipeline) if (this.#isDurable(entry.header.op)) entry.oks.add(this.replica);
+      this.#commitPipeline();
+    } else if (this.#status === 'normal') {
+      this.#sendAcks();
+    } else {
+      this.#maybeSendDoViewChange();
+      this.#maybeFinishViewChange();
+    }
+  }
+
+  // ---------------------------------------------------------------- normal operation: primary
+
+  #onRequest(message: RequestMessage): void {
+    if (this.#status !== 'normal') return;
+    if (!this.isPrimary) {
+      // Forward once (a forwarded request keeps the replica's index in `from`, so it is not forwarded again).
+      if (message.from === FROM_CLIENT) this.#send(this.#primaryOf(this.#view), { ...message, from: this.replica });
+      return;
+    }
+    if (this.#abdicated) return;
+    const verdict = this.#sessions.check(message.client, message.session, message.request);
+    switch (verdict.kind) {
+      case 'duplicate':
+        this.#reply(message.client, message.request, verdict.op, verdict.reply);
+        return;
+      case 'stale':
+        return;
+      case 'evicted':
+        this.#effects.push({ kind: 'reply', client: message.client, message: { kind: 'eviction', from: this.replica, view: this.#view, client: message.client } });
+        return;
+      case 'new':
+        break;
+      default:
+        assertNever(verdict);
+    }
+    const inFlight = this.#pipeline.some((p) => p.header.client === message.client)
+      || this.#queue.some((q) => q.client === message.client);
+    if (inFlight) return;
+    if (this.#pipeline.length < this.#pipelineMax) this.#prepare(message);
+    else if (this.#queue.length < limits.requestQueueMax) this.#queue.push(message);
+    // A full queue drops the request: the client retries.
+  }
+
+  #prepare(request: RequestMessage): void {
+    const parent = this.#headers.get(this.#head);
+    assert(parent !== undefined, 'the primary holds its head');
+    const op = this.#head + 1;
+    const timestampUs = Math.max(this.#clockUs, parent.timestampUs + 1);
+    const header = makeHeader({
+      parent: parent.checksum, cluster: this.cluster, client: request.client, op, timestampUs,
+      request: request.request, view: this.#view, operation: request.operation,
+    }, request.body);
+    this.#headers.set(op, header);
+    this.#bodies.set(op, request.body);
+    this.#head = op;
+    this.#writeLog([{ header, body: request.body }]);
+    this.#pipeline.push({ header, oks: new Set(), sentTick: this.#tick });
+    this.#broadcast({ kind: 'prepare', from: this.replica, view: this.#view, commit: this.#commitMax, header, body: request.body });
+    if (this.#bugs.sessionAtPrepare && request.operation === 'normal') {
+      const session = this.#sessions.get(request.client);
+      if (session !== undefined) this.#sessions.commit(request.client, request.request, session.reply, op);
+    }
+    if (this.#bugs.commitWithoutQuorum) this.#commitPipeline();
+  }
+
+  #onPrepareOk(message: PrepareOkMessage): void {
+    if (message.view !== this.#view || this.#status !== 'normal' || !this.isPrimary) return;
+    this.#heardTick.set(message.from, this.#tick);
+    const entry = this.#pipeline.find((p) => p.header.op === message.op);
+    if (entry === undefined || !checksumEqual(entry.header.checksum, message.checksum)) return;
+    entry.oks.add(message.from);
+    this.#commitPipeline();
+  }
+
+  #commitPipeline(): void {
+    const needed = this.#bugs.commitWithoutQuorum ? 1 : this.#quorum.replication;
+    for (;;) {
+      const first = this.#pipeline[0];
+      if (first === undefined) break;
+      const oks = this.#bugs.commitWithoutQuorum ? Math.max(first.oks.size, 1) : first.oks.size;
+      if (oks < needed) break;
+      this.#pipeline.shift();
+      this.#commitMax = Math.max(this.#commitMax, first.header.op);
+    }
+    this.#commitJournal();
+    while (this.#queue.length > 0 && this.#pipeline.length < this.#pipelineMax && this.#status === 'normal' && this.isPrimary) {
+      const next = this.#queue.shift() as RequestMessage;
+      if (this.#sessions.check(next.client, next.session, next.request).kind === 'new') this.#prepare(next);
+    }
+  }
+
+  #tickPrimary(): void {
+    let heard = 1;
+    for (const [r, tick] of this.#heardTick) {
+      if (r !== this.replica && this.#tick - tick <= vsrConstants.abdicateTimeoutTicks) heard += 1;
+    }
+    // A primary that cannot hear a quorum stops heartbeating, so backups that still hear it move on.
+    this.#abdicated = heard < this.#quorum.replication;
+    if (this.#abdicated) return;
+    if (this.#tick - this.#heartbeatTick >= vsrConstants.commitIntervalTicks) {
+      this.#heartbeatTick = this.#tick;
+      const commitHeader = this.#headers.get(this.#commitMax);
+      assert(commitHeader !== undefined, 'the primary holds its commit header');
+      this.#broadcast({ kind: 'commit', from: this.replica, view: this.#view, commit: this.#commitMax, checksum: commitHeader.checksum });
+    }
+    for (const entry of this.#pipeline) {
+      if (this.#tick - entry.sentTick < vsrConstants.prepareTimeoutTicks) continue;
+      entry.sentTick = this.#tick;
+      const body = this.#bodies.get(entry.header.op);
+      assert(body !== undefined, 'the primary holds its pipeline bodies');
+      for (let r = 0; r < this.replicaCount; r++) {
+        if (r === this.replica || entry.oks.has(r)) continue;
+        this.#send(r, { kind: 'prepare', from: this.replica, view: this.#view, commit: this.#commitMax, header: entry.header, body });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- normal operation: backup
+
+  #onPrepare(message: PrepareMessage): void {
+    const { header, body } = message;
+    if (header.cluster !== this.cluster || !bodyMatches(header, body) || header.op === 0) return;
+    if (this.#acceptRepair(header, body)) return;
+    if (message.view > this.#view || (message.view === this.#view && this.#status === 'view_change' && !this.#canonical)) {
+      this.#requestStartView(message.view);
+      return;
+    }
+    if (message.view < this.#view || this.#status !== 'normal' || this.isPrimary) return;
+    if (message.from !== this.#primaryOf(this.#view) || header.view !== this.#view) return;
+    this.#primaryTick = this.#tick;
+    const existing = this.#headers.get(header.op);
+    if (header.op <= this.#head && existing !== undefined) {
+      assert(checksumEqual(existing.checksum, header.checksum) || header.op <= this.#commitMin,
+        `a view's log never changes: op ${header.op}`);
+      // A re-sent prepare: our prepare_ok was lost.
+      if (this.#isDurable(header.op) && header.op > this.#commitMax) this.#sendAck(header.op);
+    } else if (header.op > this.#commitMin && existing === undefined) {
+      // The primary's prepares are the view's log: take it even above a gap, which repair fills.
+      this.#headers.set(header.op, header);
+      this.#bodies.set(header.op, body);
+      this.#head = Math.max(this.#head, header.op);
+      this.#writeLog([{ header, body }]);
+      if (this.#bugs.ackBeforeDurable) this.#sendAck(header.op);
+    }
+    this.#learnCommit(message.commit);
+  }
+
+  /** Accepts a prepare that fills a known hole: its checksum is vouched for by our chain. */
+  #acceptRepair(header: Header, body: Uint8Array): boolean {
+    if (!this.#repairing() || header.op <= this.#commitMin || header.op > this.#head || this.#bodies.has(header.op)) return false;
+    const known = this.#headers.get(header.op);
+    const expected = known?.checksum ?? this.#headers.get(header.op + 1)?.parent;
+    if (expected === undefined || !checksumEqual(expected, header.checksum)) return false;
+    this.#headers.set(header.op, header);
+    this.#bodies.set(header.op, body);
+    this.#writeLog([{ header, body }]);
+    return true;
+  }
+
+  #repairing(): boolean {
+    return this.#status === 'normal' || this.#canonical;
+  }
+
+  #sendAck(op: number): void {
+    const header = this.#headers.get(op);
+    assert(header !== undefined, 'ack a known op');
+    this.#acked.add(op);
+    this.#send(this.#primaryOf(this.#view), { kind: 'prepare_ok', from: this.replica, view: this.#view, op, checksum: header.checksum });
+  }
+
+  #sendAcks(): void {
+    if (this.#status !== 'normal' || this.isPrimary) return;
+    // Durable log view first: a prepare_ok in view v vouches for v's log.
+    if (this.#sbLogView !== this.#view) return;
+    for (let op = this.#commitMax + 1; op <= this.#head; op++) {
+      if (!this.#acked.has(op) && this.#isDurable(op)) this.#sendAck(op);
+    }
+  }
+
+  #onCommit(message: CommitMessage): void {
+    if (message.view > this.#view) return this.#requestStartView(message.view);
+    if (message.view < this.#view || this.#status !== 'normal' || this.isPrimary) return;
+    if (message.from !== this.#primaryOf(this.#view)) return;
+    this.#primaryTick = this.#tick;
+    const known = this.#headers.get(message.commit);
+    assert(known === undefined || checksumEqual(known.checksum, message.checksum), `committed op ${message.commit} matches`);
+    this.#learnCommit(message.commit);
+    this.#send(message.from, { kind: 'pong', from: this.replica, view: this.#view });
+  }
+
+  #learnCommit(commit: number): void {
+    if (commit <= this.#commitMax) return;
+    this.#commitMax = commit;
+    if (commit > this.#head) this.#requestGap();
+  }
+
+  /** Asks the primary for the op right above our head (the primary answers with its own). */
+  #requestGap(): void {
+    const primary = this.#primaryOf(this.#view);
+    if (primary === this.replica) return;
+    this.#send(primary, { kind: 'request_prepare', from: this.replica, view: this.#view, op: this.#head + 1, checksum: CHECKSUM_ZERO });
+  }
+
+  #tickBackup(): void {
+    if (this.#tick - this.#primaryTick > vsrConstants.primaryTimeoutTicks) this.#voteNext();
+  }
+
+  // ---------------------------------------------------------------- commit and apply
+
+  #commitJournal(): void {
+    while (this.#commitMin < this.#commitMax) {
+      const op = this.#commitMin + 1;
+      const header = this.#headers.get(op);
+      const body = this.#bodies.get(op);
+      const previous = this.#headers.get(op - 1);
+      if (header === undefined || body === undefined || previous === undefined) break;
+      if (!linksTo(header, previous)) break; // Not yet repaired; never apply an unlinked entry.
+      this.#apply(header, body);
+      this.#commitMin = op;
+    }
+    if (this.#commitMax - this.#sbCommitMaxIssued >= SUPERBLOCK_COMMIT_INTERVAL_OPS && this.#status === 'normal') {
+      this.#writeSuperblock();
+    }
+  }
+
+  #apply(header: Header, body: Uint8Array): void {
+    const replying = this.#status === 'normal' && this.isPrimary;
+    switch (header.operation) {
+      case 'root':
+        assert(false, 'the root entry is never applied');
+        break;
+      case 'register': {
+        this.#sessions.register(header.client, header.op);
+        const result = new Uint8Array(0);
+        this.#effects.push({ kind: 'committed', header, result, executed: true });
+        if (replying) this.#reply(header.client, 0, header.op, result);
+        return;
+      }
+      case 'normal': {
+        const verdict = this.#sessions.check(header.client, this.#sessions.get(header.client)?.session ?? -1, header.request);
+        if (verdict.kind === 'new') {
+          const result = this.#machine.apply({ op: header.op, timestampUs: header.timestampUs, client: header.client, body });
+          this.#sessions.commit(header.client, header.request, result, header.op);
+          this.#effects.push({ kind: 'committed', header, result, executed: true });
+          if (replying) this.#reply(header.client, header.request, header.op, result);
+          return;
+        }
+        // The session table decides deterministically, on every replica alike: no second execution.
+        this.#effects.push({ kind: 'committed', header, result: new Uint8Array(0), executed: false });
+        if (replying && verdict.kind === 'evicted') {
+          this.#effects.push({ kind: 'reply', client: header.client, message: { kind: 'eviction', from: this.replica, view: this.#view, client: header.client } });
+        }
+        return;
+      }
+      default:
+        assertNever(header.operation);
+    }
+  }
+
+  #reply(client: bigint, request: number, op: number, body: Uint8Array): void {
+    const session = this.#sessions.get(client)?.session ?? op;
+    this.#effects.push({
+      kind: 'reply', client,
+      message: { kind: 'reply', from: this.replica, view: this.#view, client, request, session, op, body },
+    });
+  }
+
+  // ---------------------------------------------------------------- view change
+
+  #voteNext(): void {
+    if (this.#tick - this.#voteTick < vsrConstants.repairIntervalTicks) return;
+    this.#voteTick = this.#tick;
+    const target = this.#view + 1;
+    this.#broadcast({ kind: 'start_view_change', from: this.replica, view: target });
+    this.#onVote(target, this.replica);
+  }
+
+  #onVote(view: number, from: number): void {
+    if (view <= this.#view) return;
+    let votes = this.#votes.get(view);
+    if (votes === undefined) { votes = new Map(); this.#votes.set(view, votes); }
+    votes.set(from, this.#tick);
+    let fresh = 0;
+    for (const tick of votes.values()) if (this.#tick - tick <= vsrConstants.voteLifetimeTicks) fresh += 1;
+    if (fresh >= this.#quorum.viewChange) this.#startViewChange(view);
+  }
+
+  #startViewChange(view: number): void {
+    assert(view > this.#view, 'views only grow');
+    this.#status = 'view_change';
+    this.#view = view;
+    this.#dvcAllowed = true;
+    this.#dvcSentTick = -Infinity;
+    this.#canonical = false;
+    this.#viewChangeTick = this.#tick;
+    this.#pipeline = [];
+    this.#queue = [];
+    this.#abdicated = false;
+    this.#acked.clear();
+    for (const v of [...this.#votes.keys()]) if (v <= view) this.#votes.delete(v);
+    if (this.#dvcView < view) { this.#dvcView = view; this.#dvcs = new Map(); }
+    this.#writeSuperblock();
+    // Tell the others: this replica's vote for the view, so they join even if their timers have not fired.
+    this.#broadcast({ kind: 'start_view_change', from: this.replica, view });
+    this.#voteTick = this.#tick;
+  }
+
+  #tickViewChange(): void {
+    if (this.#tick - this.#viewChangeTick >= vsrConstants.viewChangeTimeoutTicks) this.#voteNext();
+    if (!this.#dvcAllowed && !this.isPrimary && this.#tick - this.#requestStartViewTick >= vsrConstants.repairIntervalTicks) {
+      this.#requestStartView(this.#view);
+    }
+    if (this.#dvcAllowed && this.#tick - this.#dvcSentTick >= vsrConstants.repairIntervalTicks) this.#dvcSentTick = -Infinity;
+    this.#maybeSendDoViewChange();
+    this.#maybeFinishViewChange();
+  }
+
+  #requestStartView(view: number): void {
+    const primary = this.#primaryOf(view);
+    if (primary === this.replica) return;
+    this.#requestStartViewTick = this.#tick;
+    this.#send(primary, { kind: 'request_start_view', from: this.replica, view });
+  }
+
+  /** Sends this replica's durable log state to the new primary, once the view itself is durable. */
+  #maybeSendDoViewChange(): void {
+    if (this.#status !== 'view_change' || !this.#dvcAllowed || this.#dvcSentTick !== -Infinity) return;
+    if (this.#pending.length > 0 || this.#sbView !== this.#view) return;
+    this.#dvcSentTick = this.#tick;
+    const message: DoViewChangeMessage = {
+      kind: 'do_view_change', from: this.replica, view: this.#view, logView: this.#sbLogView, op: this.#head,
+      commit: this.#commitMax, headers: this.#viewHeaders(),
+    };
+    if (this.isPrimary) this.#onDoViewChange(message);
+    else this.#send(this.#primaryOf(this.#view), message);
+  }
+
+  /** The newest known headers, oldest first, at most viewHeadersMax, always ending at the head. */
+  #viewHeaders(): Header[] {
+    const out: Header[] = [];
+    for (let op = this.#head; op > 0 && out.length < vsrConstants.viewHeadersMax && op > this.#head - vsrConstants.viewHeadersMax * 2; op--) {
+      const header = this.#headers.get(op);
+      if (header !== undefined) out.push(header);
+    }
+    return out.reverse();
+  }
+
+  #onDoViewChange(message: DoViewChangeMessage): void {
+    if (message.view < this.#view) return;
+    if (message.view > this.#view) this.#onVote(message.view, message.from);
+    if (message.view > this.#dvcView) { this.#dvcView = message.view; this.#dvcs = new Map(); }
+    if (message.view !== this.#dvcView) return;
+    this.#dvcs.set(message.from, message);
+    if (this.#status !== 'view_change' || message.view !== this.#view || !this.isPrimary || this.#canonical) return;
+    if (this.#dvcs.size < this.#quorum.viewChange || !this.#dvcs.has(this.replica)) return;
+    this.#chooseLog();
+  }
+
+  /** New primary: adopt the log of the highest log_view, then the highest op; validate by hash chain. */
+  #chooseLog(): void {
+    let best: DoViewChangeMessage | undefined;
+    let commit = this.#commitMax;
+    for (const dvc of this.#dvcs.values()) {
+      commit = Math.max(commit, dvc.commit);
+      if (best === undefined) { best = dvc; continue; }
+      const better = this.#bugs.viewChangeByOpOnly
+        ? dvc.op > best.op
+        : dvc.logView > best.logView || (dvc.logView === best.logView && dvc.op > best.op);
+      if (better) best = dvc;
+    }
+    assert(best !== undefined, 'a quorum of do_view_change');
+    const window = new Map<number, Header>();
+    for (const dvc of this.#dvcs.values()) {
+      if (dvc.logView !== best.logView || dvc.op > best.op) continue;
+      for (const header of dvc.headers) if (!window.has(header.op)) window.set(header.op, header);
+    }
+    for (const header of best.headers) window.set(header.op, header);
+    assert(best.op >= commit || this.#bugs.viewChangeByOpOnly, `the chosen log (op ${best.op}) holds every committed op (${commit})`);
+    this.#canonical = true;
+    this.#installLog(best.op, window, Math.min(commit, best.op));
+    this.#maybeFinishViewChange();
+  }
+
+  /**
+   * Makes `window` (headers of the view's log, ending at `op`) this replica's log. Our own entries
+   * are kept only where the chain proves them part of it; everything on disk above the longest
+   * proven prefix is truncated first, and proven entries above it rewritten, so the disk never
+   * mixes logs of different views.
+   */
+  #installLog(op: number, window: Map<number, Header>, commit: number): void {
+    assert(window.has(op), 'the window includes its head');
+    const canonical = new Map(window);
+    for (let k = op - 1; k > this.#commitMin; k--) {
+      if (canonical.has(k)) continue;
+      const above = canonical.get(k + 1);
+      const mine = this.#headers.get(k);
+      if (above !== undefined && mine !== undefined && checksumEqual(above.parent, mine.checksum)) canonical.set(k, mine);
+    }
+    let keep = this.#commitMin;
+    while (keep < op) {
+      const next = canonical.get(keep + 1);
+      if (next === undefined || !this.#isDurable(keep + 1) || !checksumEqual(next.checksum, (this.#headers.get(keep + 1) as Header).checksum)) break;
+      keep += 1;
+    }
+    const rewrite: Entry[] = [];
+    for (const k of [...this.#headers.keys()]) {
+      if (k <= keep) continue;
+      const mine = this.#headers.get(k) as Header;
+      const wanted = canonical.get(k);
+      const body = this.#bodies.get(k);
+      if (wanted !== undefined && checksumEqual(wanted.checksum, mine.checksum) && body !== undefined) {
+        rewrite.push({ header: mine, body });
+      } else {
+        this.#headers.delete(k);
+        this.#bodies.delete(k);
+      }
+    }
+    for (const [k, header] of canonical) if (k > keep && k <= op && !this.#headers.has(k)) this.#headers.set(k, header);
+    for (const k of [...this.#headers.keys()]) if (k > op) { this.#headers.delete(k); this.#bodies.delete(k); }
+    this.#head = op;
+    this.#truncateLog(keep);
+    rewrite.sort((a, b) => a.header.op - b.header.op);
+    this.#writeLog(rewrite.filter((e) => e.header.op <= op));
+    this.#commitMax = Math.max(this.#commitMax, commit);
+    this.#logView = this.#view;
+    this.#writeSuperblock();
+  }
+
+  /** New primary: once the chosen log is complete and durable, and the view is durable, start the view. */
+  #maybeFinishViewChange(): void {
+    if (this.#status !== 'view_change' || !this.#canonical || !this.isPrimary) return;
+    if (this.#pending.length > 0 || this.#sbView !== this.#view || this.#sbLogView !== this.#view) return;
+    for (let op = this.#commitMin + 1; op <= this.#head; op++) if (!this.#isDurable(op)) return;
+    this.#status = 'normal';
+    this.#canonical = false;
+    this.#dvcAllowed = false;
+    this.#abdicated = false;
+    this.#heartbeatTick = -Infinity;
+    for (let r = 0; r < this.replicaCount; r++) this.#heardTick.set(r, this.#tick);
+    this.#pipeline = [];
+    for (let op = this.#commitMax + 1; op <= this.#head; op++) {
+      this.#pipeline.push({ header: this.#headers.get(op) as Header, oks: new Set([this.replica]), sentTick: this.#tick });
+    }
+    this.#broadcast(this.#startViewMessage());
+    this.#commitPipeline();
+  }
+
+  #startViewMessage(): StartViewMessage {
+    return { kind: 'start_view', from: this.replica, view: this.#view, op: this.#head, commit: this.#commitMax, headers: this.#viewHeaders() };
+  }
+
+  #onStartView(message: StartViewMessage): void {
+    if (message.view < this.#view) return;
+    if (message.view === this.#view && this.#status === 'normal') return;
+    if (message.from !== this.#primaryOf(message.view) || message.from === this.replica) return;
+    const window = new Map<number, Header>();
+    for (const header of message.headers) window.set(header.op, header);
+    if (!window.has(message.op)) return;
+    if (message.commit < this.#commitMin) return; // Impossible from a correct primary; refuse rather than regress.
+    this.#view = message.view;
+    this.#status = 'normal';
+    this.#dvcAllowed = false;
+    this.#canonical = false;
+    this.#pipeline = [];
+    this.#queue = [];
+    this.#acked.clear();
+    this.#primaryTick = this.#tick;
+    for (const v of [...this.#votes.keys()]) if (v <= message.view) this.#votes.delete(v);
+    this.#installLog(message.op, window, message.commit);
+    this.#sendAcks();
+  }
+
+  // ---------------------------------------------------------------- repair
+
+  /** Asks peers for missing headers and bodies below the head; accepted only if they link into our chain. */
+  #repair(): void {
+    if (!this.#repairing()) return;
+    let budget = vsrConstants.repairPreparesMax;
+    for (let op = this.#head - 1; op > this.#commitMin && budget > 0; op--) {
+      const header = this.#headers.get(op);
+      if (header !== undefined) {
+        if (!this.#bodies.has(op)) {
+          this.#send(this.#repairPeer(), { kind: 'request_prepare', from: this.replica, view: this.#view, op, checksum: header.checksum });
+          budget -= 1;
+        }
+        continue;
+      }
+      const above = this.#headers.get(op + 1);
+      if (above !== undefined) {
+        this.#send(this.#repairPeer(), { kind: 'request_prepare', from: this.replica, view: this.#view, op, checksum: above.parent });
+      } else {
+        const opMin = Math.max(this.#commitMin + 1, op - vsrConstants.repairHeadersMax + 1);
+        this.#send(this.#repairPeer(), { kind: 'request_headers', from: this.replica, view: this.#view, opMin, opMax: op });
+        op = opMin;
+      }
+      budget -= 1;
+    }
+    if (this.#status === 'normal' && !this.isPrimary && this.#commitMax > this.#head) this.#requestGap();
+  }
+
+  #repairPeer(): number {
+    const peer = this.#prng.int(this.replicaCount - 1);
+    return peer >= this.replica ? peer + 1 : peer;
+  }
+
+  #onRequestPrepare(message: RequestPrepareMessage): void {
+    if (message.from === FROM_CLIENT || message.from >= this.replicaCount) return;
+    const header = this.#headers.get(message.op);
+    const body = this.#bodies.get(message.op);
+    if (header === undefined || body === undefined || message.op === 0) return;
+    const anyOk = checksumEqual(message.checksum, CHECKSUM_ZERO) && this.#status === 'normal' && this.isPrimary && message.view === this.#view;
+    if (!anyOk && !checksumEqual(message.checksum, header.checksum)) return;
+    this.#send(message.from, { kind: 'prepare', from: this.replica, view: this.#view, commit: this.#commitMax, header, body });
+  }
+
+  #onRequestHeaders(message: RequestHeadersMessage): void {
+    if (message.from === FROM_CLIENT || message.from >= this.replicaCount || message.opMax < message.opMin) return;
+    const headers: Header[] = [];
+    for (let op = Math.max(1, message.opMin); op <= message.opMax && headers.length < vsrConstants.repairHeadersMax; op++) {
+      const header = this.#headers.get(op);
+      if (header !== undefined) headers.push(header);
+    }
+    if (headers.length > 0) this.#send(message.from, { kind: 'headers', from: this.replica, view: this.#view, headers });
+  }
+
+  #onHeaders(message: HeadersMessage): void {
+    if (!this.#repairing()) return;
+    const sorted = [...message.headers].sort((a, b) => b.op - a.op);
+    for (const header of sorted) {
+      if (header.op <= this.#commitMin || header.op >= this.#head || this.#headers.has(header.op)) continue;
+      const above = this.#headers.get(header.op + 1);
+      if (above !== undefined && checksumEqual(above.parent, header.checksum)) this.#headers.set(header.op, header);
+    }
+  }
+}

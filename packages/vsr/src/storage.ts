@@ -1,0 +1,27 @@
+import type { ClusterId } from '@veritydb/types';
+
+/**
+ * The protocol state a replica keeps in its superblock. A replica never advertises a view or
+ * log view that is not durable here.
+ */
+export interface Superblock {
+  readonly cluster: ClusterId;
+  readonly replica: number;
+  readonly replicaCount: number;
+  readonly view: number;
+  /** The latest view in which this replica's log was installed as the view's log. */
+  readonly logView: number;
+  readonly commitMax: number;
+  /** Op of the latest checkpoint (0: none; checkpoints are not implemented yet). */
+  readonly checkpoint: number;
+}
+
+/**
+ * What a replica finds on disk when it opens: its superblock and the raw bytes of every log slot
+ * (by op). Slots are decoded and verified by the replica; a torn or corrupt slot is a fault to
+ * repair, never a sign that the entry was not there.
+ */
+export interface DurableState {
+  readonly superblock: Superblock;
+  readonly slots: ReadonlyMap<number, Uint8Array>;
+}

@@ -1,0 +1,425 @@
+import { blake3 } from '@noble/hashes/blake3.js';
+import { assert, clusterId, checksumHex, Prng, type ClusterId } from '@veritydb/types';
+import {
+  Client, decodeMessage, encodeMessage, Replica, type ClientEffect, type Effect, type ReplicaBugs,
+  type ReplicaOptions, type Superblock,
+} from '../../src/index.js';
+import { Checker, SafetyViolation } from './checker.js';
+import { describe } from './describe.js';
+import { SimDisk } from './disk.js';
+import { CounterMachine, counterBody, type MachineFactory } from './machine.js';
+import { SimNetwork } from './network.js';
+
+export interface FaultOptions {
+  /** Packet loss probability while faults are on (up to 0.3). */
+  readonly loss: number;
+  readonly duplicate: number;
+  /** Probability a delivered packet is bit-flipped. */
+  readonly corrupt: number;
+  readonly delayMaxTicks: number;
+  readonly partitions: boolean;
+  readonly crashes: boolean;
+  /** Corruption of committed log slots at rest (under the atlas: never every intact copy). */
+  readonly diskCorruption: boolean;
+  /** Probability that the write cut by a crash is torn. */
+  readonly torn: number;
+  /** Most replicas down at once. */
+  readonly downMax: number;
+}
+
+export interface SimulatorOptions {
+  readonly seed: number;
+  readonly replicaCount: number;
+  readonly clientCount: number;
+  readonly sessionsMax: number;
+  readonly safetyTicks: number;
+  /** The stated liveness bound: with faults off and every replica up, the cluster converges within it. */
+  readonly livenessTicksMax: number;
+  readonly faults: FaultOptions;
+  readonly bugs?: Partial<ReplicaBugs>;
+  readonly machine?: MachineFactory;
+  readonly trace?: (line: string) => void;
+}
+
+export interface SimulationResult {
+  readonly ok: boolean;
+  readonly seed: number;
+  readonly failure?: string;
+  readonly phase: 'safety' | 'liveness' | 'done';
+  readonly tick: number;
+  readonly traceHash: string;
+  readonly stats: {
+    readonly committedOps: number;
+    readonly acceptedReplies: number;
+    readonly crashes: number;
+    readonly viewMax: number;
+    readonly packetsSent: number;
+    readonly packetsRejected: number;
+    readonly corruptions: number;
+    readonly livenessTicks: number;
+  };
+}
+
+/** A fault profile drawn from the seed, so the seed alone names the run. */
+export function optionsForSeed(seed: number, overrides: Partial<SimulatorOptions> = {}): SimulatorOptions {
+  const prng = new Prng(seed ^ 0x5eed);
+  const replicaCount = overrides.replicaCount ?? (prng.chance(0.5) ? 3 : 5);
+  const faults: FaultOptions = {
+    loss: prng.pick([0, 0.05, 0.1, 0.3]),
+    duplicate: prng.pick([0, 0.05, 0.2]),
+    corrupt: prng.pick([0, 0.01]),
+    delayMaxTicks: prng.pick([2, 5, 12]),
+    partitions: prng.chance(0.7),
+    crashes: prng.chance(0.7),
+    diskCorruption: prng.chance(0.5),
+    torn: prng.pick([0, 0.5]),
+    downMax: prng.chance(0.2) ? replicaCount : Math.floor((replicaCount - 1) / 2),
+  };
+  const clientCount = prng.pick([2, 4, 8]);
+  return {
+    seed, replicaCount, clientCount,
+    sessionsMax: prng.chance(0.3) ? Math.max(1, clientCount - 2) : 64,
+    safetyTicks: 2500, livenessTicksMax: 4000, faults, ...overrides,
+  };
+}
+
+const CLIENT_BASE = 100;
+const WRITE_DELAY_TICKS_MAX = 3;
+
+interface Node {
+  replica: Replica | undefined;
+  readonly disk: SimDisk;
+  restartTick: number;
+}
+
+interface SimClient {
+  readonly client: Client;
+  /** Real-time floor of the request in flight (highest op accepted before it started). */
+  floor: number;
+  probeDone: boolean;
+}
+
+/**
+ * Runs one seeded simulation of a VSR cluster with the real replica code: a safety phase with
+ * faults, then a liveness phase (faults off, everyone up) that must converge within the bound.
+ */
+export class Simulator {
+  readonly options: SimulatorOptions;
+  readonly cluster: ClusterId = clusterId(0xc1_05_7e2n);
+  readonly #prng: Prng;
+  readonly #faultPrng: Prng;
+  readonly #network: SimNetwork;
+  readonly #nodes: Node[] = [];
+  readonly #clients: SimClient[] = [];
+  readonly checker = new Checker();
+  readonly #traceHash = blake3.create();
+  readonly #machine: MachineFactory;
+  #tick = 0;
+  #phase: 'safety' | 'liveness' = 'safety';
+  #crashes = 0;
+  #rejected = 0;
+  #corruptions = 0;
+  #viewMax = 0;
+
+  constructor(options: SimulatorOptions) {
+    assert(options.faults.loss <= 0.3, 'loss at most 30%');
+    this.options = options;
+    const root = new Prng(options.seed);
+    this.#prng = root.split();
+    this.#faultPrng = root.split();
+    this.#network = new SimNetwork(root.split(), {
+      delayMinTicks: 1, delayMaxTicks: options.faults.delayMaxTicks, loss: options.faults.loss,
+      duplicate: options.faults.duplicate, corrupt: options.faults.corrupt,
+    });
+    this.#machine = options.machine ?? (() => new CounterMachine());
+    for (let r = 0; r < options.replicaCount; r++) {
+      const superblock: Superblock = {
+        cluster: this.cluster, replica: r, replicaCount: options.replicaCount, view: 0, logView: 0, commitMax: 0, checkpoint: 0,
+      };
+      this.#nodes.push({ replica: Replica.format(this.#replicaOptions(r)), disk: new SimDisk(superblock), restartTick: 0 });
+    }
+    for (let i = 0; i < options.clientCount; i++) {
+      this.#clients.push({
+        client: new Client({ client: BigInt(i + 1), replicaCount: options.replicaCount, retryTicks: 25, timeoutTicks: 3000 }),
+        floor: 0, probeDone: false,
+      });
+    }
+  }
+
+  #replicaOptions(r: number): ReplicaOptions {
+    return {
+      cluster: this.cluster, replica: r, replicaCount: this.options.replicaCount, machine: this.#machine(),
+      prng: this.#prng.split(), sessionsMax: this.options.sessionsMax, ...(this.options.bugs ? { bugs: this.options.bugs } : {}),
+    };
+  }
+
+  #trace(line: string): void {
+    const full = `${this.#tick} ${line}`;
+    this.#traceHash.update(new TextEncoder().encode(full + '\n'));
+    this.options.trace?.(full);
+  }
+
+  run(): SimulationResult {
+    let failure: string | undefined;
+    let livenessTicks = 0;
+    try {
+      while (this.#tick < this.options.safetyTicks) this.#step();
+      this.#startLiveness();
+      const start = this.#tick;
+      while (!this.#converged()) {
+        if (this.#tick - start > this.options.livenessTicksMax) {
+          throw new LivenessFailure(`no convergence within ${this.options.livenessTicksMax} ticks: ${this.#summary()}`);
+        }
+        this.#step();
+      }
+      livenessTicks = this.#tick - start;
+    } catch (error) {
+      if (!(error instanceof Error)) throw error;
+      failure = `${error.name}: ${error.message}`;
+      this.#trace(`FAIL ${failure}`);
+    }
+    const result: SimulationResult = {
+      ok: failure === undefined, seed: this.options.seed, phase: failure === undefined ? 'done' : this.#phase,
+      tick: this.#tick, traceHash: checksumHex(this.#traceHash.digest()),
+      stats: {
+        committedOps: this.checker.committedOpMax, acceptedReplies: this.checker.acceptedReplies, crashes: this.#crashes,
+        viewMax: this.#viewMax, packetsSent: this.#network.sent, packetsRejected: this.#rejected,
+        corruptions: this.#corruptions, livenessTicks,
+      },
+    };
+    return failure === undefined ? result : { ...result, failure };
+  }
+
+  #summary(): string {
+    return this.#nodes.map((node, r) => {
+      const replica = node.replica;
+      if (replica === undefined) return `r${r}:down`;
+      return `r${r}:${replica.status}/v${replica.view}/lv${replica.logView}/op${replica.op}/c${replica.commitMin}-${replica.commitMax}`;
+    }).join(' ') + ` clients busy ${this.#clients.filter((c) => c.client.busy).length}`;
+  }
+
+  #step(): void {
+    this.#tick += 1;
+    if (this.#phase === 'safety') this.#injectFaults();
+    this.#restartDue();
+    for (const packet of this.#network.deliver(this.#tick)) this.#deliver(packet.from, packet.to, packet.bytes);
+    for (let r = 0; r < this.#nodes.length; r++) {
+      const node = this.#nodes[r] as Node;
+      if (node.replica === undefined) continue;
+      for (const writeId of node.disk.complete(this.#tick)) this.#perform(r, node.replica.onWriteDone(writeId));
+    }
+    for (let r = 0; r < this.#nodes.length; r++) {
+      const replica = this.#nodes[r]?.replica;
+      if (replica !== undefined) this.#perform(r, replica.onTick(this.#tick * 1000 + r));
+    }
+    for (const sim of this.#clients) {
+      this.#clientEffects(sim, sim.client.onTick());
+      this.#workload(sim);
+    }
+    for (let r = 0; r < this.#nodes.length; r++) {
+      const replica = this.#nodes[r]?.replica;
+      if (replica === undefined) continue;
+      this.checker.onState(r, replica.view, replica.commitMin);
+      this.#viewMax = Math.max(this.#viewMax, replica.view);
+    }
+  }
+
+  #deliver(from: number, to: number, bytes: Uint8Array): void {
+    const decoded = decodeMessage(this.cluster, bytes);
+    if (!decoded.ok) {
+      this.#rejected += 1;
+      this.#trace(`${from}->${to} rejected: ${decoded.reason}`);
+      return;
+    }
+    this.#trace(`${from}->${to} ${describe(decoded.value)}`);
+    if (to >= CLIENT_BASE) {
+      const sim = this.#clients[to - CLIENT_BASE];
+      if (sim !== undefined) this.#clientEffects(sim, sim.client.onMessage(decoded.value));
+      return;
+    }
+    const replica = this.#nodes[to]?.replica;
+    if (replica !== undefined) this.#perform(to, replica.onMessage(decoded.value));
+  }
+
+  #perform(r: number, effects: Effect[]): void {
+    const node = this.#nodes[r] as Node;
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send':
+          this.#network.send(r, effect.to, encodeMessage(this.cluster, effect.message), this.#tick);
+          break;
+        case 'reply':
+          this.#network.send(r, CLIENT_BASE + Number(effect.client) - 1, encodeMessage(this.cluster, effect.message), this.#tick);
+          break;
+        case 'write_log':
+        case 'truncate_log':
+        case 'write_superblock':
+          node.disk.submit(effect, this.#tick, 1 + this.#prng.int(WRITE_DELAY_TICKS_MAX));
+          break;
+        case 'committed':
+          this.#trace(`r${r} committed op${effect.header.op} ${effect.header.operation} c${effect.header.client}#${effect.header.request}${effect.executed ? '' : ' (not executed)'}`);
+          this.checker.onCommitted(r, effect.header, effect.result, effect.executed);
+          break;
+        default:
+          effect satisfies never;
+      }
+    }
+  }
+
+  #clientEffects(sim: SimClient, effects: ClientEffect[]): void {
+    const id = sim.client.id;
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send':
+          this.#network.send(CLIENT_BASE + Number(id) - 1, effect.to, encodeMessage(this.cluster, effect.message), this.#tick);
+          break;
+        case 'registered':
+          this.#trace(`c${id} registered session ${effect.session}`);
+          this.checker.onReply(id, 0, effect.session, new Uint8Array(0), sim.floor);
+          break;
+        case 'result':
+          this.#trace(`c${id} #${effect.request} result at op${effect.op}`);
+          this.checker.onReply(id, effect.request, effect.op, effect.body, sim.floor);
+          break;
+        case 'indeterminate':
+          this.#trace(`c${id} #${effect.request} indeterminate`);
+          break;
+        case 'evicted':
+          this.#trace(`c${id} #${effect.request} evicted`);
+          break;
+        default:
+          effect satisfies never;
+      }
+    }
+  }
+
+  #workload(sim: SimClient): void {
+    if (sim.client.busy) return;
+    if (this.#phase === 'liveness') {
+      if (sim.probeDone) return;
+      sim.probeDone = true;
+    } else if (!this.#prng.chance(0.2)) {
+      return;
+    }
+    sim.floor = this.checker.requestFloor();
+    if (!sim.client.registered) {
+      this.#clientEffects(sim, sim.client.register());
+    } else {
+      const key = `k${this.#prng.int(4)}`;
+      this.#clientEffects(sim, sim.client.submit(counterBody(key, 1 + this.#prng.int(9))));
+    }
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  #injectFaults(): void {
+    const faults = this.options.faults;
+    const prng = this.#faultPrng;
+    const n = this.options.replicaCount;
+    if (faults.partitions && prng.chance(0.004)) this.#partition();
+    if (faults.crashes && prng.chance(0.003)) {
+      const up = this.#nodes.map((node, r) => (node.replica === undefined ? -1 : r)).filter((r) => r >= 0);
+      if (n - up.length < faults.downMax && up.length > 0) this.#crash(prng.pick(up));
+    }
+    if (faults.diskCorruption && prng.chance(0.003)) this.#corruptAtRest();
+  }
+
+  #partition(): void {
+    const prng = this.#faultPrng;
+    const n = this.options.replicaCount;
+    this.#network.heal();
+    const kind = prng.pick(['heal', 'isolate', 'send_only', 'receive_only', 'split'] as const);
+    const r = prng.int(n);
+    for (let x = 0; x < n; x++) {
+      if (x === r) continue;
+      if (kind === 'isolate' || kind === 'send_only') this.#network.block(x, r);
+      if (kind === 'isolate' || kind === 'receive_only') this.#network.block(r, x);
+    }
+    if (kind === 'split') {
+      const side = this.#nodes.map(() => prng.chance(0.5));
+      for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (side[a] !== side[b]) this.#network.block(a, b);
+    }
+    this.#trace(`partition ${kind} r${r} blocked [${this.#network.blockedLinks.join(' ')}]`);
+  }
+
+  #crash(r: number): void {
+    const node = this.#nodes[r] as Node;
+    const outcome = node.disk.crash(this.#faultPrng, this.options.faults.torn);
+    node.replica = undefined;
+    node.restartTick = this.#tick + this.#faultPrng.range(20, 300);
+    this.#network.dropTo(r);
+    this.#crashes += 1;
+    this.#trace(`crash r${r} (in-flight writes kept ${outcome.survived}${outcome.torn ? ', torn' : ''})`);
+  }
+
+  #restartDue(): void {
+    for (let r = 0; r < this.#nodes.length; r++) {
+      const node = this.#nodes[r] as Node;
+      if (node.replica !== undefined || (this.#phase === 'safety' && this.#tick < node.restartTick)) continue;
+      node.replica = Replica.open(this.#replicaOptions(r), node.disk.durableState());
+      this.checker.onReopen(r, node.replica.view);
+      this.#trace(`restart r${r} view ${node.replica.view} op ${node.replica.op} commit ${node.replica.commitMax}`);
+    }
+  }
+
+  /**
+   * The corruption atlas: only committed slots below a replica's highest slot, and only while at
+   * least one other disk holds an intact copy of the same entry.
+   */
+  #corruptAtRest(): void {
+    const prng = this.#faultPrng;
+    const r = prng.int(this.options.replicaCount);
+    const disk = (this.#nodes[r] as Node).disk;
+    const ops = [...disk.slots.keys()].sort((a, b) => a - b);
+    const top = ops[ops.length - 1] ?? 0;
+    const candidates = ops.filter((op) => op < top && op <= disk.superblock.commitMax);
+    if (candidates.length === 0) return;
+    const op = prng.pick(candidates);
+    const mine = disk.slots.get(op) as Uint8Array;
+    let intactElsewhere = 0;
+    for (let x = 0; x < this.#nodes.length; x++) {
+      const other = (this.#nodes[x] as Node).disk.slots.get(op);
+      if (x !== r && other !== undefined && other.length === mine.length && other.every((b, i) => b === mine[i])) intactElsewhere += 1;
+    }
+    if (intactElsewhere === 0) return;
+    disk.corrupt(op, prng);
+    this.#corruptions += 1;
+    this.#trace(`corrupt r${r} slot op${op}`);
+  }
+
+  // ---------------------------------------------------------------- liveness
+
+  #startLiveness(): void {
+    this.#phase = 'liveness';
+    this.#network.heal();
+    this.#network.options = { ...this.#network.options, loss: 0, duplicate: 0, corrupt: 0 };
+    this.#trace('liveness phase: faults off, all replicas up');
+  }
+
+  #converged(): boolean {
+    if (this.#clients.some((c) => c.client.busy || !c.probeDone)) return false;
+    let view: number | undefined;
+    let commit: number | undefined;
+    for (const node of this.#nodes) {
+      const replica = node.replica;
+      if (replica === undefined || replica.status !== 'normal') return false;
+      if (view !== undefined && replica.view !== view) return false;
+      view = replica.view;
+      if (replica.commitMin !== replica.commitMax || replica.commitMin !== replica.op) return false;
+      if (commit !== undefined && replica.commitMin !== commit) return false;
+      commit = replica.commitMin;
+    }
+    return commit === this.checker.committedOpMax;
+  }
+}
+
+export class LivenessFailure extends Error {
+  override readonly name = 'LivenessFailure';
+}
+
+export { SafetyViolation };
+
+/** Runs `options` and returns the result (a convenience for tests and the CLI). */
+export function simulate(options: SimulatorOptions): SimulationResult {
+  return new Simulator(options).run();
+}

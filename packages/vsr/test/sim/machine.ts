@@ -1,0 +1,32 @@
+import type { ApplyInput, StateMachine } from '../../src/index.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * A deterministic test machine: named counters. Body `"k3+5"` adds 5 to counter k3 and replies
+ * `"k3=<total>"`. Any StateMachine (the kernel, later) plugs into the simulator the same way.
+ */
+export class CounterMachine implements StateMachine {
+  readonly #counters = new Map<string, number>();
+
+  apply(input: ApplyInput): Uint8Array {
+    const text = decoder.decode(input.body);
+    const plus = text.indexOf('+');
+    const key = plus < 0 ? text : text.slice(0, plus);
+    const delta = plus < 0 ? 0 : Number(text.slice(plus + 1)) || 0;
+    const total = (this.#counters.get(key) ?? 0) + delta;
+    this.#counters.set(key, total);
+    return encoder.encode(`${key}=${total}`);
+  }
+}
+
+export type MachineFactory = () => StateMachine;
+
+export function counterBody(key: string, delta: number): Uint8Array {
+  return encoder.encode(`${key}+${delta}`);
+}
+
+export function text(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
