@@ -19,8 +19,9 @@ export type AccessPath =
       readonly columns: readonly string[];
       readonly ranges: readonly KeyRange[];
       readonly reverse: boolean;
-      /** 'point' (equality on every key column), 'multi' (IN), 'prefix', 'range' or 'order'. */
-      readonly shape: 'point' | 'multi' | 'prefix' | 'range' | 'order';
+      /** 'point' (equality on a whole unique key), 'lookup' (on a whole non-unique key), 'multi'
+       * (IN), 'prefix' (equality on leading columns), 'range', or 'order' (all rows, index order). */
+      readonly shape: 'point' | 'lookup' | 'multi' | 'prefix' | 'range' | 'order';
       readonly detail: string;
     }
   | { readonly kind: 'union'; readonly branches: readonly (AccessPath & { kind: 'indexScan' })[] };
@@ -220,7 +221,7 @@ function buildPath(candidate: IndexCandidate, predicates: readonly Predicate[], 
     return { ...(lo === undefined ? {} : { lower: lo }), ...(hi === undefined ? {} : { upper: hi }) };
   });
   const full = keyLength === candidate.columns.length;
-  const shape = inValues !== null ? 'multi' : full && lower === null && upper === null ? 'point' : lower !== null || upper !== null ? 'range' : 'prefix';
+  const shape = inValues !== null ? 'multi' : full && lower === null && upper === null ? (candidate.unique ? 'point' : 'lookup') : lower !== null || upper !== null ? 'range' : 'prefix';
   let score = keyLength * 10 + (lower !== null ? 3 : 0) + (upper !== null ? 3 : 0) + (candidate.name === null ? 1 : 0);
   if (full && candidate.unique && inValues === null) score += 1000;
   void table;
@@ -283,7 +284,7 @@ export function describePath(path: AccessPath, table: string): { operation: stri
   switch (path.kind) {
     case 'fullScan': return [{ operation: 'Full Scan', index: null, detail: `every row of ${table}` }];
     case 'indexScan': {
-      const operation = { point: 'Point Lookup', multi: 'Multi Lookup', prefix: 'Prefix Scan', range: 'Range Scan', order: 'Index Order Scan' }[path.shape];
+      const operation = { point: 'Point Lookup', lookup: 'Index Lookup', multi: 'Multi Lookup', prefix: 'Prefix Scan', range: 'Range Scan', order: 'Index Order Scan' }[path.shape];
       return [{ operation, index: path.index ?? 'PRIMARY KEY', detail: `${path.detail}${path.reverse ? ' (reverse)' : ''}` }];
     }
     case 'union': return [
