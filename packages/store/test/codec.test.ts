@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { checksumHex, compareValues, seedFrom, type JsonValue, type Value } from '@veritydb/types';
 import { ByteReader, ByteWriter, decodeValue, DecodeError, encodeValue } from '../src/index.js';
-import { sameValue } from './model.js';
+import { sameValue } from '../testing/model.js';
 
 const seed = seedFrom(process.env, () => Date.now() % 1_000_000_000);
 t.comment(`SEED=${seed}`);

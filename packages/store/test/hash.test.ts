@@ -5,7 +5,7 @@ import { Store, type WriteBatch } from '../src/index.js';
 import {
   applyBatch, applyStatement, compareWithModel, History, sameRows, TENANTS, type Batch, type Intent, type ModelState,
   type Statement,
-} from './model.js';
+} from '../testing/model.js';
 
 const seed = seedFrom(process.env, () => Date.now() % 1_000_000_000);
 t.comment(`SEED=${seed}`);
@@ -15,8 +15,8 @@ const intentArbitrary: fc.Arbitrary<Intent> = fc.record({
 });
 const historyArbitrary = fc.record({
   batches: fc.array(fc.record({
-    tenant: fc.nat(), abort: fc.nat(9).map((n) => n === 0), intents: fc.array(intentArbitrary, { minLength: 1, maxLength: 8 }),
-  }), { minLength: 1, maxLength: 40 }),
+    tenant: fc.nat(), abort: fc.nat(9).map((n) => n === 0), intents: fc.array(intentArbitrary, { minLength: 1, maxLength: 12, size: 'medium' }),
+  }), { minLength: 1, maxLength: 80, size: 'medium' }),
   noiseSeed: fc.nat(),
 });
 

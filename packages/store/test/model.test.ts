@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { checksumHex, position, Prng, seedFrom, tenantId } from '@veritydb/types';
 import { Store } from '../src/index.js';
-import { applyBatch, compareWithModel, History, TENANTS, type Intent } from './model.js';
+import { applyBatch, compareWithModel, History, TENANTS, type Intent } from '../testing/model.js';
 
 const seed = seedFrom(process.env, () => Date.now() % 1_000_000_000);
 t.comment(`SEED=${seed}`);
@@ -18,8 +18,8 @@ const historyArbitrary = fc.record({
   batches: fc.array(fc.record({
     tenant: fc.nat(),
     abort: fc.nat(9).map((n) => n === 0),
-    intents: fc.array(intentArbitrary, { minLength: 1, maxLength: 8 }),
-  }), { minLength: 1, maxLength: 40 }),
+    intents: fc.array(intentArbitrary, { minLength: 1, maxLength: 12, size: 'medium' }),
+  }), { minLength: 1, maxLength: 80, size: 'medium' }),
   checkSeed: fc.nat(),
 });
 

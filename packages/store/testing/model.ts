@@ -57,7 +57,7 @@ const INDEXES: Record<string, readonly [string, IndexLayout][]> = {
 export const INDEX_NAMES: Record<string, readonly string[]> = { a: ['a_v', 'a_w', 'a_vw'], b: ['b_c2', 'b_c0'] };
 const COLUMNS_MAX_B = 6;
 
-const A_K1: readonly Value[] = [0, 1, 2, 3];
+const A_K1: readonly Value[] = Array.from({ length: 16 }, (_, i) => i);
 const A_K2: readonly Value[] = ['x', 'y', 'z', '', 'é'];
 const A_V: readonly Value[] = [null, 0, 1, 2.5, -1, 1n, -0, Number.NaN];
 const A_W: readonly Value[] = ['p', 'q', 'r', null, 'é', '\u{1F600}', '\ud800'];
