@@ -2,6 +2,7 @@ import {
   assert, checksumHex, type IndexLayout, type JsonValue, type Key, type Position, type Row, type TableLayout,
   type TableWriter, type Value,
 } from '@veritydb/types';
+import { EVENTS_TABLE as EVENTS_TABLE_DEF, indexLayout, tableLayout, type IndexDef } from '@veritydb/query';
 
 /**
  * Derived events (DESIGN §3, §8): every committed entry yields the events it caused, kept in
@@ -15,13 +16,14 @@ import {
  * column name (after the change for insert/update, before it for delete), the DDL text for
  * `ddl`, and `{code, message, statement}` for `rejected`. `hash` is the entry's hash in hex.
  */
-export const EVENTS_TABLE = '__events';
-export const EVENTS_STREAM_INDEX = '__events_stream';
-export const EVENT_COLUMNS = ['position', 'index', 'stream', 'event_type', 'key', 'data', 'actor', 'timestamp', 'hash'] as const;
-export const EVENT_COLUMN_TYPES = ['BIGINT', 'INTEGER', 'TEXT', 'TEXT', 'JSON', 'JSON', 'TEXT', 'TIMESTAMP', 'TEXT'] as const;
-export const EVENTS_LAYOUT: TableLayout = Object.freeze({ primaryKey: Object.freeze([0, 1]), columnCount: EVENT_COLUMNS.length });
+export const EVENTS_TABLE = EVENTS_TABLE_DEF.name;
+/** Column names in row order; the SQL layer's `EVENTS_TABLE` definition is the one source. */
+export const EVENT_COLUMNS: readonly string[] = EVENTS_TABLE_DEF.columns.map((c) => c.name);
+const EVENTS_LAYOUT: TableLayout = tableLayout(EVENTS_TABLE_DEF);
 /** `WHERE stream = 't'` is the common audit query: an index keeps it from scanning every event. */
-export const EVENTS_STREAM_LAYOUT: IndexLayout = Object.freeze({ columns: Object.freeze([2]), unique: false });
+const EVENTS_STREAM_INDEX: IndexDef = EVENTS_TABLE_DEF.indexes[0] as IndexDef;
+const EVENTS_STREAM_LAYOUT: IndexLayout = indexLayout(EVENTS_TABLE_DEF, EVENTS_STREAM_INDEX);
+assert(EVENT_COLUMNS.join() === 'position,index,stream,event_type,key,data,actor,timestamp,hash', 'eventRow writes this column order');
 /** Stream of events about the tenant itself (creation), which belong to no table. */
 export const TENANT_STREAM = '';
 
@@ -61,7 +63,7 @@ export function writeEvents(writer: TableWriter, stamp: EventStamp, events: read
 
 export function createEventsTable(writer: TableWriter): void {
   writer.createTable(EVENTS_TABLE, EVENTS_LAYOUT);
-  writer.createIndex(EVENTS_TABLE, EVENTS_STREAM_INDEX, EVENTS_STREAM_LAYOUT);
+  writer.createIndex(EVENTS_TABLE, EVENTS_STREAM_INDEX.name, EVENTS_STREAM_LAYOUT);
 }
 
 /**

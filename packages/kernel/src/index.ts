@@ -6,6 +6,9 @@ export {
 } from './codec/command.js';
 export { isParam, type Param } from './codec/value.js';
 export { TimestampIndex } from './timestamps.js';
+export { EVENTS_TABLE, EVENT_COLUMNS, EVENT_TYPES, TENANT_STREAM, type EventType, type PendingEvent, valueToJson } from './events.js';
+export { KernelState, type TenantRecord, type CatalogVersion, type SessionRecord, STATE_FORMAT_VERSION } from './state.js';
 export {
-  EVENTS_TABLE, EVENT_COLUMNS, EVENT_COLUMN_TYPES, EVENT_TYPES, type EventType, valueToJson,
-} from './events.js';
+  Kernel, SYSTEM_TENANT, type ApplyContext, type ApplyResult, type KernelError, type Reply, type Restored,
+} from './kernel.js';
+export type { StatementOutcome, ReadOutcome } from './sql.js';
