@@ -57,8 +57,15 @@ export interface BindEnv {
   readonly noAggregates: string | null;
 }
 
+/** Structural identity of an expression (GROUP BY matching). Column qualifiers are dropped:
+ * a query reads one table, and a wrong qualifier has already failed to bind. */
 export function exprKey(expr: Expr): string {
-  return JSON.stringify(expr, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Array.from(v) : v));
+  return JSON.stringify(expr, (_k, v: unknown) => {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (v instanceof Uint8Array) return Array.from(v);
+    if (v !== null && typeof v === 'object' && (v as { kind?: unknown }).kind === 'column') return { ...(v as object), table: null };
+    return v;
+  });
 }
 
 function constant(type: ExprType, value: Value, param = false): Bound {
@@ -439,35 +446,62 @@ function bindLike(negated: boolean, caseInsensitive: boolean, operandIn: Bound, 
   if (operand === null || pattern === null || operand.type !== 'TEXT') {
     fail('UndefinedFunction', `operator does not exist: ${typeName(operandIn.type)} ${caseInsensitive ? '~~*' : '~~'} ${typeName(patternIn.type)}`);
   }
-  const cached = pattern.constant !== null && pattern.constant.value !== null ? likeRegex(pattern.constant.value as string, caseInsensitive) : null;
+  const cached = pattern.constant !== null && pattern.constant.value !== null ? likePattern(pattern.constant.value as string, caseInsensitive) : null;
   return derive('BOOLEAN', [operand, pattern], (row) => {
     const v = operand.eval(row);
     if (v === null) return null;
     const p = pattern.eval(row);
     if (p === null) return null;
-    const re = cached ?? likeRegex(p as string, caseInsensitive);
-    return re.test(v as string) !== negated;
+    const compiled = cached ?? likePattern(p as string, caseInsensitive);
+    return likeMatch(caseInsensitive ? Array.from((v as string).toLowerCase()) : Array.from(v as string), compiled) !== negated;
   });
 }
 
-/** LIKE pattern → anchored regular expression: % any run, _ one character, \ escapes. */
-export function likeRegex(pattern: string, caseInsensitive: boolean): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i] as string;
+/** A LIKE pattern as code points: ANY (%), ONE (_) or a literal character (\ escapes). */
+type LikeToken = typeof LIKE_ANY | typeof LIKE_ONE | string;
+const LIKE_ANY = 0;
+const LIKE_ONE = 1;
+
+export function likePattern(pattern: string, caseInsensitive: boolean): LikeToken[] {
+  const chars = Array.from(caseInsensitive ? pattern.toLowerCase() : pattern);
+  const tokens: LikeToken[] = [];
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i] as string;
     if (ch === '\\') {
       i++;
-      if (i >= pattern.length) fail('InvalidTextRepresentation', 'LIKE pattern must not end with escape character');
-      source += escapeRegex(pattern[i] as string);
-    } else if (ch === '%') source += '[\\s\\S]*';
-    else if (ch === '_') source += '[\\s\\S]';
-    else source += escapeRegex(ch);
+      if (i >= chars.length) fail('InvalidTextRepresentation', 'LIKE pattern must not end with escape character');
+      tokens.push(chars[i] as string);
+    } else if (ch === '%') {
+      if (tokens[tokens.length - 1] !== LIKE_ANY) tokens.push(LIKE_ANY);
+    } else tokens.push(ch === '_' ? LIKE_ONE : ch);
   }
-  return new RegExp(`^${source}$`, caseInsensitive ? 'iu' : 'u');
+  return tokens;
 }
 
-function escapeRegex(ch: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(ch) ? `\\${ch}` : ch;
+/** Wildcard matching in O(text × pattern) time at worst, with no regular-expression
+ * backtracking, so a hostile pattern cannot stall the replica. */
+export function likeMatch(text: readonly string[], pattern: readonly LikeToken[]): boolean {
+  let t = 0;
+  let p = 0;
+  let starP = -1;
+  let starT = 0;
+  while (t < text.length) {
+    const token = pattern[p];
+    if (token !== undefined && token !== LIKE_ANY && (token === LIKE_ONE || token === text[t])) {
+      t++;
+      p++;
+    } else if (token === LIKE_ANY) {
+      starP = p++;
+      starT = t;
+    } else if (starP >= 0) {
+      p = starP + 1;
+      t = ++starT;
+    } else {
+      return false;
+    }
+  }
+  while (pattern[p] === LIKE_ANY) p++;
+  return p === pattern.length;
 }
 
 function bindCast(operand: Bound, to: SqlType, explicit: boolean): Bound {

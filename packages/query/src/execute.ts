@@ -74,7 +74,7 @@ export const EVENTS_TABLE: TableDef = Object.freeze({
  * On error, writes already made to `ctx.writer` by this statement must be discarded by the
  * caller (the kernel discards the whole entry's batch: an entry applies entirely or not at all). */
 export function execute(prepared: Prepared, params: readonly unknown[], ctx: ExecuteContext): ExecuteResult {
-  if (params.length < prepared.paramCount) {
+  if (params.length !== prepared.paramCount) {
     return { ok: false, error: sqlError('InvalidParameter', `statement needs ${prepared.paramCount} parameters, ${params.length} given`) };
   }
   try {

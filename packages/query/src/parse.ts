@@ -51,6 +51,7 @@ export function parseStatement(sql: string): Result<Parsed> {
   } catch (e) {
     if (e instanceof SqlFault) return { ok: false, error: e.error };
     if (e instanceof TypeError) return { ok: false, error: sqlError('Unsupported', 'unsupported SQL construct') };
+    if (e instanceof RangeError) return { ok: false, error: sqlError('Unsupported', 'statement is nested too deeply') };
     throw e;
   }
 }

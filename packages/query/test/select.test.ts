@@ -73,6 +73,7 @@ t.test('aggregates and GROUP BY', async (t) => {
   t.same(db.rows('SELECT COUNT(*), SUM(age), MAX(age) FROM p WHERE id > 100'), [[0n, null, null]], 'empty input: one row');
   t.same(db.rows('SELECT city FROM p WHERE id > 100 GROUP BY city'), [], 'empty input with GROUP BY: no rows');
   t.same(db.rows('SELECT COUNT(DISTINCT age) FROM p'), [[3n]]);
+  t.same(db.rows('SELECT p.city, COUNT(*) FROM p GROUP BY city ORDER BY p.city LIMIT 1'), [['oslo', 2n]], 'qualified and bare names group alike');
   t.same(db.rows('SELECT age + 1 AS a1, COUNT(*) FROM p GROUP BY age + 1 ORDER BY a1'), [[26, 1n], [31, 2n], [42, 1n], [null, 1n]]);
   t.equal(db.err('SELECT name, COUNT(*) FROM p GROUP BY city').code, 'GroupingError');
   t.equal(db.err('SELECT id FROM p WHERE COUNT(*) > 1').code, 'GroupingError');
@@ -119,6 +120,7 @@ t.test('parameters of every SDK value type', async (t) => {
   t.same(db.rows('SELECT $1::text, $2', ['a', null]), [['a', null]]);
   t.same(db.rows('SELECT id FROM v WHERE id = 9007199254740993'), []);
   t.equal(db.err('SELECT $2', [1]).code, 'InvalidParameter');
+  t.equal(db.err('SELECT $1', [1, 2]).code, 'InvalidParameter', 'as many parameters as placeholders, like PostgreSQL');
   t.equal(db.err('SELECT ?', [() => 1]).code, 'InvalidParameter');
   t.equal(db.err('SELECT id FROM v WHERE i = ?', [1.5]).code, 'InvalidTextRepresentation');
   t.equal(db.err('INSERT INTO v (id, i) VALUES (3, ?)', [2 ** 40]).code, 'NumericOverflow');
