@@ -4,6 +4,9 @@
  * = more follow); signed integers are zigzag-mapped first. Readers accept only the minimal
  * encoding, so every value has exactly one byte form.
  */
+/** Largest magnitude whose zigzag image (2|n|) is still a safe integer. */
+const SMALL_MAX = 2n ** 51n;
+
 export class ByteWriter {
   #bytes = new Uint8Array(64);
   #view = new DataView(this.#bytes.buffer);
@@ -31,6 +34,12 @@ export class ByteWriter {
 
   /** Zigzag + LEB128 of a signed 64-bit integer. */
   varint64(value: bigint): void {
+    if (value >= -SMALL_MAX && value <= SMALL_MAX) {
+      // Fast path: the zigzag image stays below 2^53, so number arithmetic is exact.
+      const n = Number(value);
+      this.uvarint(n >= 0 ? n * 2 : -n * 2 - 1);
+      return;
+    }
     let rest = BigInt.asUintN(64, (value << 1n) ^ (value >> 63n));
     this.#reserve(10);
     while (rest >= 0x80n) {
@@ -116,6 +125,9 @@ export class ByteReader {
   /** Zigzag + LEB128 signed 64-bit integer, minimal. */
   varint64(): bigint {
     const start = this.#offset;
+    const small = this.#smallZigzag();
+    if (small !== null) return BigInt(small);
+    this.#offset = start;
     let value = 0n;
     for (let i = 0; i < 10; i++) {
       const byte = this.u8();
@@ -127,6 +139,22 @@ export class ByteReader {
       }
     }
     throw new MalformedBytes(`varint too long at byte ${start}`);
+  }
+
+  /** Fast path of varint64: a minimal varint of at most 7 bytes (< 2^49) decoded with numbers. */
+  #smallZigzag(): number | null {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 7 && this.#offset < this.#bytes.length; i++) {
+      const byte = this.#bytes[this.#offset++] as number;
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) return null;
+        return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+      }
+      scale *= 0x80;
+    }
+    return null;
   }
 
   f64(): number {
