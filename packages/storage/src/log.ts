@@ -757,7 +757,9 @@ export class Log {
           || !checksumEqual(slot.header, item.bytes.subarray(item.at + RECORD_PREFIX_BYTES, item.at + RECORD_PREFIX_BYTES + RECORD_HEADER_BYTES))) {
           return broken('index', 'index slot disagrees with the record', indexPath);
         }
-        const link = await this.#tenantLinkProblem(record, seen, from);
+        const link = seen.has(record.tenant) || record.tenantPrevPosition === 0
+          ? tenantLinkProblemSeen(record, seen.get(record.tenant))
+          : await this.#tenantLinkProblem(record, from);
         if (link !== undefined) return broken('tenant-chain', link);
         seen.set(record.tenant, { position: record.position, hash: record.hash });
         prevHash = record.hash;
@@ -772,20 +774,8 @@ export class Log {
     return { ok: true, checked };
   }
 
-  async #tenantLinkProblem(record: LogRecord, seen: ReadonlyMap<number, LogHead>, from: number): Promise<string | undefined> {
-    const previous = seen.get(record.tenant);
-    if (previous !== undefined) {
-      if (record.tenantPrevPosition !== previous.position) return `tenantPrevPosition ${record.tenantPrevPosition}, but the tenant's previous record is ${previous.position}`;
-      if (!checksumEqual(record.tenantPrevHash, previous.hash)) return 'tenantPrevHash does not match the tenant\'s previous record';
-      return undefined;
-    }
-    if (record.tenantPrevPosition === 0) {
-      if (from > 1) {
-        // The tenant may have records before the range; only a checked one can tell.
-        return checksumEqual(record.tenantPrevHash, CHECKSUM_ZERO) ? undefined : 'first record of its tenant has a non-zero tenantPrevHash';
-      }
-      return checksumEqual(record.tenantPrevHash, CHECKSUM_ZERO) ? undefined : 'first record of its tenant has a non-zero tenantPrevHash';
-    }
+  /** The link of a tenant's record whose predecessor lies before the verified range. */
+  async #tenantLinkProblem(record: LogRecord, from: number): Promise<string | undefined> {
     if (record.tenantPrevPosition >= from) return `tenantPrevPosition ${record.tenantPrevPosition} is not a record of tenant ${record.tenant}`;
     const target = await this.#verifiedRecord(record.tenantPrevPosition);
     if (!target.ok) return `tenantPrevPosition ${record.tenantPrevPosition} is unreadable: ${target.detail}`;
@@ -845,6 +835,20 @@ export class Log {
     onProgress?.(checked, checked);
     return { ok: true, checked };
   }
+}
+
+/**
+ * The tenant link of a record whose tenant was already seen in the verified range (or that
+ * claims to be its tenant's first record). A first record inside a range that starts after 1
+ * cannot be told from a later one without a full scan; its zero link is still checked.
+ */
+function tenantLinkProblemSeen(record: LogRecord, previous: LogHead | undefined): string | undefined {
+  if (previous === undefined) {
+    return checksumEqual(record.tenantPrevHash, CHECKSUM_ZERO) ? undefined : 'first record of its tenant has a non-zero tenantPrevHash';
+  }
+  if (record.tenantPrevPosition !== previous.position) return `tenantPrevPosition ${record.tenantPrevPosition}, but the tenant's previous record is ${previous.position}`;
+  if (!checksumEqual(record.tenantPrevHash, previous.hash)) return 'tenantPrevHash does not match the tenant\'s previous record';
+  return undefined;
 }
 
 /** Fast open path for a sealed segment: its index alone, CRC-checked and linked. */

@@ -162,9 +162,12 @@ t.test('truncating the last record at every byte offset keeps exactly the record
     if (!ok) t.fail(`cut ${cut}: head ${log.head().position}, recovery ${JSON.stringify(log.recovery.truncated)}`);
     const verified = await log.verify();
     if (!verified.ok || verified.checked !== last.position - 1) t.fail(`cut ${cut}: verify ${JSON.stringify(verified)}`);
-    // The log accepts the position again and the index was trimmed with the segment.
-    await log.append(makeRecords(last.position, [{ tenant: 2, bodyBytes: 5 }]));
-    if (!(await log.verify()).ok) t.fail(`cut ${cut}: append after recovery does not verify`);
+    // The log accepts the position again and the index was trimmed with the segment (checked on
+    // a sample of cut points: each costs an fdatasync).
+    if (cut % 8 === 0) {
+      await log.append(makeRecords(last.position, [{ tenant: 2, bodyBytes: 5 }]));
+      if (!(await log.verify()).ok) t.fail(`cut ${cut}: append after recovery does not verify`);
+    }
     await log.close();
   }
   t.pass(`${last.frameBytes} cut points`);

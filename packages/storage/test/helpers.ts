@@ -44,3 +44,8 @@ export function makeRecords(first: number, specs: readonly RecordSpec[]): Record
 export function asPosition(value: number): Position {
   return position(value);
 }
+
+/** The record the crash-test child writes at each position (so the parent can check content). */
+export function crashRecord(at: number): RecordFields {
+  return makeRecord(at, { tenant: at % 4, bodyBytes: (at * 37) % 500 });
+}
