@@ -1,7 +1,7 @@
 import t from 'tap';
 import { position, tenantId } from '@veritydb/types';
 import { Kernel } from '../src/kernel.js';
-import { Driver, EPOCH_MICROS, fakeHash, hex, replay } from './driver.js';
+import { Driver, EPOCH_MICROS, fakeHash, hex, replay } from '../testing/driver.js';
 
 const T1 = tenantId(1);
 

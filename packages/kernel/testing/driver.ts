@@ -23,12 +23,15 @@ export function fakeHash(at: number): Checksum {
 /** Drives a kernel the way the runtime does: a log of entries, applied in order. */
 export class Driver {
   readonly log: Entry[] = [];
+  readonly replies: ApplyResult[] = [];
   kernel = Kernel.create();
 
   submit(tenant: number, command: Command, actor = 'tester'): ApplyResult {
     const entry: Entry = { tenant: tenantId(tenant), timestampMicros: EPOCH_MICROS + (this.log.length + 1) * 1000, body: encodeEnvelope({ actor, command }) };
     this.log.push(entry);
-    return applyEntry(this.kernel, entry, this.log.length);
+    const result = applyEntry(this.kernel, entry, this.log.length);
+    this.replies.push(result);
+    return result;
   }
 
   createTenant(id: number, name = `t${id}`): ApplyResult {
