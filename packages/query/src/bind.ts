@@ -378,7 +378,41 @@ function bindConcat(leftIn: Bound, rightIn: Bound): Bound {
   });
 }
 
+const DAY_MICROS = 86_400_000_000n;
+
+/** date ± integer → date and date - date → integer (days), as in PostgreSQL. */
+function bindDateArithmetic(op: '+' | '-', left: Bound, right: Bound): Bound | null {
+  const days = (b: Bound): Bound | null => (b.type === 'INTEGER' || b.type === 'UNKNOWN' || b.param ? coerce(b, 'INTEGER') : null);
+  const toDays = (v: Value): bigint => microsFromDate(v as string) / DAY_MICROS;
+  const fromDays = (n: bigint): string => {
+    const micros = n * DAY_MICROS;
+    if (n < -2_000_000n || n > 2_900_000n) fail('NumericOverflow', 'date out of range');
+    return dateFromMicros(micros);
+  };
+  if (left.type === 'DATE' && right.type === 'DATE' && op === '-') {
+    return derive('INTEGER', [left, right], (row) => {
+      const a = left.eval(row);
+      const b = right.eval(row);
+      return a === null || b === null ? null : checkInt32(Number(toDays(a) - toDays(b)));
+    });
+  }
+  const [date, other] = left.type === 'DATE' ? [left, right] : op === '+' && right.type === 'DATE' ? [right, left] : [null, null];
+  if (date === null || other === null) return null;
+  const n = days(other);
+  if (n === null || n.type !== 'INTEGER') return null;
+  const sign = op === '+' ? 1n : -1n;
+  return derive('DATE', [date, n], (row) => {
+    const a = date.eval(row);
+    const b = n.eval(row);
+    return a === null || b === null ? null : fromDays(toDays(a) + sign * BigInt(b as number));
+  });
+}
+
 function bindArithmetic(op: '+' | '-' | '*' | '/' | '%', leftIn: Bound, rightIn: Bound): Bound {
+  if ((op === '+' || op === '-') && (leftIn.type === 'DATE' || rightIn.type === 'DATE')) {
+    const dated = bindDateArithmetic(op, leftIn, rightIn);
+    if (dated !== null) return dated;
+  }
   let [left, right] = unify(leftIn, rightIn);
   if (left.type === 'UNKNOWN' || right.type === 'UNKNOWN' || left.type === 'TEXT') {
     fail('UndefinedFunction', `operator does not exist: ${typeName(left.type)} ${op} ${typeName(right.type)}`);

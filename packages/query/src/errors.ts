@@ -34,6 +34,7 @@ export const SQL_ERROR_STATES = {
   CardinalityViolation: '21000',
   DependentObjects: '2BP01',
   InvalidRowCount: '2201W',
+  InvalidOffset: '2201X',
   TooManyRows: '54000',
   InvalidCatalog: 'XX001',
   InvalidAsOf: '22023',

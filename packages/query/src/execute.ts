@@ -294,7 +294,7 @@ function constantCount(e: Expr | null, env: BindEnv, clause: string): number | n
   if (c === null || c.type !== 'BIGINT') fail('TypeMismatch', `argument of ${clause} must be type bigint, not type ${typeName(b.type)}`);
   const v = (c.constant as { value: Value }).value;
   if (v === null) return null;
-  if ((v as bigint) < 0n) fail(clause === 'LIMIT' ? 'InvalidRowCount' : 'InvalidRowCount', `${clause} must not be negative`);
+  if ((v as bigint) < 0n) fail(clause === 'LIMIT' ? 'InvalidRowCount' : 'InvalidOffset', `${clause} must not be negative`);
   return Number(v as bigint > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : (v as bigint));
 }
 

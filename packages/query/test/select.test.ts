@@ -57,6 +57,7 @@ t.test('ORDER BY with PostgreSQL NULL placement, LIMIT and OFFSET, DISTINCT', as
   t.same(db.rows('SELECT DISTINCT age FROM p WHERE age = 30'), [[30]]);
   t.equal(db.err('SELECT DISTINCT city FROM p ORDER BY age').code, 'InvalidColumnReference');
   t.equal(db.err('SELECT id FROM p LIMIT -1').code, 'InvalidRowCount');
+  t.equal(db.err('SELECT id FROM p OFFSET $1', [-1]).sqlState, '2201X');
   t.equal(db.err('SELECT id FROM p ORDER BY 9').code, 'InvalidColumnReference');
 });
 
@@ -102,6 +103,9 @@ t.test('type rules: integer division, overflow, division by zero, literal coerci
   t.same(db.rows('SELECT 1::text, 1.5::text, true::text'), [['1', '1.5', 'true']]);
   t.same(db.rows('SELECT age::bigint FROM p WHERE id = 1'), [[30n]]);
   t.equal(db.err('SELECT true::date').code, 'TypeMismatch');
+  t.same(db.rows("SELECT DATE '2024-02-28' + 2, '2024-03-01'::date - 1, DATE '2024-03-01' - DATE '2023-03-01', 1 + DATE '1999-12-31'"),
+    [['2024-03-01', '2024-02-29', 366, '2000-01-01']]);
+  t.equal(db.err("SELECT DATE '2024-01-01' + 1.5").code, 'UndefinedFunction');
 });
 
 t.test('parameters of every SDK value type', async (t) => {
