@@ -1,5 +1,5 @@
 import {
-  assert, type IndexLayout, type Key, type Row, type ScanOptions, type TableLayout, type TableWriter, type Value,
+  assert, type IndexLayout, type Key, type Position, type Row, type ScanOptions, type TableLayout, type TableWriter, type Value,
 } from '@veritydb/types';
 import { Reader } from './reader.js';
 import { checkIndexLayout, checkTableLayout, IndexState, TableState, visibleIncarnation, type Lifetime } from './table.js';
@@ -34,7 +34,7 @@ export class WriteBatch implements TableWriter {
   readonly #dirty = new Set<TableState>();
   #state: BatchState = 'open';
 
-  constructor(host: BatchHost, readonly position: number) {
+  constructor(host: BatchHost, readonly position: Position) {
     this.#host = host;
     this.#reader = new Reader(host.tables, position, true);
   }

@@ -1,4 +1,4 @@
-import { assert, type Key, type KeyRange, type Row, type ScanOptions, type TableReader } from '@veritydb/types';
+import { assert, type Key, type KeyRange, type Position, type Row, type ScanOptions, type TableReader } from '@veritydb/types';
 import { visibleIncarnation, type CatalogSource, type IndexSource, type TableSource } from './table.js';
 import { scanTree, versionAt, type Version, type VersionTree } from './tree.js';
 
@@ -16,7 +16,7 @@ export class Reader implements TableReader {
   readonly #catalog: CatalogSource;
   readonly #isolateScans: boolean;
 
-  constructor(catalog: CatalogSource, readonly position: number, isolateScans: boolean) {
+  constructor(catalog: CatalogSource, readonly position: Position, isolateScans: boolean) {
     this.#catalog = catalog;
     this.#isolateScans = isolateScans;
   }

@@ -29,10 +29,21 @@ export interface TreeKey {
 
 export type VersionTree = BTreeModule.default<TreeKey, Version>;
 
+/** compareValues with inline fast paths for the common same-type cases (the B+tree calls this
+ * ~20 times per lookup); anything else falls through to the one definition of the order. */
+export function compareKeyValues(x: Value, y: Value): number {
+  const type = typeof x;
+  if (type === typeof y) {
+    if (type === 'string' || type === 'bigint') return x === y ? 0 : (x as string) < (y as string) ? -1 : 1;
+    if (type === 'number' && x === x && y === y) return x === y ? 0 : (x as number) < (y as number) ? -1 : 1;
+  }
+  return compareValues(x, y);
+}
+
 export function compareTreeKeys(a: TreeKey, b: TreeKey): number {
   const n = Math.min(a.key.length, b.key.length);
   for (let i = 0; i < n; i++) {
-    const c = compareValues(a.key[i] as Value, b.key[i] as Value);
+    const c = compareKeyValues(a.key[i] as Value, b.key[i] as Value);
     if (c !== 0) return c;
   }
   if (a.key.length < b.key.length) return a.edge !== 0 ? a.edge : -1;
@@ -110,7 +121,7 @@ export function* liveWithPrefix(tree: VersionTree, prefix: Key): Generator<Versi
 
 export function sameKey(a: Key, b: Key): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (compareValues(a[i] as Value, b[i] as Value) !== 0) return false;
+  for (let i = 0; i < a.length; i++) if (compareKeyValues(a[i] as Value, b[i] as Value) !== 0) return false;
   return true;
 }
 
