@@ -35,6 +35,8 @@ export class DecodeError extends Error {
   override readonly name = 'DecodeError';
 }
 
+/** Appends canonical encodings to a growing buffer, or streams them in chunks to a sink.
+ * @example const w = new ByteWriter(); w.varuint(300); w.value('é'); const bytes = w.finish(); */
 export class ByteWriter {
   #buffer = new Uint8Array(WRITER_INITIAL_BYTES);
   #view = new DataView(this.#buffer.buffer);
@@ -160,6 +162,8 @@ export class ByteWriter {
   }
 }
 
+/** Reads what ByteWriter wrote, throwing DecodeError on anything malformed or truncated.
+ * @example const r = new ByteReader(bytes); const n = r.varuint(); const v = r.value(); */
 export class ByteReader {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
@@ -284,7 +288,8 @@ export class ByteReader {
   }
 }
 
-/** Encodes one value on its own (tests, keys). */
+/** Encodes one value on its own.
+ * @example encodeValue(1n) // Uint8Array [4, 0, 1, 1]: tag, sign, length, magnitude */
 export function encodeValue(value: Value): Uint8Array {
   const writer = new ByteWriter();
   writer.value(value);

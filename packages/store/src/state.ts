@@ -1,6 +1,6 @@
 import { assert, type IndexLayout, type TableLayout, type TenantId } from '@veritydb/types';
 import { ByteReader, DecodeError, type ByteWriter } from './codec.js';
-import { TableState, type Lifetime } from './table.js';
+import { TableState, type IndexState, type Lifetime } from './table.js';
 import { compareTreeKeys, entryKey, NEVER, project, type Version } from './tree.js';
 
 /** One tenant's applier state: its catalog of table incarnations. */
@@ -46,7 +46,7 @@ function encodeTable(writer: ByteWriter, table: TableState): void {
   const indexNames = sortedNonEmpty(table.indexes);
   writer.varuint(indexNames.length);
   for (const name of indexNames) {
-    const list = table.indexes.get(name) as NonNullable<ReturnType<typeof table.indexes.get>>;
+    const list = table.indexes.get(name) as IndexState[];
     writer.string(name);
     writer.varuint(list.length);
     for (const index of list) {

@@ -171,6 +171,25 @@ t.test('snapshots stay valid while later batches commit', async (t) => {
   t.notOk(store.latest(T1).hasTable('t'));
 });
 
+t.test('readers never see an open batch; advance makes positions without writes readable', async (t) => {
+  const store = storeWithTenants(1);
+  batch(store, 1, 1, (w) => { w.createTable('t', { primaryKey: [0], columnCount: 1 }); w.insert('t', [1]); });
+  const open = store.begin(T1, position(2));
+  open.insert('t', [2]);
+  open.dropTable('t');
+  t.same([...store.latest(T1).scan('t')], [[1]], 'a snapshot during the batch reads committed state');
+  open.commit();
+  t.notOk(store.latest(T1).hasTable('t'));
+  t.throws(() => store.snapshotAt(T1, position(5)), AssertionError);
+  store.advance(position(5));
+  t.equal(store.lastPosition, 5);
+  t.notOk(store.snapshotAt(T1, position(5)).hasTable('t'));
+  t.same([...store.snapshotAt(T1, position(1)).scan('t')], [[1]]);
+  t.throws(() => store.begin(T1, position(5)), AssertionError, 'advanced positions are used up');
+  t.throws(() => store.advance(position(4)), AssertionError, 'advance never goes back');
+  store.checkInvariants();
+});
+
 t.test('a batch may write while it scans', async (t) => {
   const store = storeWithTenants(1);
   batch(store, 1, 1, (w) => { w.createTable('t', { primaryKey: [0], columnCount: 2 }); for (let i = 0; i < 500; i++) w.insert('t', [i, 0]); });
