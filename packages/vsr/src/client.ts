@@ -115,6 +115,7 @@ export class Client {
   #onEviction(message: EvictionMessage): ClientEffect[] {
     const flight = this.#inFlight;
     if (message.client !== this.id || flight === undefined || flight.message.operation === 'register') return [];
+    if (message.session !== flight.message.session) return [];
     this.#inFlight = undefined;
     this.#session = 0;
     this.#view = Math.max(this.#view, message.view);

@@ -97,9 +97,11 @@ function encodePayload(writer: ByteWriter, message: Message): void {
       writer.u32(message.view).u64(message.commit).bytes(message.checksum);
       return;
     case 'pong':
-    case 'start_view_change':
     case 'request_start_view':
       writer.u32(message.view);
+      return;
+    case 'start_view_change':
+      writer.u32(message.view).u8(message.joined ? 1 : 0);
       return;
     case 'do_view_change':
       writer.u32(message.view).u32(message.logView).u64(message.op).u64(message.commit);
@@ -124,7 +126,7 @@ function encodePayload(writer: ByteWriter, message: Message): void {
       encodeBody(writer, message.body);
       return;
     case 'eviction':
-      writer.u32(message.view).u128(message.client);
+      writer.u32(message.view).u128(message.client).u64(message.session);
       return;
     default:
       assertNever(message);
@@ -152,9 +154,14 @@ function decodePayload(reader: ByteReader, kind: Message['kind'], from: number):
     case 'commit':
       return { kind, from, view: reader.u32(), commit: reader.u64(), checksum: checksum(reader.bytes(CHECKSUM_BYTES)) };
     case 'pong':
-    case 'start_view_change':
     case 'request_start_view':
       return { kind, from, view: reader.u32() };
+    case 'start_view_change': {
+      const view = reader.u32();
+      const joined = reader.u8();
+      if (joined > 1) throw new DecodeError('joined is a boolean');
+      return { kind, from, view, joined: joined === 1 };
+    }
     case 'do_view_change':
       return {
         kind, from, view: reader.u32(), logView: reader.u32(), op: reader.u64(), commit: reader.u64(),
@@ -174,7 +181,7 @@ function decodePayload(reader: ByteReader, kind: Message['kind'], from: number):
         op: reader.u64(), body: decodeBody(reader),
       };
     case 'eviction':
-      return { kind, from, view: reader.u32(), client: reader.u128() };
+      return { kind, from, view: reader.u32(), client: reader.u128(), session: reader.u64() };
     default:
       return assertNever(kind);
   }

@@ -19,6 +19,8 @@ export interface Header {
   readonly bodyChecksum: Checksum;
   readonly cluster: ClusterId;
   readonly client: bigint;
+  /** The client's session (op of its register; 0 for register and root entries). */
+  readonly session: number;
   readonly op: number;
   /** Wall clock of the primary at prepare, µs; strictly increasing along the log. */
   readonly timestampUs: number;
@@ -35,7 +37,7 @@ export interface Entry {
   readonly body: Uint8Array;
 }
 
-export const HEADER_BYTES = CHECKSUM_BYTES * 3 + 16 + 16 + 8 + 8 + 4 + 4 + 1 + 4;
+export const HEADER_BYTES = CHECKSUM_BYTES * 3 + 16 + 16 + 8 + 8 + 8 + 4 + 4 + 1 + 4;
 
 /** BLAKE3-256 of `bytes`, branded. */
 export function hash(bytes: Uint8Array): Checksum {
@@ -44,7 +46,7 @@ export function hash(bytes: Uint8Array): Checksum {
 
 function writeFields(writer: ByteWriter, fields: Omit<Header, 'checksum'>): void {
   writer.bytes(fields.parent).bytes(fields.bodyChecksum).u128(fields.cluster).u128(fields.client)
-    .u64(fields.op).u64(fields.timestampUs).u32(fields.request).u32(fields.view)
+    .u64(fields.session).u64(fields.op).u64(fields.timestampUs).u32(fields.request).u32(fields.view)
     .u8(OPERATIONS.indexOf(fields.operation)).u32(fields.bodySize);
 }
 
@@ -64,7 +66,7 @@ export function makeHeader(fields: Omit<Header, 'checksum' | 'bodyChecksum' | 'b
 /** The op-0 entry every log starts with; identical on every replica of a cluster. */
 export function rootHeader(cluster: ClusterId): Header {
   return makeHeader({
-    parent: CHECKSUM_ZERO, cluster, client: 0n, op: 0, timestampUs: 0, request: 0, view: 0, operation: 'root',
+    parent: CHECKSUM_ZERO, cluster, client: 0n, session: 0, op: 0, timestampUs: 0, request: 0, view: 0, operation: 'root',
   }, new Uint8Array(0));
 }
 
@@ -96,6 +98,7 @@ export function decodeHeader(reader: ByteReader): Header {
   const bodyChecksum = checksum(reader.bytes(CHECKSUM_BYTES));
   const cluster = reader.u128() as ClusterId;
   const client = reader.u128();
+  const session = reader.u64();
   const op = reader.u64();
   const timestampUs = reader.u64();
   const request = reader.u32();
@@ -104,7 +107,7 @@ export function decodeHeader(reader: ByteReader): Header {
   if (operation === undefined) throw new DecodeError('unknown operation');
   const bodySize = reader.u32();
   const header: Header = {
-    checksum: headerChecksum, parent, bodyChecksum, cluster, client, op, timestampUs, request, view, operation, bodySize,
+    checksum: headerChecksum, parent, bodyChecksum, cluster, client, session, op, timestampUs, request, view, operation, bodySize,
   };
   if (!headerValid(header)) throw new DecodeError(`header checksum mismatch at op ${op}`);
   return header;

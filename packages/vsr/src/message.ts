@@ -43,10 +43,15 @@ export interface PongMessage extends Base {
   readonly kind: 'pong';
   readonly view: number;
 }
-/** A vote to leave the current view for `view`; only a quorum of them starts a view change. */
+/**
+ * A vote to leave the current view for `view`; only a quorum of votes starts a view change.
+ * `joined` says the sender already moved into `view` on such a quorum: the others follow it, so
+ * a replica whose quorum dissolved is never stranded alone in a higher view.
+ */
 export interface StartViewChangeMessage extends Base {
   readonly kind: 'start_view_change';
   readonly view: number;
+  readonly joined: boolean;
 }
 /** To the new primary: this replica's durable log state. */
 export interface DoViewChangeMessage extends Base {
@@ -106,6 +111,8 @@ export interface EvictionMessage extends Base {
   readonly kind: 'eviction';
   readonly view: number;
   readonly client: bigint;
+  /** The session that is gone. */
+  readonly session: number;
 }
 
 export type Message =

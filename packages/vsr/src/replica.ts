@@ -88,6 +88,8 @@ export class Replica {
   #sbView = 0;
   #sbLogView = 0;
   #sbCommitMaxIssued = 0;
+  /** Headers of the log installed for the current log view, persisted with every superblock. */
+  #viewHeaders: readonly Header[] = [];
 
   /** The journal: headers and bodies by op; holes are entries still to repair. */
   readonly #headers = new Map<number, Header>();
@@ -180,6 +182,15 @@ export class Replica {
       replica.#durable.set(op, entry.header.checksum);
       replica.#head = Math.max(replica.#head, op);
     }
+    replica.#viewHeaders = sb.viewHeaders;
+    for (const header of sb.viewHeaders) {
+      const onDisk = replica.#headers.get(header.op);
+      if (onDisk !== undefined && checksumEqual(onDisk.checksum, header.checksum)) continue;
+      replica.#headers.set(header.op, header);
+      replica.#bodies.delete(header.op);
+      replica.#durable.delete(header.op);
+      replica.#head = Math.max(replica.#head, header.op);
+    }
     replica.#status = 'view_change';
     replica.#dvcAllowed = false;
     return replica;
@@ -256,7 +267,9 @@ export class Replica {
       case 'pong':
         if (message.view === this.#view) this.#heardTick.set(message.from, this.#tick);
         return;
-      case 'start_view_change': return this.#onVote(message.view, message.from);
+      case 'start_view_change':
+        if (message.joined && message.view > this.#view) return this.#startViewChange(message.view);
+        return this.#onVote(message.view, message.from);
       case 'do_view_change': return this.#onDoViewChange(message);
       case 'start_view': return this.#onStartView(message);
       case 'request_start_view':
@@ -328,7 +341,7 @@ export class Replica {
     const writeId = this.#nextWriteId++;
     const superblock: Superblock = {
       cluster: this.cluster, replica: this.replica, replicaCount: this.replicaCount, view: this.#view,
-      logView: this.#logView, commitMax: this.#commitMax, checkpoint: 0,
+      logView: this.#logView, commitMax: this.#commitMax, checkpoint: 0, viewHeaders: this.#viewHeaders,
     };
     this.#sbCommitMaxIssued = this.#commitMax;
     this.#pending.push({ writeId, kind: 'superblock', superblock });
@@ -372,7 +385,9 @@ export class Replica {
       case 'stale':
         return;
       case 'evicted':
-        this.#effects.push({ kind: 'reply', client: message.client, message: { kind: 'eviction', from: this.replica, view: this.#view, client: message.client } });
+        // Only a session this replica has applied past can be called gone; otherwise it may just lag.
+        if (message.session > this.#commitMin || this.#commitMin < this.#commitMax) return;
+        this.#evict(message.client, message.session);
         return;
       case 'new':
         break;
@@ -393,7 +408,8 @@ export class Replica {
     const op = this.#head + 1;
     const timestampUs = Math.max(this.#clockUs, parent.timestampUs + 1);
     const header = makeHeader({
-      parent: parent.checksum, cluster: this.cluster, client: request.client, op, timestampUs,
+      parent: parent.checksum, cluster: this.cluster, client: request.client,
+      session: request.operation === 'register' ? 0 : request.session, op, timestampUs,
       request: request.request, view: this.#view, operation: request.operation,
     }, request.body);
     this.#headers.set(op, header);
@@ -524,7 +540,9 @@ export class Replica {
   }
 
   #onCommit(message: CommitMessage): void {
-    if (message.view > this.#view) return this.#requestStartView(message.view);
+    if (message.view > this.#view || (message.view === this.#view && this.#status === 'view_change' && !this.#canonical)) {
+      return this.#requestStartView(message.view);
+    }
     if (message.view < this.#view || this.#status !== 'normal' || this.isPrimary) return;
     if (message.from !== this.#primaryOf(this.#view)) return;
     this.#primaryTick = this.#tick;
@@ -583,7 +601,7 @@ export class Replica {
         return;
       }
       case 'normal': {
-        const verdict = this.#sessions.check(header.client, this.#sessions.get(header.client)?.session ?? -1, header.request);
+        const verdict = this.#sessions.check(header.client, header.session, header.request);
         if (verdict.kind === 'new') {
           const result = this.#machine.apply({ op: header.op, timestampUs: header.timestampUs, client: header.client, body });
           this.#sessions.commit(header.client, header.request, result, header.op);
@@ -593,14 +611,16 @@ export class Replica {
         }
         // The session table decides deterministically, on every replica alike: no second execution.
         this.#effects.push({ kind: 'committed', header, result: new Uint8Array(0), executed: false });
-        if (replying && verdict.kind === 'evicted') {
-          this.#effects.push({ kind: 'reply', client: header.client, message: { kind: 'eviction', from: this.replica, view: this.#view, client: header.client } });
-        }
+        if (replying && verdict.kind === 'evicted') this.#evict(header.client, header.session);
         return;
       }
       default:
         assertNever(header.operation);
     }
+  }
+
+  #evict(client: bigint, session: number): void {
+    this.#effects.push({ kind: 'reply', client, message: { kind: 'eviction', from: this.replica, view: this.#view, client, session } });
   }
 
   #reply(client: bigint, request: number, op: number, body: Uint8Array): void {
@@ -617,7 +637,7 @@ export class Replica {
     if (this.#tick - this.#voteTick < vsrConstants.repairIntervalTicks) return;
     this.#voteTick = this.#tick;
     const target = this.#view + 1;
-    this.#broadcast({ kind: 'start_view_change', from: this.replica, view: target });
+    this.#broadcast({ kind: 'start_view_change', from: this.replica, view: target, joined: false });
     this.#onVote(target, this.replica);
   }
 
@@ -647,7 +667,7 @@ export class Replica {
     if (this.#dvcView < view) { this.#dvcView = view; this.#dvcs = new Map(); }
     this.#writeSuperblock();
     // Tell the others: this replica's vote for the view, so they join even if their timers have not fired.
-    this.#broadcast({ kind: 'start_view_change', from: this.replica, view });
+    this.#broadcast({ kind: 'start_view_change', from: this.replica, view, joined: true });
     this.#voteTick = this.#tick;
   }
 
@@ -656,7 +676,10 @@ export class Replica {
     if (!this.#dvcAllowed && !this.isPrimary && this.#tick - this.#requestStartViewTick >= vsrConstants.repairIntervalTicks) {
       this.#requestStartView(this.#view);
     }
-    if (this.#dvcAllowed && this.#tick - this.#dvcSentTick >= vsrConstants.repairIntervalTicks) this.#dvcSentTick = -Infinity;
+    if (this.#dvcAllowed && this.#tick - this.#dvcSentTick >= vsrConstants.repairIntervalTicks) {
+      this.#dvcSentTick = -Infinity;
+      this.#broadcast({ kind: 'start_view_change', from: this.replica, view: this.#view, joined: true });
+    }
     this.#maybeSendDoViewChange();
     this.#maybeFinishViewChange();
   }
@@ -675,14 +698,14 @@ export class Replica {
     this.#dvcSentTick = this.#tick;
     const message: DoViewChangeMessage = {
       kind: 'do_view_change', from: this.replica, view: this.#view, logView: this.#sbLogView, op: this.#head,
-      commit: this.#commitMax, headers: this.#viewHeaders(),
+      commit: this.#commitMax, headers: this.#viewHeadersOf(),
     };
     if (this.isPrimary) this.#onDoViewChange(message);
     else this.#send(this.#primaryOf(this.#view), message);
   }
 
   /** The newest known headers, oldest first, at most viewHeadersMax, always ending at the head. */
-  #viewHeaders(): Header[] {
+  #viewHeadersOf(): Header[] {
     const out: Header[] = [];
     for (let op = this.#head; op > 0 && out.length < vsrConstants.viewHeadersMax && op > this.#head - vsrConstants.viewHeadersMax * 2; op--) {
       const header = this.#headers.get(op);
@@ -769,6 +792,7 @@ export class Replica {
     this.#writeLog(rewrite.filter((e) => e.header.op <= op));
     this.#commitMax = Math.max(this.#commitMax, commit);
     this.#logView = this.#view;
+    this.#viewHeaders = this.#viewHeadersOf();
     this.#writeSuperblock();
   }
 
@@ -792,7 +816,7 @@ export class Replica {
   }
 
   #startViewMessage(): StartViewMessage {
-    return { kind: 'start_view', from: this.replica, view: this.#view, op: this.#head, commit: this.#commitMax, headers: this.#viewHeaders() };
+    return { kind: 'start_view', from: this.replica, view: this.#view, op: this.#head, commit: this.#commitMax, headers: this.#viewHeadersOf() };
   }
 
   #onStartView(message: StartViewMessage): void {
@@ -822,7 +846,7 @@ export class Replica {
   #repair(): void {
     if (!this.#repairing()) return;
     let budget = vsrConstants.repairPreparesMax;
-    for (let op = this.#head - 1; op > this.#commitMin && budget > 0; op--) {
+    for (let op = this.#head; op > this.#commitMin && budget > 0; op--) {
       const header = this.#headers.get(op);
       if (header !== undefined) {
         if (!this.#bodies.has(op)) {

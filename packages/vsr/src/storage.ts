@@ -1,4 +1,5 @@
 import type { ClusterId } from '@veritydb/types';
+import type { Header } from './header.js';
 
 /**
  * The protocol state a replica keeps in its superblock. A replica never advertises a view or
@@ -14,6 +15,13 @@ export interface Superblock {
   readonly commitMax: number;
   /** Op of the latest checkpoint (0: none; checkpoints are not implemented yet). */
   readonly checkpoint: number;
+  /**
+   * The newest headers of the log installed for `logView` (at most vsrConstants.viewHeadersMax).
+   * A replica may know a header of its view's log before it has the body; without these, a
+   * restart would shrink its log under an unchanged log_view, and the view change would prefer
+   * that shorter log over a longer one of an older view.
+   */
+  readonly viewHeaders: readonly Header[];
 }
 
 /**

@@ -17,7 +17,7 @@ const body = fc.uint8Array({ maxLength: 64 });
 const from = fc.integer({ min: 0, max: 255 });
 
 const header: fc.Arbitrary<Header> = fc.record({
-  parent: bytes32, client: u128, op: u64, timestampUs: u64, request: u32, view: u32,
+  parent: bytes32, client: u128, session: u64, op: u64, timestampUs: u64, request: u32, view: u32,
   operation: fc.constantFrom('root' as const, 'register' as const, 'normal' as const), body,
 }).map(({ body: b, ...fields }) => makeHeader({ ...fields, cluster }, b));
 const headers = fc.array(header, { maxLength: 4 });
@@ -29,7 +29,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ kind: fc.constant('prepare_ok' as const), from, view: u32, op: u64, checksum: bytes32 }),
   fc.record({ kind: fc.constant('commit' as const), from, view: u32, commit: u64, checksum: bytes32 }),
   fc.record({ kind: fc.constant('pong' as const), from, view: u32 }),
-  fc.record({ kind: fc.constant('start_view_change' as const), from, view: u32 }),
+  fc.record({ kind: fc.constant('start_view_change' as const), from, view: u32, joined: fc.boolean() }),
   fc.record({ kind: fc.constant('do_view_change' as const), from, view: u32, logView: u32, op: u64, commit: u64, headers }),
   fc.record({ kind: fc.constant('start_view' as const), from, view: u32, op: u64, commit: u64, headers }),
   fc.record({ kind: fc.constant('request_start_view' as const), from, view: u32 }),
@@ -37,7 +37,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ kind: fc.constant('headers' as const), from, view: u32, headers }),
   fc.record({ kind: fc.constant('request_prepare' as const), from, view: u32, op: u64, checksum: bytes32 }),
   fc.record({ kind: fc.constant('reply' as const), from, view: u32, client: u128, request: u32, session: u64, op: u64, body }),
-  fc.record({ kind: fc.constant('eviction' as const), from, view: u32, client: u128 }),
+  fc.record({ kind: fc.constant('eviction' as const), from, view: u32, client: u128, session: u64 }),
 );
 
 t.test('every message round-trips through the codec', async (t) => {
@@ -72,7 +72,7 @@ t.test('truncated, extended and foreign-cluster frames are rejected with a reaso
 t.test('entries chain by parent checksum and reject corruption', async (t) => {
   const root = rootHeader(cluster);
   const b = new TextEncoder().encode('hello');
-  const one = makeHeader({ parent: root.checksum, cluster, client: 9n, op: 1, timestampUs: 5, request: 1, view: 0, operation: 'normal' }, b);
+  const one = makeHeader({ parent: root.checksum, cluster, client: 9n, session: 0, op: 1, timestampUs: 5, request: 1, view: 0, operation: 'normal' }, b);
   t.ok(linksTo(one, root));
   t.notOk(linksTo(root, one));
   const encoded = encodeEntry({ header: one, body: b });

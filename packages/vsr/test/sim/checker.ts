@@ -53,7 +53,7 @@ export class Checker {
       if (header.op > 1 && previous === undefined) fail(`op ${header.op} committed before op ${header.op - 1}`);
       this.#committed.set(header.op, { header, result, executed });
       if (executed && header.operation === 'normal') {
-        const key = `${header.client}/${header.request}`;
+        const key = `${header.client}/${header.session}/${header.request}`;
         const first = this.#executed.get(key);
         if (first !== undefined) fail(`request ${key} executed twice: ops ${first} and ${header.op}`);
         this.#executed.set(key, header.op);

@@ -96,6 +96,8 @@ interface SimClient {
   readonly client: Client;
   /** Real-time floor of the request in flight (highest op accepted before it started). */
   floor: number;
+  /** Floor of the first attempt to register, kept across indeterminate retries of the same register. */
+  registerFloor: number | undefined;
   probeDone: boolean;
 }
 
@@ -134,14 +136,14 @@ export class Simulator {
     this.#machine = options.machine ?? (() => new CounterMachine());
     for (let r = 0; r < options.replicaCount; r++) {
       const superblock: Superblock = {
-        cluster: this.cluster, replica: r, replicaCount: options.replicaCount, view: 0, logView: 0, commitMax: 0, checkpoint: 0,
+        cluster: this.cluster, replica: r, replicaCount: options.replicaCount, view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [],
       };
       this.#nodes.push({ replica: Replica.format(this.#replicaOptions(r)), disk: new SimDisk(superblock), restartTick: 0 });
     }
     for (let i = 0; i < options.clientCount; i++) {
       this.#clients.push({
         client: new Client({ client: BigInt(i + 1), replicaCount: options.replicaCount, retryTicks: 25, timeoutTicks: 3000 }),
-        floor: 0, probeDone: false,
+        floor: 0, registerFloor: undefined, probeDone: false,
       });
     }
   }
@@ -274,6 +276,7 @@ export class Simulator {
           this.#network.send(CLIENT_BASE + Number(id) - 1, effect.to, encodeMessage(this.cluster, effect.message), this.#tick);
           break;
         case 'registered':
+          sim.registerFloor = undefined;
           this.#trace(`c${id} registered session ${effect.session}`);
           this.checker.onReply(id, 0, effect.session, new Uint8Array(0), sim.floor);
           break;
@@ -303,6 +306,9 @@ export class Simulator {
     }
     sim.floor = this.checker.requestFloor();
     if (!sim.client.registered) {
+      // A register retried after an indeterminate outcome may be answered by the first one's commit.
+      sim.registerFloor ??= sim.floor;
+      sim.floor = sim.registerFloor;
       this.#clientEffects(sim, sim.client.register());
     } else {
       const key = `k${this.#prng.int(4)}`;

@@ -9,7 +9,7 @@ export function describe(message: Message): string {
     case 'prepare_ok': return `prepare_ok v${message.view} op${message.op}`;
     case 'commit': return `commit v${message.view} commit${message.commit}`;
     case 'pong': return `pong v${message.view}`;
-    case 'start_view_change': return `start_view_change v${message.view}`;
+    case 'start_view_change': return `start_view_change v${message.view}${message.joined ? ' joined' : ''}`;
     case 'do_view_change':
       return `do_view_change v${message.view} log_view${message.logView} op${message.op} commit${message.commit} headers${message.headers.length}`;
     case 'start_view': return `start_view v${message.view} op${message.op} commit${message.commit} headers${message.headers.length}`;
