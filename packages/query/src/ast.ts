@@ -54,7 +54,8 @@ export interface OrderItem {
 
 export interface Assignment {
   readonly column: string;
-  readonly value: Expr;
+  /** 'default' for `SET c = DEFAULT`. */
+  readonly value: Expr | 'default';
 }
 
 export interface ColumnSpec {

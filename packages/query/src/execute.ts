@@ -553,7 +553,7 @@ function runInsert(s: Statement & { kind: 'insert' }, params: readonly unknown[]
         set: conflict.set.map((a) => {
           const slot = columnIndex(table, a.column);
           if (slot < 0) fail('UndefinedColumn', `column "${a.column}" of relation "${table.name}" does not exist`);
-          return { slot, bound: bindAssignment(bindExpr(a.value, uenv), (table.columns[slot] as ColumnDef).type, a.column) };
+          return { slot, bound: assignmentBound(table, slot, a.value, uenv) };
         }),
         where: bindCondition(conflict.where, uenv),
       };
@@ -623,6 +623,15 @@ function targetRows(table: TableDef, ref: TableRef, where: Expr | null, params: 
   return { rows, scope };
 }
 
+function assignmentBound(table: TableDef, slot: number, value: Expr | 'default', env: BindEnv): Bound {
+  const column = table.columns[slot] as ColumnDef;
+  if (value === 'default') {
+    const v = column.default;
+    return { type: column.type, param: false, constant: { value: v }, eval: () => v };
+  }
+  return bindAssignment(bindExpr(value, env), column.type, column.name);
+}
+
 function runUpdate(s: Statement & { kind: 'update' }, params: readonly unknown[], ctx: ExecuteContext): QueryResult {
   const { table, writer } = writeTarget(s.table, ctx, 'UPDATE');
   const { rows, scope } = targetRows(table, s.table, s.where, params, ctx, writer);
@@ -633,7 +642,7 @@ function runUpdate(s: Statement & { kind: 'update' }, params: readonly unknown[]
     if (slot < 0) fail('UndefinedColumn', `column "${a.column}" of relation "${table.name}" does not exist`);
     if (seen.has(a.column)) fail('DuplicateColumn', `multiple assignments to same column "${a.column}"`);
     seen.add(a.column);
-    return { slot, bound: bindAssignment(bindExpr(a.value, env), (table.columns[slot] as ColumnDef).type, a.column) };
+    return { slot, bound: assignmentBound(table, slot, a.value, env) };
   });
   const { outputs, columns } = returningOf(s.returning, table, s.table, params);
   const returned: Row[] = [];

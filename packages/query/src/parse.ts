@@ -346,8 +346,7 @@ function convertInsert(raw: Raw, p: Prepassed): Statement {
   if (raw.values?.type !== 'values') unsupported('INSERT … SELECT');
   const columns: string[] | null = Array.isArray(raw.columns) ? raw.columns.map(columnName) : null;
   const rows = (raw.values.values as Raw[]).map((r) => (r.value as Raw[]).map((v): Expr | 'default' =>
-    v?.type === 'column_ref' && v.table === null && v.column?.expr?.type === 'default' && String(v.column.expr.value).toUpperCase() === 'DEFAULT'
-      ? 'default' : convertExpr(v)));
+    isDefaultKeyword(v) ? 'default' : convertExpr(v)));
   let onConflict: OnConflict | null = null;
   if (p.onConflictNothing !== null) onConflict = { action: 'nothing', target: p.onConflictNothing.target };
   if (raw.conflict !== null && raw.conflict !== undefined) {
@@ -362,7 +361,12 @@ function convertInsert(raw: Raw, p: Prepassed): Statement {
 }
 
 function convertSet(set: Raw[]): Assignment[] {
-  return set.map((s) => ({ column: identifier(s.column), value: convertExpr(s.value) }));
+  return set.map((s) => ({ column: identifier(s.column), value: isDefaultKeyword(s.value) ? 'default' : convertExpr(s.value) }));
+}
+
+function isDefaultKeyword(v: Raw): boolean {
+  return v?.type === 'column_ref' && (v.table === null || v.table === undefined) && v.column?.expr?.type === 'default' &&
+    String(v.column.expr.value).toUpperCase() === 'DEFAULT';
 }
 
 function convertReturning(raw: Raw): SelectItem[] {

@@ -70,7 +70,8 @@ export function prepass(sql: string): Result<Prepassed> {
     const t = tokens[i];
     if (t === undefined) return null;
     if (t.kind === 'word') return t.text.toLowerCase();
-    return t.kind === 'quoted' ? t.text : null;
+    // Quoted names fold too: node-sql-parser does not tell quoted table names apart.
+    return t.kind === 'quoted' ? t.text.toLowerCase() : null;
   };
   const endsAt = (i: number): boolean => tokens.slice(i).every((t) => t.kind === 'punct' && t.text === ';');
 

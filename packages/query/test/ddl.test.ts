@@ -75,6 +75,7 @@ t.test('SHOW TABLES, DESCRIBE, SHOW COLUMNS', async (t) => {
   t.same(d.rows, [['id', 'bigint', false, true, null], ['name', 'text', false, false, "'n'"], ['seen', 'timestamp without time zone', true, false, null]]);
   t.same(db.rows('SHOW COLUMNS FROM alpha'), d.rows.map((r) => [...r]));
   t.equal(db.err('DESCRIBE nope').code, 'UndefinedTable');
+  t.same(db.rows('DESCRIBE "ALPHA"'), d.rows.map((r) => [...r]), 'identifiers fold to lower case, quoted or not');
 });
 
 t.test('catalog encoding is canonical and round-trips; changes apply as values', async (t) => {

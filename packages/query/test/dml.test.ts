@@ -78,6 +78,7 @@ t.test('UPDATE and DELETE with WHERE, RETURNING and primary-key changes', async 
   t.same(db.rows('SELECT id FROM a ORDER BY id'), [[2], [3], [4], [101]]);
   t.equal(db.err('UPDATE a SET id = 3 WHERE id = 2').code, 'UniqueViolation');
   t.equal(db.err('UPDATE a SET nope = 1').code, 'UndefinedColumn');
+  t.same(db.rows('UPDATE a SET note = DEFAULT, balance = DEFAULT WHERE id = 101 RETURNING note, balance'), [['new', 0n]]);
   t.equal(db.err('UPDATE a SET balance = 1, balance = 2').code, 'DuplicateColumn');
   r = db.ok('DELETE FROM a WHERE balance > 50 OR id = 2 RETURNING id');
   t.same(r.rows, [[2], [3], [4]]);
