@@ -126,9 +126,24 @@ function rejectInvalid(reason: string | null): void {
   if (reason !== null) throw new VerityError('BadRequest', reason);
 }
 
+/**
+ * Bytes of text and data the current decode may still read. Cap'n Proto pointers may overlap, so
+ * a small payload could point a thousand statements at one large text; capnp-es would decode it
+ * a thousand times. Honest messages never read more content than the payload holds, so reading
+ * is capped at the payload's size. Decoding is synchronous, so one module-level counter is safe.
+ */
+let contentBudget = 0;
+
+function spend<T extends string | Uint8Array>(value: T): T {
+  contentBudget -= value.length;
+  if (contentBudget < 0) malformed('payload: content read exceeds the payload size (overlapping pointers)');
+  return value;
+}
+
 function decodeWith<T>(payload: Uint8Array, read: () => Decoded<T>): Decoded<T> {
   const framing = checkSegmentTable(payload);
   if (framing !== null) return { ok: false, reason: framing };
+  contentBudget = payload.length;
   try {
     return read();
   } catch (error) {
@@ -240,8 +255,8 @@ function readClientHello(source: CapClientHello): ClientHello {
   return {
     versions: boundedList('hello.versions', source.versions, wireLimits.helloVersionsMax),
     role: enumName('hello.role', ROLES, source.role),
-    token: source.token,
-    clientName: source.clientName,
+    token: spend(source.token),
+    clientName: spend(source.clientName),
     clusterId: u128(source.clusterIdHigh, source.clusterIdLow) as ClusterId,
     replicaIndex: source.replicaIndex as ReplicaIndex,
   };
@@ -267,7 +282,7 @@ function readServerHello(source: CapServerHello): ServerHello {
     replicaIndex: source.replicaIndex as ReplicaIndex,
     replicaCount: source.replicaCount,
     primary: source._hasPrimary()
-      ? { index: source.primary.index as ReplicaIndex, address: source.primary.address }
+      ? { index: source.primary.index as ReplicaIndex, address: spend(source.primary.address) }
       : null,
   };
 }
@@ -380,7 +395,7 @@ function readRequestBody(source: CapRequest): RequestBody {
       return {
         kind: 'subscribe',
         tenant: safeNumber('request.subscribe.tenant', subscribe.tenant) as TenantId,
-        stream: subscribe.stream,
+        stream: spend(subscribe.stream),
         from: safeNumber('request.subscribe.from', subscribe.from) as Position,
       };
     }
@@ -402,10 +417,10 @@ function readStatements(execute: CapExecute): Statement[] {
 }
 
 function readStatement(path: string, source: CapStatement): Statement {
-  const sql = source.sql;
+  const sql = spend(source.sql);
   if (!source._hasParams()) return { sql, params: [] };
   try {
-    return { sql, params: decodeValueList(source.params.toUint8Array()) };
+    return { sql, params: decodeValueList(spend(source.params.toUint8Array())) };
   } catch (error) {
     return malformed(`${path}.params: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -429,7 +444,7 @@ function readAdmin(source: ReturnType<CapRequest['_initAdmin']>): AdminOp {
     case Admin_Which.CREATE_TENANT: {
       if (!source._hasCreateTenant()) malformed('request.admin.createTenant: missing');
       const spec = source.createTenant;
-      return { op: 'createTenant', id: safeNumber('request.admin.createTenant.id', spec.id) as TenantId, name: spec.name };
+      return { op: 'createTenant', id: safeNumber('request.admin.createTenant.id', spec.id) as TenantId, name: spend(spec.name) };
     }
     case Admin_Which.DROP_TENANT:
       return { op: 'dropTenant', id: safeNumber('request.admin.dropTenant', source.dropTenant) as TenantId };
@@ -440,7 +455,7 @@ function readAdmin(source: ReturnType<CapRequest['_initAdmin']>): AdminOp {
       const spec = source.createToken;
       return {
         op: 'createToken',
-        scopes: boundedList('request.admin.createToken.scopes', spec.scopes, wireLimits.tokenScopesMax),
+        scopes: boundedList('request.admin.createToken.scopes', spec.scopes, wireLimits.tokenScopesMax).map(spend),
         expiresAtMicros: spec.expiresAtMicros,
       };
     }
@@ -548,25 +563,25 @@ function readResponseBody(source: CapResponse): ResponseBody {
       return {
         kind: 'tenants',
         tenants: boundedList('response.tenants', source.tenants, wireLimits.tenantsListMax).map((tenant, i) => ({
-          id: safeNumber(`response.tenants[${i}].id`, tenant.id) as TenantId, name: tenant.name,
+          id: safeNumber(`response.tenants[${i}].id`, tenant.id) as TenantId, name: spend(tenant.name),
         })),
       };
     case Response_Which.STATUS:
       if (!source._hasStatus()) malformed('response.status: missing');
       return { kind: 'status', status: readStatus(source.status) };
-    case Response_Which.TOKEN: return { kind: 'token', token: source.token };
+    case Response_Which.TOKEN: return { kind: 'token', token: spend(source.token) };
     default: return malformed('response: unknown kind');
   }
 }
 
 function readResult(source: CapResult): Result {
   const columns = boundedList('response.result.columns', source.columns, wireLimits.resultColumnsMax).map((column, i) => ({
-    name: column.name, type: enumName(`response.result.columns[${i}].type`, SQL_TYPE_ORDINALS, column.type),
+    name: spend(column.name), type: enumName(`response.result.columns[${i}].type`, SQL_TYPE_ORDINALS, column.type),
   }));
   let rows: Result['rows'] = [];
   if (source._hasRows()) {
     try {
-      rows = decodeRowBlock(source.rows.toUint8Array(), columns.map((column) => column.type));
+      rows = decodeRowBlock(spend(source.rows.toUint8Array()), columns.map((column) => column.type));
     } catch (error) {
       malformed(`response.result.rows: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -583,7 +598,7 @@ function readResult(source: CapResult): Result {
 
 function readError(source: CapError): WireError {
   const code = enumName('response.error.code', ERROR_CODE_ORDINALS, source.code);
-  const message = source.message;
+  const message = spend(source.message);
   const detail = source.detail;
   const which = detail.which();
   const expect = (wanted: number): void => {
@@ -594,17 +609,17 @@ function readError(source: CapError): WireError {
       expect(Error_Detail_Which.NOT_PRIMARY);
       if (!detail._hasNotPrimary()) malformed('response.error.detail.notPrimary: missing');
       const primary = detail.notPrimary;
-      return { code, message, primary: { index: primary.index as ReplicaIndex, address: primary.address } };
+      return { code, message, primary: { index: primary.index as ReplicaIndex, address: spend(primary.address) } };
     }
     case 'SqlError': {
       expect(Error_Detail_Which.SQL);
       if (!detail._hasSql()) malformed('response.error.detail.sql: missing');
       const sql = detail.sql;
-      return { code, message, sqlState: sql.sqlState, line: sql.line, column: sql.column };
+      return { code, message, sqlState: spend(sql.sqlState), line: sql.line, column: sql.column };
     }
     case 'ConstraintViolation':
       expect(Error_Detail_Which.CONSTRAINT);
-      return { code, message, constraint: detail.constraint };
+      return { code, message, constraint: spend(detail.constraint) };
     case 'QuotaExceeded':
     case 'Overloaded':
       expect(Error_Detail_Which.RETRY_AFTER_MS);
@@ -621,7 +636,7 @@ function readStatus(source: CapClusterStatus): ClusterStatus {
     view: source.view,
     replicas: boundedList('response.status.replicas', source.replicas, 255).map((replica, i): ReplicaStatus => ({
       index: replica.index as ReplicaIndex,
-      address: replica.address,
+      address: spend(replica.address),
       role: enumName(`response.status.replicas[${i}].role`, REPLICA_ROLE_ORDINALS, replica.role),
       state: enumName(`response.status.replicas[${i}].state`, REPLICA_STATE_ORDINALS, replica.state),
       view: replica.view,

@@ -70,6 +70,7 @@ t.test(`${CASES} random and mutated frames: no throw, a typed error each time, b
       } else {
         if (typeof decoded.reason !== 'string' || decoded.reason.length === 0) failures.push(`case ${i}: empty reason`);
         bump('message:rejected');
+        bump(`reason:${reasonCategory(decoded.reason)}`);
       }
     } catch (caught) {
       failures.push(`case ${i} ${mutation} threw: ${caught instanceof Error ? caught.stack : String(caught)}`);
@@ -84,7 +85,17 @@ t.test(`${CASES} random and mutated frames: no throw, a typed error each time, b
     t.ok((counts.get(kind) ?? 0) > 1000, `${kind} exercised (${counts.get(kind) ?? 0})`);
   }
   t.ok((counts.get('message:rejected') ?? 0) > 5 * (counts.get('message:accepted') ?? 0), 'corrupt payloads are mostly rejected');
+  for (const layer of ['reason:segmentTable', 'reason:capnpException', 'reason:fields']) {
+    t.ok((counts.get(layer) ?? 0) > 100, `rejections reach ${layer} (${counts.get(layer) ?? 0})`);
+  }
 });
+
+/** Which layer rejected a payload: the segment table, capnp-es itself, or field validation. */
+function reasonCategory(reason: string): string {
+  if (reason.startsWith('payload:')) return 'segmentTable';
+  if (reason.startsWith('malformed payload:')) return 'capnpException';
+  return 'fields';
+}
 
 function decodeAs(side: Side, payload: Uint8Array): Decoded<unknown> {
   return side === 'client' ? decodeClientMessage(payload) : decodeServerMessage(payload);

@@ -150,3 +150,45 @@ function throwsBadRequest(action: () => unknown): boolean {
     return isVerityError(error, 'BadRequest');
   }
 }
+
+t.test('overlapping Cap\'n Proto pointers cannot amplify the decoding work', async (t) => {
+  // One large statement and 200 small ones; then every small statement's sql pointer is bent to
+  // the large text, so 18 kB of payload would decode as ~3.6 MB of SQL.
+  const big = 'A'.repeat(18_000);
+  const statements = [{ sql: big, params: [] }, ...Array.from({ length: 200 }, () => ({ sql: 'B', params: [] }))];
+  const request: Request = {
+    id: 1n,
+    body: { kind: 'execute', tenant: 1 as TenantId, statements, atomic: true, session: null, options: DEFAULT_REQUEST_OPTIONS },
+  };
+  const payload = encodeRequest(request);
+  t.ok(decodeRequest(payload).ok, 'the honest message decodes');
+
+  const words = new DataView(payload.buffer, payload.byteOffset + 8);
+  const segmentWords = (payload.length - 8) / 8;
+  const startsWith = (word: number, text: string): boolean =>
+    Buffer.from(payload.subarray(8 + word * 8, 8 + word * 8 + text.length)).toString('latin1') === text;
+  let bigTarget = -1;
+  const smallPointers: number[] = [];
+  for (let w = 0; w < segmentWords; w++) {
+    const low = words.getUint32(w * 8, true);
+    if ((low & 3) !== 1) continue; // list pointers only
+    const target = w + 1 + (low >> 2);
+    if (startsWith(target, 'AAAA')) bigTarget = target;
+    else if (startsWith(target, 'B\u0000')) smallPointers.push(w);
+  }
+  t.ok(bigTarget > 0 && smallPointers.length === 200, `found the texts (${smallPointers.length} small pointers)`);
+  const bigPointerHigh = (() => {
+    for (let w = 0; w < segmentWords; w++) {
+      const low = words.getUint32(w * 8, true);
+      if ((low & 3) === 1 && w + 1 + (low >> 2) === bigTarget) return words.getUint32(w * 8 + 4, true);
+    }
+    return 0;
+  })();
+  for (const w of smallPointers) {
+    words.setUint32(w * 8, (((bigTarget - w - 1) << 2) | 1) >>> 0, true);
+    words.setUint32(w * 8 + 4, bigPointerHigh, true);
+  }
+  const decoded = decodeRequest(payload);
+  t.notOk(decoded.ok, 'the amplified message is rejected');
+  t.match(decoded.ok ? '' : decoded.reason, /overlapping pointers/);
+});
