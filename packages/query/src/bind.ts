@@ -220,7 +220,7 @@ export function convertParamLike(v: Value, from: ExprType, to: SqlType, param: b
     return numericCast(v as number | bigint, to);
   }
   if (from === 'TIMESTAMP' && to === 'DATE') return dateFromMicros(v as bigint);
-  if (from === 'INTEGER' && to === 'TIMESTAMP') fail('TypeMismatch', 'a number parameter cannot be a timestamp: pass a Date, a bigint of microseconds as text, or an ISO string');
+  if (from === 'INTEGER' && to === 'TIMESTAMP') fail('TypeMismatch', 'a number parameter cannot be a timestamp: pass a Date or a timestamp string');
   return castValue(v, from, to, false);
 }
 
@@ -545,7 +545,7 @@ function bindCast(operand: Bound, to: SqlType, explicit: boolean): Bound {
   }
   const from = operand.type;
   if (from !== to && from !== 'UNKNOWN' && to !== 'TEXT') {
-    // Check the pair once at bind time with a representative value, so type errors precede data.
+    // Illegal pairs fail at bind time, before any row is read.
     const legal = castLegal(from, to);
     if (!legal) fail('TypeMismatch', `cannot cast type ${typeName(from)} to ${typeName(to)}`);
   }
@@ -660,4 +660,3 @@ export function rowKey(values: readonly Value[]): string {
   return values.map(valueKey).join('\u0000');
 }
 
-export { microsFromDate };

@@ -7,7 +7,7 @@ import type {
 } from './ast.js';
 import { fail, lineColumn, sqlError, SqlFault, type Result } from './errors.js';
 import { prepass, type Prepassed } from './prepass.js';
-import { sqlTypeFromName, typeName } from './values.js';
+import { sqlTypeFromName } from './values.js';
 
 type Raw = any;
 
@@ -492,4 +492,3 @@ function convertAlter(raw: Raw, p: Prepassed): Statement {
   return unsupported(`ALTER TABLE ${String(action.action).toUpperCase()}`);
 }
 
-export { typeName };

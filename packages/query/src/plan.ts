@@ -1,4 +1,4 @@
-import { compareKeys, compareValues, type Key, type KeyBound, type KeyRange, type SqlType, type Value } from '@veritydb/types';
+import { compareValues, type Key, type KeyBound, type KeyRange, type SqlType, type Value } from '@veritydb/types';
 import type { Expr, OrderItem } from './ast.js';
 import { bindExpr, coerce, type BindEnv } from './bind.js';
 import type { TableDef } from './catalog.js';
@@ -47,7 +47,7 @@ export function planAccess(table: TableDef, where: Expr | null, orderBy: readonl
   const indexes = candidates(table);
   let best: { path: AccessPath & { kind: 'indexScan' }; score: number; eqCount: number } | null = null;
   for (const candidate of indexes) {
-    const built = buildPath(candidate, predicates, table);
+    const built = buildPath(candidate, predicates);
     if (built !== null && (best === null || built.score > best.score)) best = built;
   }
   if (best === null) {
@@ -171,7 +171,7 @@ function extract(e: Expr, table: TableDef, env: BindEnv): Predicate[] {
   return [];
 }
 
-function buildPath(candidate: IndexCandidate, predicates: readonly Predicate[], table: TableDef):
+function buildPath(candidate: IndexCandidate, predicates: readonly Predicate[]):
   { path: AccessPath & { kind: 'indexScan' }; score: number; eqCount: number } | null {
   const prefix: Value[] = [];
   const described: string[] = [];
@@ -224,7 +224,6 @@ function buildPath(candidate: IndexCandidate, predicates: readonly Predicate[], 
   const shape = inValues !== null ? 'multi' : full && lower === null && upper === null ? (candidate.unique ? 'point' : 'lookup') : lower !== null || upper !== null ? 'range' : 'prefix';
   let score = keyLength * 10 + (lower !== null ? 3 : 0) + (upper !== null ? 3 : 0) + (candidate.name === null ? 1 : 0);
   if (full && candidate.unique && inValues === null) score += 1000;
-  void table;
   return {
     path: { kind: 'indexScan', index: candidate.name, columns: candidate.columns, ranges, reverse: false, shape, detail: described.join(' AND ') },
     score,
@@ -238,7 +237,7 @@ function planUnion(branches: readonly Expr[], table: TableDef, env: BindEnv, ind
     const predicates = flattenAnd(branch).flatMap((c) => extract(c, table, env));
     let best: { path: AccessPath & { kind: 'indexScan' }; score: number } | null = null;
     for (const candidate of indexes) {
-      const built = buildPath(candidate, predicates, table);
+      const built = buildPath(candidate, predicates);
       if (built !== null && (best === null || built.score > best.score)) best = built;
     }
     if (best === null) return null;
@@ -294,4 +293,3 @@ export function describePath(path: AccessPath, table: string): { operation: stri
   }
 }
 
-export { compareKeys };
