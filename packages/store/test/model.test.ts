@@ -2,7 +2,9 @@ import t from 'tap';
 import fc from 'fast-check';
 import { checksumHex, position, Prng, seedFrom, tenantId } from '@veritydb/types';
 import { Store } from '../src/index.js';
-import { applyBatch, compareWithModel, History, TENANTS, type Intent } from '../testing/model.js';
+import {
+  applyBatch, applyStatement, applyToModel, cloneState, compareWithModel, History, TENANTS, type Batch, type Intent,
+} from '../testing/model.js';
 
 const seed = seedFrom(process.env, () => Date.now() % 1_000_000_000);
 t.comment(`SEED=${seed}`);
@@ -23,13 +25,30 @@ const historyArbitrary = fc.record({
   checkSeed: fc.nat(),
 });
 
+/** Applies a batch, comparing the batch's own reads with the model's pending state as it goes. */
+function applyChecked(store: Store, history: History, batch: Batch, rng: Prng): void {
+  const writer = store.begin(tenantId(batch.tenant), position(batch.position));
+  const pending = cloneState(history.stateAt(batch.tenant, batch.position - 1));
+  for (const statement of batch.statements) {
+    applyStatement(writer, statement);
+    applyToModel(pending, statement);
+    if (rng.chance(0.3)) compareWithModel(writer, pending, rng, `batch at ${batch.position} after ${statement.kind}`);
+  }
+  if (batch.abort) {
+    writer.abort();
+    store.advance(position(batch.position));
+  } else {
+    writer.commit();
+  }
+}
+
 function newStore(): Store {
   const store = new Store();
   for (const tenant of TENANTS) store.createTenant(tenantId(tenant));
   return store;
 }
 
-t.test('snapshots at every earlier position equal the model after every batch', async (t) => {
+t.test('batches read their own writes; snapshots at every earlier position equal the model after every batch', async (t) => {
   let checks = 0;
   fc.assert(fc.property(historyArbitrary, ({ batches, checkSeed }) => {
     const history = new History(batches);
@@ -37,7 +56,7 @@ t.test('snapshots at every earlier position equal the model after every batch', 
     const store = newStore();
     const held: { tenant: number; at: number; reader: ReturnType<Store['snapshotAt']> }[] = [];
     for (const batch of history.batches) {
-      applyBatch(store, batch);
+      applyChecked(store, history, batch, rng);
       for (let i = 0; i < 3; i++) {
         const tenant = rng.pick(TENANTS);
         const at = rng.int(batch.position + 1);
