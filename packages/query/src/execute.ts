@@ -187,6 +187,7 @@ function resolveSource(ref: TableRef, ctx: ExecuteContext): Source {
     return { table: EVENTS_TABLE, reader };
   }
   const table = mustTable(catalog, ref.name);
+  if (ref.asOf !== null && !reader.hasTable(table.name)) fail('UndefinedTable', `relation "${table.name}" does not exist at that point in history`);
   assert(reader.hasTable(table.name), `the store has catalog table ${table.name}`);
   return { table, reader };
 }

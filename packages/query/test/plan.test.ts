@@ -96,6 +96,9 @@ t.test('AS OF records the snapshot per table reference; the caller supplies it',
   t.same(db.rows('SELECT x.id FROM o x AS OF POSITION 3'), [[1n]]);
   t.same(asked, [{ kind: 'position', position: 12n }, { kind: 'timestamp', timestampMicros: 1704067200000000n }, { kind: 'position', position: 3n }]);
   t.equal(db.err('SELECT * FROM o AS OF POSITION 1001').code, 'InvalidAsOf');
+  past.dropTable('o');
+  t.equal(db.err('SELECT * FROM o AS OF POSITION 2').code, 'UndefinedTable', 'a snapshot without the table is a user error');
+  past.createTable('o', { primaryKey: [0], columnCount: 5 });
   t.same(steps(db.ok('EXPLAIN SELECT * FROM o AS OF POSITION 5 WHERE id = 1')), ['Snapshot', 'Point Lookup:PRIMARY KEY', 'Filter']);
   t.equal(db.err('SELECT * FROM o AS OF POSITION 0').code, 'InvalidAsOf');
   t.equal(db.err('SELECT * FROM o AS OF TIMESTAMP \'yesterday\'').code, 'InvalidDatetimeFormat');
