@@ -1,8 +1,8 @@
 import {
   assert, checksumHex, type IndexLayout, type JsonValue, type Key, type Position, type Row, type TableLayout,
-  type TableWriter, type Value,
+  type SqlType, type TableWriter, type Value,
 } from '@veritydb/types';
-import { EVENTS_TABLE as EVENTS_TABLE_DEF, indexLayout, tableLayout, type IndexDef } from '@veritydb/query';
+import { EVENTS_TABLE as EVENTS_TABLE_DEF, indexLayout, tableLayout, timestampText, type IndexDef } from '@veritydb/query';
 
 /**
  * Derived events (DESIGN §3, §8): every committed entry yields the events it caused, kept in
@@ -67,13 +67,16 @@ export function createEventsTable(writer: TableWriter): void {
 }
 
 /**
- * A value as JSON for `key`/`data`: bigints become numbers when safe (else decimal text), bytes
- * become PostgreSQL's `\x…` hex text, non-finite doubles become their names.
+ * A value as JSON for `key`/`data`: bigints become numbers when safe (else decimal text),
+ * timestamps PostgreSQL's text form, bytes PostgreSQL's `\x…` hex text, non-finite doubles
+ * their names.
  */
-export function valueToJson(value: Value): JsonValue {
+export function valueToJson(value: Value, type: SqlType): JsonValue {
   if (value === null) return null;
   switch (typeof value) {
-    case 'bigint': return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value.toString();
+    case 'bigint':
+      if (type === 'TIMESTAMP') return timestampText(value);
+      return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value.toString();
     case 'number': return Number.isFinite(value) ? value : String(value);
     case 'boolean':
     case 'string': return value;
@@ -81,15 +84,15 @@ export function valueToJson(value: Value): JsonValue {
   }
 }
 
-export function keyToJson(key: Key): JsonValue {
-  return key.map(valueToJson);
+export function keyToJson(shape: TableShape, key: Key): JsonValue {
+  return key.map((value, i) => valueToJson(value, shape.types[shape.primaryKey[i] as number] as SqlType));
 }
 
-export function rowToJson(columns: readonly string[], row: Row): JsonValue {
-  assert(columns.length === row.length, `row has ${row.length} values for ${columns.length} columns`);
+export function rowToJson(shape: TableShape, row: Row): JsonValue {
+  assert(shape.columns.length === row.length, `row has ${row.length} values for ${shape.columns.length} columns`);
   const object: Record<string, JsonValue> = {};
-  columns.forEach((column, i) => {
-    object[column] = valueToJson(row[i] as Value);
+  shape.columns.forEach((column, i) => {
+    object[column] = valueToJson(row[i] as Value, shape.types[i] as SqlType);
   });
   return object;
 }
@@ -97,6 +100,7 @@ export function rowToJson(columns: readonly string[], row: Row): JsonValue {
 /** What the recorder needs to know about a table to describe its rows. */
 export interface TableShape {
   readonly columns: readonly string[];
+  readonly types: readonly SqlType[];
   readonly primaryKey: readonly number[];
 }
 
@@ -173,19 +177,19 @@ export class RecordingWriter implements TableWriter {
   insert(table: string, row: Row): void {
     const shape = this.#shape(table);
     this.#inner.insert(table, row);
-    this.#events.push({ stream: table, eventType: 'insert', key: keyToJson(keyOf(shape, row)), data: rowToJson(shape.columns, row) });
+    this.#events.push({ stream: table, eventType: 'insert', key: keyToJson(shape, keyOf(shape, row)), data: rowToJson(shape, row) });
   }
   update(table: string, key: Key, row: Row): void {
     const shape = this.#shape(table);
     this.#inner.update(table, key, row);
-    this.#events.push({ stream: table, eventType: 'update', key: keyToJson(keyOf(shape, row)), data: rowToJson(shape.columns, row) });
+    this.#events.push({ stream: table, eventType: 'update', key: keyToJson(shape, keyOf(shape, row)), data: rowToJson(shape, row) });
   }
   delete(table: string, key: Key): void {
     const shape = this.#shape(table);
     const before = this.#inner.get(table, key);
     assert(before !== undefined, `delete of a missing row in ${table}`);
     this.#inner.delete(table, key);
-    this.#events.push({ stream: table, eventType: 'delete', key: keyToJson(key), data: rowToJson(shape.columns, before) });
+    this.#events.push({ stream: table, eventType: 'delete', key: keyToJson(shape, key), data: rowToJson(shape, before) });
   }
 
   #shape(table: string): TableShape {

@@ -110,7 +110,7 @@ function shapeOf(catalog: Catalog, table: string): TableShape | undefined {
   const def = findTable(catalog, table);
   if (def === undefined) return undefined;
   const columns = def.columns.map((c) => c.name);
-  return { columns, primaryKey: def.primaryKey.map((c) => columns.indexOf(c)) };
+  return { columns, types: def.columns.map((c) => c.type), primaryKey: def.primaryKey.map((c) => columns.indexOf(c)) };
 }
 
 /** The stream a failed statement is recorded under: the table it targets, if it names one. */

@@ -1,0 +1,14 @@
+/**
+ * `veritydb` — the VerityDB SDK (DESIGN §11). Embedded mode: `Verity.open(dir)` runs the
+ * engine in-process (log, kernel, store, SQL) on a data directory.
+ */
+export {
+  Verity, Tenant, type OpenOptions, type WriteResult, type ReadResult, type QueryOptions, type Consistency,
+  type BatchStatement, type BatchResult, type EventFilter, type VerityEvent,
+} from './verity.js';
+export type { CallOptions } from './options.js';
+export type { Row, OutValue, SqlParam } from './values.js';
+export {
+  VerityError, SqlError, ConstraintViolation, TenantNotFound, TenantExists, TimeoutError, AbortedError,
+  IndeterminateError, ClosedError, InvalidArgument, PositionUnavailable, type SqlErrorDetails,
+} from './errors.js';

@@ -1,0 +1,332 @@
+import type { ApplyResult, KernelError, ReadOutcome } from '@veritydb/kernel';
+import { EVENTS_TABLE, prepare } from '@veritydb/query';
+import { checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type TenantId } from '@veritydb/types';
+import { EmbeddedEngine } from './engine.js';
+import {
+  ClosedError, ConstraintViolation, InvalidArgument, isConstraintState, PositionUnavailable, SqlError, TenantExists,
+  TenantNotFound,
+} from './errors.js';
+import { guarded, type CallOptions } from './options.js';
+import { toParams, toRow, toRows, type Row } from './values.js';
+
+export interface OpenOptions extends CallOptions {
+  /** Entries between automatic checkpoints (default `limits.checkpointIntervalOps`). */
+  readonly checkpointIntervalEntries?: number;
+  /** Recorded as the actor of every write made through this handle (default `'embedded'`). */
+  readonly actor?: string;
+  /** Log segment size (default `limits.segmentBytesDefault`). */
+  readonly segmentBytes?: number;
+}
+
+/** `position`: the log position of the write (a read-your-writes token). */
+export interface WriteResult {
+  readonly position: number;
+  readonly rowsAffected: number;
+  /** Rows from RETURNING (or from a read-only statement). */
+  readonly rows: Row[];
+}
+
+/** `position`: the state the read saw. */
+export interface ReadResult {
+  readonly rows: Row[];
+  readonly position: number;
+}
+
+export type Consistency = 'causal' | 'linearizable' | 'eventual';
+
+export interface QueryOptions extends CallOptions {
+  /** Read exactly the state after this position (waits, bounded by `timeoutMs`, until applied). */
+  readonly position?: number;
+  /** Embedded mode reads the latest applied state, which satisfies all three. Default causal. */
+  readonly consistency?: Consistency;
+}
+
+export interface BatchStatement {
+  readonly sql: string;
+  readonly params?: readonly unknown[];
+}
+
+export interface BatchResult {
+  readonly position: number;
+  /** Sum over the statements. */
+  readonly rowsAffected: number;
+  /** One per statement, in order. */
+  readonly results: { readonly rowsAffected: number; readonly rows: Row[] }[];
+}
+
+export interface EventFilter {
+  /** Only this stream (table name); '' is the tenant's own stream. Default: every stream. */
+  readonly stream?: string;
+  /** First position to deliver (default 1). */
+  readonly from?: number;
+}
+
+/** A row of `__events` (DESIGN §8). */
+export interface VerityEvent {
+  readonly position: number;
+  readonly index: number;
+  readonly stream: string;
+  readonly event_type: 'insert' | 'update' | 'delete' | 'ddl' | 'rejected';
+  readonly key: unknown;
+  readonly data: unknown;
+  readonly actor: string;
+  readonly timestamp: Date;
+  readonly hash: string;
+}
+
+const CONSISTENCIES: readonly Consistency[] = ['causal', 'linearizable', 'eventual'];
+const DEFAULT_ACTOR = 'embedded';
+
+/**
+ * A VerityDB database (DESIGN §11). Embedded mode runs the whole engine in-process on a data
+ * directory: `Verity.open('./data')`.
+ *
+ * @example
+ *   const db = await Verity.open('./data');
+ *   await db.createTenant({ id: 1, name: 'clinic' });
+ *   const t = db.tenant(1);
+ *   await t.execute('CREATE TABLE p (id BIGINT PRIMARY KEY, name TEXT)');
+ *   const w = await t.execute('INSERT INTO p (id, name) VALUES ($1, $2)', [1, 'Ann']);
+ *   const r = await t.queryAt('SELECT * FROM p', w.position);
+ *   await db.close();
+ */
+export class Verity {
+  readonly #engine: EmbeddedEngine;
+  readonly #actor: string;
+  /** The highest position this handle has seen: the causal token. */
+  #seen = 0;
+
+  private constructor(engine: EmbeddedEngine, actor: string) {
+    this.#engine = engine;
+    this.#actor = actor;
+  }
+
+  /** Opens (creating if needed) an embedded database in `dir`: loads the latest checkpoint and
+   * replays the log after it. One process at a time may open a directory. */
+  static async open(dir: string, options: OpenOptions = {}): Promise<Verity> {
+    if (typeof dir !== 'string' || dir === '') throw new InvalidArgument('open needs a directory path');
+    const interval = options.checkpointIntervalEntries ?? limits.checkpointIntervalOps;
+    if (!Number.isSafeInteger(interval) || interval < 1) throw new InvalidArgument('checkpointIntervalEntries must be a positive integer');
+    return guarded(options, async () => {
+      const engine = await EmbeddedEngine.open(dir, options.segmentBytes === undefined
+        ? { checkpointIntervalEntries: interval }
+        : { checkpointIntervalEntries: interval, segmentBytes: options.segmentBytes });
+      return new Verity(engine, options.actor ?? DEFAULT_ACTOR);
+    });
+  }
+
+  /** The last applied position. */
+  get position(): number {
+    return this.#engine.head;
+  }
+
+  /** Creates a tenant. Throws `TenantExists` if the id was ever used. */
+  async createTenant(tenant: { readonly id: number; readonly name: string }, options?: CallOptions): Promise<{ position: number }> {
+    const id = checkTenantId(tenant?.id);
+    if (typeof tenant.name !== 'string') throw new InvalidArgument('tenant name must be a string');
+    return guarded(options, async (progress) => {
+      if (this.#engine.isOpen && this.#engine.kernel.hasTenant(id)) throw new TenantExists(id);
+      const result = await this.#engine.submit(id, { actor: this.#actor, command: { kind: 'tenant_create', id, name: tenant.name } }, progress);
+      this.#observe(result.position);
+      if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, id);
+      return { position: result.position };
+    });
+  }
+
+  /** Drops a tenant: its tables and history are forgotten (its log entries remain). */
+  async dropTenant(id: number, options?: CallOptions): Promise<{ position: number }> {
+    const tenant = checkTenantId(id);
+    return guarded(options, async (progress) => {
+      const result = await this.#engine.submit(tenant, { actor: this.#actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
+      this.#observe(result.position);
+      if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, tenant);
+      return { position: result.position };
+    });
+  }
+
+  /** A handle on one tenant (no I/O; operations fail with `TenantNotFound` if it is missing). */
+  tenant(id: number): Tenant {
+    return new Tenant(this, checkTenantId(id));
+  }
+
+  /** Writes a checkpoint now (they are also written periodically and on close). */
+  async checkpoint(options?: CallOptions): Promise<{ position: number }> {
+    return guarded(options, async () => ({ position: await this.#engine.checkpoint() }));
+  }
+
+  /** Hex BLAKE3-256 of the whole state (equal for equal histories). */
+  stateHash(): string {
+    this.#checkOpen();
+    return checksumHex(this.#engine.kernel.stateHash());
+  }
+
+  /** Waits for in-flight writes, checkpoints and closes. Later calls fail with `ClosedError`. */
+  async close(options?: CallOptions): Promise<void> {
+    return guarded(options, () => this.#engine.close());
+  }
+
+  /** @internal */
+  async _write(tenant: TenantId, statements: readonly BatchStatement[], options: CallOptions | undefined): Promise<ApplyResult & { reply: { kind: 'sql' } }> {
+    const checked = statements.map((s, i) => {
+      if (typeof s?.sql !== 'string') throw new InvalidArgument(`statement ${i + 1} needs sql text`);
+      return { sql: s.sql, params: toParams(s.params) };
+    });
+    return guarded(options, async (progress) => {
+      const result = await this.#engine.submit(tenant, { actor: this.#actor, command: { kind: 'sql', statements: checked } }, progress);
+      this.#observe(result.position);
+      if (result.reply.kind !== 'sql') {
+        throw result.reply.kind === 'rejected' ? replyError(result.reply.error, result.position, tenant) : new VerityError('Internal', `unexpected reply ${result.reply.kind}`);
+      }
+      return result as ApplyResult & { reply: { kind: 'sql' } };
+    });
+  }
+
+  /** @internal */
+  async _read(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): Promise<ReadResult & { rowsAffected: number }> {
+    if (typeof sql !== 'string') throw new InvalidArgument('sql must be a string');
+    if (options?.consistency !== undefined && !CONSISTENCIES.includes(options.consistency)) {
+      throw new InvalidArgument(`consistency must be one of ${CONSISTENCIES.join(', ')}`);
+    }
+    const checked = toParams(params);
+    const at = options?.position;
+    if (at !== undefined && !(Number.isSafeInteger(at) && at >= 0)) throw new InvalidArgument('position must be a non-negative integer');
+    return guarded(options, async () => {
+      this.#checkOpen();
+      if (at !== undefined) await this.#waitForApplied(at);
+      const outcome: ReadOutcome = this.#engine.kernel.read(tenant, sql, checked, at === undefined ? undefined : toPosition(at));
+      if (!outcome.ok) throw replyError(outcome.error, undefined, tenant);
+      this.#observe(outcome.position);
+      return { rows: toRows(outcome.columns, outcome.rows), position: outcome.position, rowsAffected: outcome.rows.length };
+    });
+  }
+
+  /** @internal */
+  _isReadOnly(sql: string): boolean {
+    const prepared = typeof sql === 'string' ? prepare(sql) : undefined;
+    return prepared !== undefined && prepared.ok && prepared.value.readOnly;
+  }
+
+  /** @internal */
+  async *_events(tenant: TenantId, filter: EventFilter, options: CallOptions | undefined): AsyncGenerator<VerityEvent> {
+    const from = filter.from ?? 1;
+    if (!Number.isSafeInteger(from) || from < 0) throw new InvalidArgument('from must be a non-negative integer');
+    if (filter.stream !== undefined && typeof filter.stream !== 'string') throw new InvalidArgument('stream must be a string');
+    const signal = options?.signal;
+    let next = Math.max(from, 1);
+    while (this.#engine.isOpen && signal?.aborted !== true) {
+      const through = this.#engine.head;
+      if (!this.#engine.kernel.hasTenant(tenant)) throw new TenantNotFound(tenant);
+      if (next <= through) {
+        // A snapshot at `through`: later applies never change what this loop sees.
+        for (const row of this.#engine.kernel.events(tenant, toPosition(next), filter.stream)) {
+          yield toRow(EVENTS_TABLE.columns, row) as unknown as VerityEvent;
+        }
+        next = through + 1;
+        continue;
+      }
+      await waitAbortable(this.#engine.nextApplied(), signal);
+    }
+  }
+
+  #observe(at: number): void {
+    if (at > this.#seen) this.#seen = at;
+  }
+
+  async #waitForApplied(at: number): Promise<void> {
+    while (this.#engine.head < at) {
+      if (at > this.#engine.logHead) throw new PositionUnavailable(at, this.#engine.head);
+      this.#checkOpen();
+      await this.#engine.nextApplied();
+    }
+  }
+
+  #checkOpen(): void {
+    if (!this.#engine.isOpen) throw new ClosedError();
+  }
+}
+
+/** One tenant of a database: every call is scoped to it. */
+export class Tenant {
+  readonly #db: Verity;
+  readonly id: number;
+
+  /** @internal */
+  constructor(db: Verity, id: TenantId) {
+    this.#db = db;
+    this.id = id;
+  }
+
+  /** Runs one statement. Writes are logged, applied atomically and return their position;
+   * read-only statements are answered from the latest state without being logged. */
+  async execute(sql: string, params?: readonly unknown[], options?: CallOptions): Promise<WriteResult> {
+    if (this.#db._isReadOnly(sql)) {
+      const read = await this.#db._read(this.id as TenantId, sql, params, options);
+      return { position: read.position, rowsAffected: read.rowsAffected, rows: read.rows };
+    }
+    const result = await this.#db._write(this.id as TenantId, [{ sql, params: params ?? [] }], options);
+    const outcome = result.reply.statements[0];
+    return { position: result.position, rowsAffected: outcome?.rowsAffected ?? 0, rows: outcome === undefined ? [] : toRows(outcome.columns, outcome.rows) };
+  }
+
+  /** Runs a read-only statement; `options.position` reads the state after that position. */
+  async query(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<ReadResult> {
+    const read = await this.#db._read(this.id as TenantId, sql, params, options);
+    return { rows: read.rows, position: read.position };
+  }
+
+  /** `query(sql, params, { position })`. */
+  async queryAt(sql: string, position: number, params?: readonly unknown[], options?: CallOptions): Promise<ReadResult> {
+    return this.query(sql, params, { ...options, position });
+  }
+
+  /** Statements applied atomically at one position: all or nothing. */
+  async batch(statements: readonly BatchStatement[], options?: CallOptions): Promise<BatchResult> {
+    if (!Array.isArray(statements) || statements.length === 0) throw new InvalidArgument('batch needs at least one statement');
+    const result = await this.#db._write(this.id as TenantId, statements, options);
+    const results = result.reply.statements.map((s) => ({ rowsAffected: s.rowsAffected, rows: toRows(s.columns, s.rows) }));
+    return { position: result.position, rowsAffected: results.reduce((sum, r) => sum + r.rowsAffected, 0), results };
+  }
+
+  /** The tenant's derived events from `from` on, following the log as it grows; ends when the
+   * database closes or `options.signal` aborts. */
+  events(filter: EventFilter = {}, options?: CallOptions): AsyncIterable<VerityEvent> {
+    return this.#db._events(this.id as TenantId, filter, options);
+  }
+}
+
+function checkTenantId(id: unknown): TenantId {
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw new InvalidArgument(`tenant id must be a positive safe integer, got ${String(id)}`);
+  return toTenantId(id);
+}
+
+function replyError(error: KernelError, at: number | undefined, tenant: TenantId): VerityError {
+  switch (error.code) {
+    case 'TenantNotFound': return new TenantNotFound(tenant);
+    case 'TenantExists': return new TenantExists(tenant);
+    case 'PositionUnavailable': return new VerityError('PositionUnavailable', error.message, at === undefined ? {} : { position: at });
+    default: break;
+  }
+  if (error.sqlState === null) return new VerityError(error.code, error.message, at === undefined ? {} : { position: at });
+  const details = {
+    sqlState: error.sqlState,
+    ...(error.line === undefined ? {} : { line: error.line }),
+    ...(error.column === undefined ? {} : { column: error.column }),
+    ...(at === undefined ? {} : { position: at }),
+    ...(error.statement === null ? {} : { statement: error.statement }),
+  };
+  return isConstraintState(error.sqlState) ? new ConstraintViolation(error.code, error.message, details) : new SqlError(error.code, error.message, details);
+}
+
+async function waitAbortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return promise;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve;
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([promise, aborted]);
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+  }
+}
