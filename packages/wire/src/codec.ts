@@ -171,6 +171,27 @@ function checkSegmentTable(payload: Uint8Array): string | null {
   return null;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The Text field in pointer slot `pointerIndex` of a struct, decoded strictly. capnp-es's own
+ * getters replace invalid UTF-8 with U+FFFD and do not check the NUL terminator, so the server
+ * could execute SQL the client never sent; here invalid text rejects the message. The slot
+ * numbers are those of the generated getters (`$.utils.getText(slot, this)`); the round-trip
+ * property tests fail if one is wrong.
+ */
+function text(struct: capnp.Struct, pointerIndex: number): string {
+  const pointer = capnp.utils.getPointer(pointerIndex, struct);
+  if (capnp.utils.isNull(pointer)) return '';
+  const bytes = spend(capnp.Data.fromPointer(pointer).toUint8Array());
+  if (bytes.length === 0 || bytes[bytes.length - 1] !== 0) malformed('text: missing NUL terminator');
+  try {
+    return strictUtf8.decode(bytes.subarray(0, bytes.length - 1));
+  } catch {
+    return malformed('text: invalid UTF-8');
+  }
+}
+
 function boundedList<T>(path: string, list: capnp.List<T>, max: number): T[] {
   const length = list.length;
   if (length > max) malformed(`${path}: ${length} entries exceed ${max}`);
@@ -255,8 +276,8 @@ function readClientHello(source: CapClientHello): ClientHello {
   return {
     versions: boundedList('hello.versions', source.versions, wireLimits.helloVersionsMax),
     role: enumName('hello.role', ROLES, source.role),
-    token: spend(source.token),
-    clientName: spend(source.clientName),
+    token: text(source, 1),
+    clientName: text(source, 2),
     clusterId: u128(source.clusterIdHigh, source.clusterIdLow) as ClusterId,
     replicaIndex: source.replicaIndex as ReplicaIndex,
   };
@@ -282,7 +303,7 @@ function readServerHello(source: CapServerHello): ServerHello {
     replicaIndex: source.replicaIndex as ReplicaIndex,
     replicaCount: source.replicaCount,
     primary: source._hasPrimary()
-      ? { index: source.primary.index as ReplicaIndex, address: spend(source.primary.address) }
+      ? { index: source.primary.index as ReplicaIndex, address: text(source.primary, 0) }
       : null,
   };
 }
@@ -395,7 +416,7 @@ function readRequestBody(source: CapRequest): RequestBody {
       return {
         kind: 'subscribe',
         tenant: safeNumber('request.subscribe.tenant', subscribe.tenant) as TenantId,
-        stream: spend(subscribe.stream),
+        stream: text(subscribe, 0),
         from: safeNumber('request.subscribe.from', subscribe.from) as Position,
       };
     }
@@ -417,7 +438,7 @@ function readStatements(execute: CapExecute): Statement[] {
 }
 
 function readStatement(path: string, source: CapStatement): Statement {
-  const sql = spend(source.sql);
+  const sql = text(source, 0);
   if (!source._hasParams()) return { sql, params: [] };
   try {
     return { sql, params: decodeValueList(spend(source.params.toUint8Array())) };
@@ -444,7 +465,7 @@ function readAdmin(source: ReturnType<CapRequest['_initAdmin']>): AdminOp {
     case Admin_Which.CREATE_TENANT: {
       if (!source._hasCreateTenant()) malformed('request.admin.createTenant: missing');
       const spec = source.createTenant;
-      return { op: 'createTenant', id: safeNumber('request.admin.createTenant.id', spec.id) as TenantId, name: spend(spec.name) };
+      return { op: 'createTenant', id: safeNumber('request.admin.createTenant.id', spec.id) as TenantId, name: text(spec, 0) };
     }
     case Admin_Which.DROP_TENANT:
       return { op: 'dropTenant', id: safeNumber('request.admin.dropTenant', source.dropTenant) as TenantId };
@@ -563,20 +584,20 @@ function readResponseBody(source: CapResponse): ResponseBody {
       return {
         kind: 'tenants',
         tenants: boundedList('response.tenants', source.tenants, wireLimits.tenantsListMax).map((tenant, i) => ({
-          id: safeNumber(`response.tenants[${i}].id`, tenant.id) as TenantId, name: spend(tenant.name),
+          id: safeNumber(`response.tenants[${i}].id`, tenant.id) as TenantId, name: text(tenant, 0),
         })),
       };
     case Response_Which.STATUS:
       if (!source._hasStatus()) malformed('response.status: missing');
       return { kind: 'status', status: readStatus(source.status) };
-    case Response_Which.TOKEN: return { kind: 'token', token: spend(source.token) };
+    case Response_Which.TOKEN: return { kind: 'token', token: text(source, 0) };
     default: return malformed('response: unknown kind');
   }
 }
 
 function readResult(source: CapResult): Result {
   const columns = boundedList('response.result.columns', source.columns, wireLimits.resultColumnsMax).map((column, i) => ({
-    name: spend(column.name), type: enumName(`response.result.columns[${i}].type`, SQL_TYPE_ORDINALS, column.type),
+    name: text(column, 0), type: enumName(`response.result.columns[${i}].type`, SQL_TYPE_ORDINALS, column.type),
   }));
   let rows: Result['rows'] = [];
   if (source._hasRows()) {
@@ -598,7 +619,7 @@ function readResult(source: CapResult): Result {
 
 function readError(source: CapError): WireError {
   const code = enumName('response.error.code', ERROR_CODE_ORDINALS, source.code);
-  const message = spend(source.message);
+  const message = text(source, 0);
   const detail = source.detail;
   const which = detail.which();
   const expect = (wanted: number): void => {
@@ -609,17 +630,17 @@ function readError(source: CapError): WireError {
       expect(Error_Detail_Which.NOT_PRIMARY);
       if (!detail._hasNotPrimary()) malformed('response.error.detail.notPrimary: missing');
       const primary = detail.notPrimary;
-      return { code, message, primary: { index: primary.index as ReplicaIndex, address: spend(primary.address) } };
+      return { code, message, primary: { index: primary.index as ReplicaIndex, address: text(primary, 0) } };
     }
     case 'SqlError': {
       expect(Error_Detail_Which.SQL);
       if (!detail._hasSql()) malformed('response.error.detail.sql: missing');
       const sql = detail.sql;
-      return { code, message, sqlState: spend(sql.sqlState), line: sql.line, column: sql.column };
+      return { code, message, sqlState: text(sql, 0), line: sql.line, column: sql.column };
     }
     case 'ConstraintViolation':
       expect(Error_Detail_Which.CONSTRAINT);
-      return { code, message, constraint: spend(detail.constraint) };
+      return { code, message, constraint: text(detail, 1) };
     case 'QuotaExceeded':
     case 'Overloaded':
       expect(Error_Detail_Which.RETRY_AFTER_MS);
@@ -636,7 +657,7 @@ function readStatus(source: CapClusterStatus): ClusterStatus {
     view: source.view,
     replicas: boundedList('response.status.replicas', source.replicas, 255).map((replica, i): ReplicaStatus => ({
       index: replica.index as ReplicaIndex,
-      address: spend(replica.address),
+      address: text(replica, 0),
       role: enumName(`response.status.replicas[${i}].role`, REPLICA_ROLE_ORDINALS, replica.role),
       state: enumName(`response.status.replicas[${i}].state`, REPLICA_STATE_ORDINALS, replica.state),
       view: replica.view,

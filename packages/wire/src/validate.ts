@@ -35,6 +35,7 @@ const COLUMN_NAME_BYTES_MAX = 255;
 const U64_MAX = (1n << 64n) - 1n;
 const SQLSTATE_PATTERN = /^[0-9A-Z]{5}$/;
 const LONE_SURROGATE = /\p{Cs}/u;
+const SCOPE_PATTERN = /^[\x21-\x7e]+$/;
 
 class Invalid extends Error {}
 
@@ -139,7 +140,10 @@ function checkAdmin(path: string, admin: AdminOp): void {
     case 'status': return;
     case 'createToken':
       checkCount(`${path}.createToken.scopes`, admin.scopes.length, 1, wireLimits.tokenScopesMax);
-      admin.scopes.forEach((scope, i) => checkText(`${path}.createToken.scopes[${i}]`, scope, 1, wireLimits.scopeBytesMax));
+      admin.scopes.forEach((scope, i) => {
+        checkText(`${path}.createToken.scopes[${i}]`, scope, 1, wireLimits.scopeBytesMax);
+        if (!SCOPE_PATTERN.test(scope)) invalid(`${path}.createToken.scopes[${i}]`, 'scopes are printable ASCII without spaces');
+      });
       checkBigUint(`${path}.createToken.expiresAtMicros`, admin.expiresAtMicros, 0n, U64_MAX);
       return;
     default: invalid(`${path}`, 'unknown admin operation');

@@ -192,3 +192,22 @@ t.test('overlapping Cap\'n Proto pointers cannot amplify the decoding work', asy
   t.notOk(decoded.ok, 'the amplified message is rejected');
   t.match(decoded.ok ? '' : decoded.reason, /overlapping pointers/);
 });
+
+t.test('Cap\'n Proto text must be valid UTF-8 with its NUL terminator', async (t) => {
+  const query = (sql: string): Request => ({
+    id: 3n, body: { kind: 'query', tenant: 1 as TenantId, statement: { sql, params: [] }, options: DEFAULT_REQUEST_OPTIONS },
+  });
+  const accented = encodeRequest(query('SELECT \u00e9'));
+  const at = Buffer.from(accented).indexOf(Buffer.from('SELECT \u00e9'));
+  t.ok(at > 0);
+  accented[at + 7] = 0xff;
+  const bad = decodeRequest(accented);
+  t.match(bad.ok ? '' : bad.reason, /invalid UTF-8/);
+
+  const plain = encodeRequest(query('SELECT 1'));
+  const end = Buffer.from(plain).indexOf(Buffer.from('SELECT 1')) + 8;
+  t.equal(plain[end], 0, 'the terminator is where expected');
+  plain[end] = 0x20;
+  const unterminated = decodeRequest(plain);
+  t.match(unterminated.ok ? '' : unterminated.reason, /NUL/);
+});
