@@ -142,7 +142,9 @@ export function fromValue(value: Value, type: SqlType): WireValue {
     case 'DATE': if (typeof value === 'string') return { kind: 'date', value }; break;
     case 'TIMESTAMP': if (typeof value === 'bigint') return { kind: 'timestamp', value }; break;
     case 'BYTES': if (value instanceof Uint8Array) return { kind: 'bytes', value }; break;
-    case 'JSON': return { kind: 'json', value: value as JsonValue };
+    case 'JSON':
+      if (typeof value !== 'bigint' && !(value instanceof Uint8Array)) return { kind: 'json', value: value as JsonValue };
+      break;
   }
   return badValue(`a ${typeof value} is not a ${type} value`);
 }

@@ -16,10 +16,13 @@ const FRAME_BYTES_MAX = wireLimits.frameBytesMin;
 type Side = 'client' | 'server';
 interface Sample { readonly side: Side; readonly payload: Uint8Array }
 
-const MUTATIONS = ['valid', 'badMagic', 'badVersion', 'hugeLength', 'badCrc', 'truncated', 'garbagePayload', 'mutatedPayload'] as const;
+const MUTATIONS = [
+  'valid', 'badMagic', 'badVersion', 'hugeLength', 'bigClaim', 'badCrc', 'truncated', 'garbagePayload', 'mutatedPayload',
+] as const;
 type Mutation = (typeof MUTATIONS)[number];
 const EXPECTED_ERROR: Partial<Record<Mutation, FrameError['kind']>> = {
   badMagic: 'BadMagic', badVersion: 'UnsupportedVersion', hugeLength: 'FrameTooLarge', badCrc: 'CrcMismatch', truncated: 'Truncated',
+  bigClaim: 'Truncated',
 };
 
 t.test(`${CASES} random and mutated frames: no throw, a typed error each time, bounded memory`, async (t) => {
@@ -46,6 +49,11 @@ t.test(`${CASES} random and mutated frames: no throw, a typed error each time, b
         const step = decoder.push(chunk);
         payloads.push(...step.frames.map((f) => f.payload));
         bufferedMax = Math.max(bufferedMax, decoder.bufferedCapacityBytes, decoder.bufferedBytes);
+        // Capacity follows what arrived, never what the header claims.
+        const payloadBytes = Math.max(0, decoder.bufferedBytes - FRAME_HEADER_BYTES);
+        if (decoder.bufferedCapacityBytes > FRAME_HEADER_BYTES + Math.max(4096, 2 * payloadBytes)) {
+          failures.push(`case ${i} ${mutation}: capacity ${decoder.bufferedCapacityBytes} for ${payloadBytes} payload bytes`);
+        }
         if (step.error !== null) { error = step.error; break; }
       }
       error ??= decoder.finish();
@@ -81,6 +89,7 @@ t.test(`${CASES} random and mutated frames: no throw, a typed error each time, b
   t.comment(`${CASES} cases in ${seconds.toFixed(1)} s: ${JSON.stringify(Object.fromEntries([...counts].sort()))}`);
   t.same(failures, [], 'every case ended in a frame, a typed frame error or a typed message rejection');
   t.ok(bufferedMax <= FRAME_HEADER_BYTES + FRAME_BYTES_MAX, `buffer high-water mark ${bufferedMax} ≤ header + frameBytesMax`);
+  t.ok((counts.get('frame:Truncated') ?? 0) > 15_000, 'truncations and unfulfilled length claims');
   for (const kind of ['frame:BadMagic', 'frame:UnsupportedVersion', 'frame:FrameTooLarge', 'frame:CrcMismatch', 'frame:Truncated', 'message:valid', 'message:rejected']) {
     t.ok((counts.get(kind) ?? 0) > 1000, `${kind} exercised (${counts.get(kind) ?? 0})`);
   }
@@ -121,6 +130,12 @@ function buildCase(rng: Prng, mutation: Mutation, sample: Sample): Uint8Array {
       // Anything above the bound up to 4 GiB - 1; only the header and a little payload are sent.
       view.setUint32(6, FRAME_BYTES_MAX + 1 + rng.int(0xffff_ffff - FRAME_BYTES_MAX), false);
       return frame.subarray(0, FRAME_HEADER_BYTES + rng.int(Math.min(64, frame.length - FRAME_HEADER_BYTES + 1)));
+    }
+    case 'bigClaim': {
+      // A length within the bound but larger than what is sent: the stream ends first.
+      const sent = frame.subarray(0, FRAME_HEADER_BYTES + rng.int(frame.length - FRAME_HEADER_BYTES + 1));
+      view.setUint32(6, sent.length - FRAME_HEADER_BYTES + 1 + rng.int(FRAME_BYTES_MAX - (sent.length - FRAME_HEADER_BYTES)), false);
+      return sent;
     }
     case 'badCrc': view.setUint32(10, (view.getUint32(10, false) ^ (1 + rng.int(0xffff_fffe))) >>> 0, false); return frame;
     case 'truncated': return frame.subarray(0, 1 + rng.int(frame.length - 1));
