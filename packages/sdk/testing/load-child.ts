@@ -8,16 +8,17 @@ import { Verity } from '../src/index.js';
  */
 const dir = process.argv[2];
 const concurrency = Number(process.argv[3] ?? '8');
-if (dir === undefined) throw new Error('usage: load-child DIR [CONCURRENCY]');
+const firstId = Number(process.argv[4] ?? '0');
+if (dir === undefined) throw new Error('usage: load-child DIR [CONCURRENCY] [FIRST_ID]');
 
-const db = await Verity.open(dir, { checkpointIntervalEntries: 64 });
+const db = await Verity.open(dir, { checkpointIntervalEntries: 32 });
 await db.createTenant({ id: 1, name: 'load' }).catch((error: { code?: string }) => {
   if (error.code !== 'TenantExists') throw error;
 });
 const t = db.tenant(1);
 await t.execute('CREATE TABLE IF NOT EXISTS r (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)');
 writeSync(1, 'ready\n');
-let next = 0;
+let next = firstId;
 async function worker(): Promise<void> {
   for (;;) {
     const id = next++;
