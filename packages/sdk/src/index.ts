@@ -4,7 +4,7 @@
  */
 export {
   Verity, Tenant, type OpenOptions, type WriteResult, type ReadResult, type QueryOptions, type Consistency,
-  type BatchStatement, type BatchResult, type EventFilter, type VerityEvent,
+  type BatchStatement, type BatchResult, type EventFilter, type VerityEvent, type ResultColumn,
 } from './verity.js';
 export type { CallOptions } from './options.js';
 export type { Row, OutValue, SqlParam } from './values.js';

@@ -1,6 +1,6 @@
 import type { ApplyResult, KernelError, ReadOutcome } from '@veritydb/kernel';
 import { EVENTS_TABLE, prepare } from '@veritydb/query';
-import { checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type TenantId } from '@veritydb/types';
+import { checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type SqlType, type TenantId } from '@veritydb/types';
 import { EmbeddedEngine } from './engine.js';
 import {
   ClosedError, ConstraintViolation, InvalidArgument, isConstraintState, PositionUnavailable, SqlError, TenantExists,
@@ -24,12 +24,21 @@ export interface WriteResult {
   readonly rowsAffected: number;
   /** Rows from RETURNING (or from a read-only statement). */
   readonly rows: Row[];
+  /** The result's columns in order (an extension of DESIGN §11: rows are keyed by these names). */
+  readonly columns: ResultColumn[];
 }
 
 /** `position`: the state the read saw. */
 export interface ReadResult {
   readonly rows: Row[];
   readonly position: number;
+  /** The result's columns in order. */
+  readonly columns: ResultColumn[];
+}
+
+export interface ResultColumn {
+  readonly name: string;
+  readonly type: SqlType;
 }
 
 export type Consistency = 'causal' | 'linearizable' | 'eventual';
@@ -51,7 +60,7 @@ export interface BatchResult {
   /** Sum over the statements. */
   readonly rowsAffected: number;
   /** One per statement, in order. */
-  readonly results: { readonly rowsAffected: number; readonly rows: Row[] }[];
+  readonly results: { readonly rowsAffected: number; readonly rows: Row[]; readonly columns: ResultColumn[] }[];
 }
 
 export interface EventFilter {
@@ -196,7 +205,7 @@ export class Verity {
       const outcome: ReadOutcome = this.#engine.kernel.read(tenant, sql, checked, at === undefined ? undefined : toPosition(at));
       if (!outcome.ok) throw replyError(outcome.error, undefined, tenant);
       this.#observe(outcome.position);
-      return { rows: toRows(outcome.columns, outcome.rows), position: outcome.position, rowsAffected: outcome.rows.length };
+      return { rows: toRows(outcome.columns, outcome.rows), position: outcome.position, rowsAffected: outcome.rows.length, columns: columnsOf(outcome.columns) };
     });
   }
 
@@ -261,17 +270,18 @@ export class Tenant {
   async execute(sql: string, params?: readonly unknown[], options?: CallOptions): Promise<WriteResult> {
     if (this.#db._isReadOnly(sql)) {
       const read = await this.#db._read(this.id as TenantId, sql, params, options);
-      return { position: read.position, rowsAffected: read.rowsAffected, rows: read.rows };
+      return { position: read.position, rowsAffected: read.rowsAffected, rows: read.rows, columns: read.columns };
     }
     const result = await this.#db._write(this.id as TenantId, [{ sql, params: params ?? [] }], options);
     const outcome = result.reply.statements[0];
-    return { position: result.position, rowsAffected: outcome?.rowsAffected ?? 0, rows: outcome === undefined ? [] : toRows(outcome.columns, outcome.rows) };
+    if (outcome === undefined) return { position: result.position, rowsAffected: 0, rows: [], columns: [] };
+    return { position: result.position, rowsAffected: outcome.rowsAffected, rows: toRows(outcome.columns, outcome.rows), columns: columnsOf(outcome.columns) };
   }
 
   /** Runs a read-only statement; `options.position` reads the state after that position. */
   async query(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<ReadResult> {
     const read = await this.#db._read(this.id as TenantId, sql, params, options);
-    return { rows: read.rows, position: read.position };
+    return { rows: read.rows, position: read.position, columns: read.columns };
   }
 
   /** `query(sql, params, { position })`. */
@@ -283,7 +293,7 @@ export class Tenant {
   async batch(statements: readonly BatchStatement[], options?: CallOptions): Promise<BatchResult> {
     if (!Array.isArray(statements) || statements.length === 0) throw new InvalidArgument('batch needs at least one statement');
     const result = await this.#db._write(this.id as TenantId, statements, options);
-    const results = result.reply.statements.map((s) => ({ rowsAffected: s.rowsAffected, rows: toRows(s.columns, s.rows) }));
+    const results = result.reply.statements.map((s) => ({ rowsAffected: s.rowsAffected, rows: toRows(s.columns, s.rows), columns: columnsOf(s.columns) }));
     return { position: result.position, rowsAffected: results.reduce((sum, r) => sum + r.rowsAffected, 0), results };
   }
 
@@ -292,6 +302,10 @@ export class Tenant {
   events(filter: EventFilter = {}, options?: CallOptions): AsyncIterable<VerityEvent> {
     return this.#db._events(this.id as TenantId, filter, options);
   }
+}
+
+function columnsOf(columns: readonly { readonly name: string; readonly type: SqlType }[]): ResultColumn[] {
+  return columns.map((c) => ({ name: c.name, type: c.type }));
 }
 
 function checkTenantId(id: unknown): TenantId {

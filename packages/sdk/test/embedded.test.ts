@@ -35,7 +35,8 @@ t.test('the DESIGN §11 walk-through', async (t) => {
   t.same((await tn.query(`SELECT name FROM p AS OF POSITION ${w.position}`)).rows, [{ name: 'Ann' }]);
   t.same((await tn.query('SELECT name FROM p', [], { consistency: 'linearizable' })).rows, [{ name: 'Anne' }]);
   const read = await tn.execute('SELECT count(*) AS n FROM p');
-  t.same(read, { position: db.position, rowsAffected: 1, rows: [{ n: 1 }] }, 'a read through execute is not logged');
+  t.same(read, { position: db.position, rowsAffected: 1, rows: [{ n: 1 }], columns: [{ name: 'n', type: 'BIGINT' }] }, 'a read through execute is not logged');
+  t.same((await tn.query('SELECT id AS a, name AS b FROM p')).columns.map((c) => c.name), ['a', 'b']);
 
   const batch = await tn.batch([
     { sql: 'INSERT INTO p (id, name) VALUES (?, ?)', params: [2, 'Bob'] },
@@ -94,6 +95,13 @@ t.test('errors are classes with stable codes; a failed batch changes nothing', a
   await t.rejects(tn.execute("INSERT INTO p VALUES (9, 'z')", [], { signal: controller.signal }), AbortedError);
   await t.rejects(tn.query('SELECT 1', [], { timeoutMs: -1 }), InvalidArgument);
   t.same((await tn.query('SELECT count(*) AS n FROM p')).rows, [{ n: 1 }], 'aborted before submission: nothing written');
+  const beforeLate = db.position;
+  const late = new AbortController();
+  const submitted = tn.execute("INSERT INTO p VALUES (10, 'late')", [], { signal: late.signal });
+  late.abort();
+  await t.rejects(submitted, { code: 'Indeterminate' }, 'aborted after submission: the outcome is unknown to the caller');
+  t.same((await tn.query('SELECT name FROM p WHERE id = 10', [], { position: beforeLate + 1 })).rows, [{ name: 'late' }],
+    '…and the write still happened (a read at its position waits for it)');
   const e = await tn.query('SELECT * FROM nope').catch((x: unknown) => x);
   t.ok(e instanceof VerityError && e.name === 'SqlError' && typeof e.code === 'string');
   t.equal(TimeoutError.name, 'TimeoutError');
