@@ -67,9 +67,13 @@ interface Segment {
   bytes: number;
 }
 
+/** Open handles of one segment; closed only once no read is using them. */
 interface SegmentFiles {
+  readonly number: number;
   readonly data: FileHandle;
   readonly index: FileHandle;
+  users: number;
+  retired: boolean;
 }
 
 /** Records encoded but not yet written: one contiguous run in one segment. */
@@ -120,7 +124,8 @@ export class Log {
   readonly #tenantHeads: Map<number, LogHead>;
   readonly #faulty: Map<number, FaultyRecord>;
   readonly #readers = new Map<number, SegmentFiles>();
-  #writer: SegmentFiles & { segment: number };
+  #writer: SegmentFiles;
+  readonly #closing = new Set<Promise<void>>();
   #head: Position;
   #headHash: Checksum;
   #durable: Position;
@@ -138,7 +143,7 @@ export class Log {
 
   private constructor(state: {
     dir: string; cluster: ClusterId; segmentBytes: number; segments: Segment[]; tenantHeads: Map<number, LogHead>;
-    faulty: Map<number, FaultyRecord>; writer: SegmentFiles & { segment: number }; head: LogHead; recovery: RecoveryReport;
+    faulty: Map<number, FaultyRecord>; writer: SegmentFiles; head: LogHead; recovery: RecoveryReport;
   }) {
     this.#dir = state.dir;
     this.#cluster = state.cluster;
@@ -234,7 +239,7 @@ export class Log {
     }
     return new Log({
       dir: logDir, cluster: options.cluster, segmentBytes, segments, tenantHeads, faulty,
-      writer: { ...writer, segment: last.number }, head: { position: headPosition, hash: headHash },
+      writer, head: { position: headPosition, hash: headHash },
       recovery: { truncated, indexSlotsRebuilt, indexRepairs, faulty: [...faulty.values()] },
     });
   }
@@ -322,13 +327,13 @@ export class Log {
     const fault = this.#faulty.get(position);
     if (fault !== undefined) throw logError('FaultyRecord', `${fault.file}: record ${position} is faulty (${fault.reason}) and awaits repair`, { file: fault.file, position });
     const segment = this.#segmentOf(position);
-    const files = await this.#filesFor(segment.number);
-    const slotNumber = position - segment.firstPosition;
-    const slot = decodeIndexSlot(await readAt(files.index, slotFileOffset(slotNumber), INDEX_SLOT_BYTES), 0);
     const indexPath = join(this.#dir, indexFileName(segment.number));
     const segmentPath = join(this.#dir, segmentFileName(segment.number));
-    if (slot === undefined) throw logError('CorruptIndex', `${indexPath}: index slot for position ${position} fails its CRC`, { file: indexPath, position });
-    const bytes = await readAt(files.data, slot.offset, slot.frameBytes);
+    const { slot, bytes } = await this.#withFiles(segment.number, async (files) => {
+      const found = decodeIndexSlot(await readAt(files.index, slotFileOffset(position - segment.firstPosition), INDEX_SLOT_BYTES), 0);
+      if (found === undefined) throw logError('CorruptIndex', `${indexPath}: index slot for position ${position} fails its CRC`, { file: indexPath, position });
+      return { slot: found, bytes: await readAt(files.data, found.offset, found.frameBytes) };
+    });
     const decoded = decodeRecord(bytes);
     if (!decoded.ok) throw logError('CorruptRecord', `${segmentPath}: record ${position} is corrupt (${decoded.reason})`, { file: segmentPath, position, fault: decoded.fault });
     if (decoded.value.position !== position || decoded.value.cluster !== this.#cluster) {
@@ -353,7 +358,8 @@ export class Log {
     while (position <= last) {
       const segment = this.#segmentOf(position as Position);
       const segmentPath = join(this.#dir, segmentFileName(segment.number));
-      const files = await this.#filesFor(segment.number);
+      const files = await this.#acquire(segment.number);
+      try {
       const slot = decodeIndexSlot(await readAt(files.index, slotFileOffset(position - segment.firstPosition), INDEX_SLOT_BYTES), 0);
       if (slot === undefined) throw logError('CorruptIndex', `index slot for position ${position} fails its CRC`, { position });
       const segmentLast = Math.min(last, segment.firstPosition + segment.count - 1);
@@ -371,7 +377,10 @@ export class Log {
         position++;
         if (position > segmentLast) break;
       }
-      assert(position > segmentLast, `scan stopped early in segment ${segment.number}`);
+      if (position <= segmentLast) throw logError('CorruptRecord', `${segmentPath}: segment ends before record ${position}`, { file: segmentPath, position, fault: 'short' });
+      } finally {
+        this.#release(files);
+      }
     }
   }
 
@@ -433,7 +442,8 @@ export class Log {
       throw logError('RepairRejected', `repair record for ${position} does not link to its predecessor`, { position });
     }
     const segment = this.#segmentOf(position);
-    const files = await this.#filesFor(segment.number);
+    const files = await this.#acquire(segment.number);
+    try {
     const slotNumber = position - segment.firstPosition;
     const fault = this.#faulty.get(position);
     const slot = decodeIndexSlot(await readAt(files.index, slotFileOffset(slotNumber), INDEX_SLOT_BYTES), 0);
@@ -444,9 +454,18 @@ export class Log {
     }
     const slotBytes = new Uint8Array(INDEX_SLOT_BYTES);
     encodeIndexSlotInto(slotBytes, 0, offset, frame, 0, frame.length);
-    await writeFully(files.data, frame, offset);
-    await writeFully(files.index, slotBytes, slotFileOffset(slotNumber));
-    await Promise.all([files.data.datasync(), files.index.datasync()]);
+    // Reads use 'r' handles: write through handles opened for writing.
+    const writable = files.number === this.#writer.number ? files : await openSegmentFiles(this.#dir, files.number, 'r+');
+    try {
+      await writeFully(writable.data, frame, offset);
+      await writeFully(writable.index, slotBytes, slotFileOffset(slotNumber));
+      await Promise.all([writable.data.datasync(), writable.index.datasync()]);
+    } finally {
+      if (writable !== files) await closeFiles(writable);
+    }
+    } finally {
+      this.#release(files);
+    }
     this.#faulty.delete(position);
     const tenantHead = this.#tenantHeads.get(record.tenant);
     if (tenantHead === undefined || tenantHead.position < position) this.#tenantHeads.set(record.tenant, { position, hash: record.hash });
@@ -458,9 +477,10 @@ export class Log {
     if (this.#failure === undefined) await this.sync().catch(() => undefined);
     while (this.#flushing) await new Promise((resolve) => setImmediate(resolve));
     this.#closed = true;
-    await closeFiles(this.#writer);
-    for (const files of this.#readers.values()) await closeFiles(files);
+    this.#retire(this.#writer);
+    for (const files of this.#readers.values()) this.#retire(files);
     this.#readers.clear();
+    while (this.#closing.size > 0) await Promise.all([...this.#closing]);
   }
 
   #checkUsable(): void {
@@ -481,22 +501,60 @@ export class Log {
     return segment;
   }
 
-  async #filesFor(number: number): Promise<SegmentFiles> {
-    if (number === this.#writer.segment) return this.#writer;
-    const cached = this.#readers.get(number);
-    if (cached !== undefined) {
+  /** Handles of a segment for reading; pair with `#release`. */
+  async #acquire(number: number): Promise<SegmentFiles> {
+    let files = number === this.#writer.number ? this.#writer : this.#readers.get(number);
+    if (files === undefined) {
+      const opened = await openSegmentFiles(this.#dir, number, 'r');
+      files = number === this.#writer.number ? this.#writer : this.#readers.get(number);
+      if (files === undefined) {
+        files = opened;
+        this.#cacheReader(opened);
+      } else {
+        this.#retire(opened);
+      }
+    } else if (files !== this.#writer) {
       this.#readers.delete(number);
-      this.#readers.set(number, cached);
-      return cached;
+      this.#readers.set(number, files);
     }
-    const files = await openSegmentFiles(this.#dir, number, 'r');
-    if (this.#readers.size >= READ_HANDLES_MAX) {
+    files.users++;
+    return files;
+  }
+
+  #release(files: SegmentFiles): void {
+    files.users--;
+    assert(files.users >= 0, 'segment handles released twice');
+    if (files.retired && files.users === 0) this.#closeLater(files);
+  }
+
+  async #withFiles<T>(number: number, use: (files: SegmentFiles) => Promise<T>): Promise<T> {
+    const files = await this.#acquire(number);
+    try {
+      return await use(files);
+    } finally {
+      this.#release(files);
+    }
+  }
+
+  #cacheReader(files: SegmentFiles): void {
+    this.#readers.set(files.number, files);
+    if (this.#readers.size > READ_HANDLES_MAX) {
       const [oldest, oldFiles] = this.#readers.entries().next().value as [number, SegmentFiles];
       this.#readers.delete(oldest);
-      await closeFiles(oldFiles);
+      this.#retire(oldFiles);
     }
-    this.#readers.set(number, files);
-    return files;
+  }
+
+  /** Closes handles once their last reader is done. */
+  #retire(files: SegmentFiles): void {
+    if (files.retired) return;
+    files.retired = true;
+    if (files.users === 0) this.#closeLater(files);
+  }
+
+  #closeLater(files: SegmentFiles): void {
+    const closing = closeFiles(files).catch(() => undefined).finally(() => this.#closing.delete(closing));
+    this.#closing.add(closing);
   }
 
   #encode(record: RecordFields): void {
@@ -595,7 +653,7 @@ export class Log {
   async #writeGroup(group: readonly PendingWrite[]): Promise<void> {
     for (let i = 0; i < group.length; i++) {
       const pending = group[i] as PendingWrite;
-      if (pending.segment.number !== this.#writer.segment) await this.#rollWriter(pending.segment);
+      if (pending.segment.number !== this.#writer.number) await this.#rollWriter(pending.segment);
       await writeFully(this.#writer.data, pending.data.bytes(), pending.dataOffset);
       await writeFully(this.#writer.index, pending.slots.bytes(), slotFileOffset(pending.firstSlot));
       const next = group[i + 1];
@@ -608,13 +666,13 @@ export class Log {
   }
 
   async #rollWriter(segment: Segment): Promise<void> {
-    assert(segment.number === this.#writer.segment + 1, `roll from segment ${this.#writer.segment} to ${segment.number}`);
+    assert(segment.number === this.#writer.number + 1, `roll from segment ${this.#writer.number} to ${segment.number}`);
     await createSegmentFiles(this.#dir, segment.number, segment.firstPosition, this.#cluster);
     await syncDirectory(this.#dir);
-    const files = await openSegmentFiles(this.#dir, segment.number, 'r+');
     const old = this.#writer;
-    this.#writer = { ...files, segment: segment.number };
-    await closeFiles(old);
+    this.#writer = await openSegmentFiles(this.#dir, segment.number, 'r+');
+    // The sealed segment's handles stay open for reads (readers may be using them right now).
+    this.#cacheReader(old);
   }
 
   #releaseWaiters(): void {
@@ -644,10 +702,9 @@ export class Log {
     const fault = this.#faulty.get(position);
     if (fault !== undefined) return fault.expectedHash;
     const segment = this.#segmentOf(position);
-    const files = await this.#filesFor(segment.number);
-    const slot = decodeIndexSlot(await readAt(files.index, slotFileOffset(position - segment.firstPosition), INDEX_SLOT_BYTES), 0);
-    if (slot !== undefined) return peekHeader(slot.header).hash;
-    return undefined;
+    const slot = await this.#withFiles(segment.number, async (files) =>
+      decodeIndexSlot(await readAt(files.index, slotFileOffset(position - segment.firstPosition), INDEX_SLOT_BYTES), 0));
+    return slot === undefined ? undefined : peekHeader(slot.header).hash;
   }
 
   async #truncate(position: Position): Promise<void> {
@@ -668,17 +725,17 @@ export class Log {
       const files = this.#readers.get(dropped.number);
       if (files !== undefined) {
         this.#readers.delete(dropped.number);
-        await closeFiles(files);
+        this.#retire(files);
       }
-      if (dropped.number === this.#writer.segment) {
-        await closeFiles(this.#writer);
+      if (dropped.number === this.#writer.number) {
+        this.#retire(this.#writer);
         const previous = this.#segments[this.#segments.length - 1] as Segment;
         const cachedPrevious = this.#readers.get(previous.number);
         if (cachedPrevious !== undefined) {
           this.#readers.delete(previous.number);
-          await closeFiles(cachedPrevious);
+          this.#retire(cachedPrevious);
         }
-        this.#writer = { ...(await openSegmentFiles(this.#dir, previous.number, 'r+')), segment: previous.number };
+        this.#writer = await openSegmentFiles(this.#dir, previous.number, 'r+');
       }
       await rm(join(this.#dir, segmentFileName(dropped.number)), { force: true });
       await rm(join(this.#dir, indexFileName(dropped.number)), { force: true });
@@ -706,8 +763,8 @@ export class Log {
   /** The index copy of a record header (CRC-checked). */
   async #headerAt(position: Position): Promise<Uint8Array> {
     const segment = this.#segmentOf(position);
-    const files = await this.#filesFor(segment.number);
-    const slot = decodeIndexSlot(await readAt(files.index, slotFileOffset(position - segment.firstPosition), INDEX_SLOT_BYTES), 0);
+    const slot = await this.#withFiles(segment.number, async (files) =>
+      decodeIndexSlot(await readAt(files.index, slotFileOffset(position - segment.firstPosition), INDEX_SLOT_BYTES), 0));
     if (slot === undefined) throw logError('CorruptIndex', `index slot for position ${position} fails its CRC`, { position });
     return slot.header;
   }
@@ -728,7 +785,8 @@ export class Log {
       const segment = this.#segmentOf(position as Position);
       const segmentPath = join(this.#dir, segmentFileName(segment.number));
       const indexPath = join(this.#dir, indexFileName(segment.number));
-      const files = await this.#filesFor(segment.number);
+      const files = await this.#acquire(segment.number);
+      try {
       const segmentLast = Math.min(to, segment.firstPosition + segment.count - 1);
       const firstSlot = position - segment.firstPosition;
       const slotBytes = await readAt(files.index, slotFileOffset(firstSlot), (segmentLast - position + 1) * INDEX_SLOT_BYTES);
@@ -769,6 +827,9 @@ export class Log {
         if (position > segmentLast) break;
       }
       if (position <= segmentLast) return broken('short', 'segment ends before the index says it should');
+      } finally {
+        this.#release(files);
+      }
     }
     onProgress?.(checked, total);
     return { ok: true, checked };
@@ -930,7 +991,7 @@ async function openSegmentFiles(logDir: string, number: number, flags: 'r' | 'r+
   const data = await open(join(logDir, segmentFileName(number)), flags);
   try {
     const index = await open(join(logDir, indexFileName(number)), flags);
-    return { data, index };
+    return { number, data, index, users: 0, retired: false };
   } catch (error) {
     await data.close();
     throw error;
@@ -960,25 +1021,29 @@ async function applyAudit(segmentPath: string, indexPath: string, count: number,
   }
 }
 
-/** Frames of a segment file from `offset` to `end`, read in chunks; stops at a short frame. */
+/** Length of the frame whose prefix is at `at`, or -1 when the prefix is not in `chunk`. */
+function frameLengthAt(chunk: Uint8Array, at: number): number {
+  return chunk.length - at >= RECORD_PREFIX_BYTES ? dataView(chunk).getUint32(at, true) + RECORD_PREFIX_BYTES : -1;
+}
+
+/**
+ * Frames of a segment file from `offset` to `end`, read in chunks. A frame that is cut short
+ * (or claims more bytes than remain) is yielded as is and ends the iteration: the decoder names
+ * the fault.
+ */
 async function* frames(handle: FileHandle, offset: number, end: number): AsyncGenerator<{ bytes: Uint8Array; at: number; offset: number }> {
   let position = offset;
   let chunk: Uint8Array = new Uint8Array(0);
   let chunkStart = offset;
   while (position < end) {
     let at = position - chunkStart;
-    let length = chunk.length - at >= RECORD_PREFIX_BYTES ? dataView(chunk).getUint32(at, true) + RECORD_PREFIX_BYTES : -1;
-    if (length < 0 || chunk.length - at < length) {
-      const want = Math.min(end - position, Math.max(SCAN_CHUNK_BYTES, length));
-      chunk = await readAt(handle, position, want);
+    let length = frameLengthAt(chunk, at);
+    if (length < 0 || at + length > chunk.length) {
+      chunk = await readAt(handle, position, Math.min(end - position, Math.max(SCAN_CHUNK_BYTES, length)));
       chunkStart = position;
       at = 0;
-      length = chunk.length >= RECORD_PREFIX_BYTES ? dataView(chunk).getUint32(0, true) + RECORD_PREFIX_BYTES : -1;
+      length = frameLengthAt(chunk, 0);
       if (length < 0 || length > chunk.length) {
-        // Either a short file or an absurd length: let the decoder name the fault.
-        if (length > chunk.length && length <= end - position && chunk.length < length) {
-          chunk = await readAt(handle, position, length);
-        }
         yield { bytes: chunk, at: 0, offset: position };
         return;
       }

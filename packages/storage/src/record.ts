@@ -1,6 +1,6 @@
 import { blake3, crc32 } from '@veritydb/crypto';
 import {
-  CHECKSUM_BYTES, limits, type Checksum, type ClientId, type ClusterId, type Position, type TenantId, type View,
+  CHECKSUM_BYTES, U128_MAX, limits, type Checksum, type ClientId, type ClusterId, type Position, type TenantId, type View,
 } from '@veritydb/types';
 import { dataView, readU128, readU64, writeU128, writeU64 } from './bytes.js';
 
@@ -87,7 +87,7 @@ export function recordFieldsProblem(fields: RecordFields): string | undefined {
   if (!Number.isSafeInteger(fields.position) || fields.position < 1) return `position ${fields.position} is not >= 1`;
   if (!Number.isSafeInteger(fields.commit) || fields.commit < 0 || fields.commit >= fields.position) return `commit ${fields.commit} must be in [0, position)`;
   if (!Number.isSafeInteger(fields.timestamp) || fields.timestamp < 0) return `timestamp ${fields.timestamp} is not a safe u64`;
-  if (fields.client < 0n || fields.client >> 128n !== 0n) return `client ${fields.client} is not a u128`;
+  if (fields.client < 0n || fields.client > U128_MAX) return `client ${fields.client} is not a u128`;
   if (!Number.isInteger(fields.request) || fields.request < 0 || fields.request > 0xffff_ffff) return `request ${fields.request} is not a u32`;
   if (!Number.isSafeInteger(fields.tenant) || fields.tenant < 0) return `tenant ${fields.tenant} is not a safe u64`;
   if (!Number.isInteger(fields.operation) || fields.operation < 0 || fields.operation > 0xff) return `operation ${fields.operation} is not a u8`;
@@ -106,24 +106,23 @@ export function recordFrameBytes(bodyBytes: number): number {
  * writing `target`.
  */
 export function encodeRecordInto(fields: RecordFields, links: RecordLinks, target: Uint8Array, offset: number): Checksum {
-  const frameBytes = recordFrameBytes(fields.body.length);
-  const view = new DataView(target.buffer, target.byteOffset + offset, frameBytes);
-  const h = RECORD_PREFIX_BYTES;
-  view.setUint32(0, RECORD_HEADER_BYTES + fields.body.length, true);
+  const view = viewOf(target);
+  const h = offset + RECORD_PREFIX_BYTES;
+  view.setUint32(offset, RECORD_HEADER_BYTES + fields.body.length, true);
   view.setUint32(h + HEADER.magic, RECORD_MAGIC, true);
   view.setUint16(h + HEADER.version, RECORD_VERSION_BLAKE3, true);
   view.setUint16(h + HEADER.reserved, 0, true);
-  writeU128(view, h + HEADER.cluster, links.cluster);
+  target.set(clusterBytes.of(links.cluster), h + HEADER.cluster);
   view.setUint32(h + HEADER.view, fields.view, true);
   writeU64(view, h + HEADER.position, fields.position);
   writeU64(view, h + HEADER.commit, fields.commit);
   writeU64(view, h + HEADER.timestamp, fields.timestamp);
-  writeU128(view, h + HEADER.client, fields.client);
+  target.set(clientBytes.of(fields.client), h + HEADER.client);
   view.setUint32(h + HEADER.request, fields.request, true);
   writeU64(view, h + HEADER.tenant, fields.tenant);
   writeU64(view, h + HEADER.tenantPrevPosition, links.tenantPrevPosition);
   view.setUint8(h + HEADER.operation, fields.operation);
-  const headerStart = offset + h;
+  const headerStart = h;
   target.fill(0, headerStart + HEADER.reserved2, headerStart + HEADER.bodyHash);
   const bodyStart = headerStart + RECORD_HEADER_BYTES;
   target.set(fields.body, bodyStart);
@@ -132,9 +131,39 @@ export function encodeRecordInto(fields: RecordFields, links: RecordLinks, targe
   target.set(links.tenantPrevHash, headerStart + HEADER.tenantPrevHash);
   const hash = blake3(target.subarray(headerStart, headerStart + HEADER.hash));
   target.set(hash, headerStart + HEADER.hash);
-  view.setUint32(4, crc32(target.subarray(headerStart, bodyStart + fields.body.length)), true);
+  view.setUint32(offset + 4, crc32(target.subarray(headerStart, bodyStart + fields.body.length)), true);
   return hash;
 }
+
+// The hot path encodes thousands of records into the same buffer, mostly with the same cluster
+// and client: reuse the DataView and the u128 encodings instead of allocating per record.
+let lastTarget: Uint8Array | undefined;
+let lastView: DataView | undefined;
+
+function viewOf(target: Uint8Array): DataView {
+  if (target !== lastTarget || lastView === undefined) {
+    lastTarget = target;
+    lastView = dataView(target);
+  }
+  return lastView;
+}
+
+class U128Cache {
+  #value = -1n;
+  #bytes = new Uint8Array(16);
+
+  of(value: bigint): Uint8Array {
+    if (value !== this.#value) {
+      const bytes = new Uint8Array(16);
+      writeU128(dataView(bytes), 0, value);
+      this.#bytes = bytes;
+      this.#value = value;
+    }
+    return this.#bytes;
+  }
+}
+const clusterBytes = new U128Cache();
+const clientBytes = new U128Cache();
 
 /**
  * Encodes one record as a fresh frame.
