@@ -17,9 +17,10 @@ type BatchState = 'open' | 'committed' | 'aborted';
 
 /**
  * The writes of one log entry for one tenant at one position. Writes go straight into the
- * applier's trees (which no snapshot reads) with an undo record each, so the batch's own reads
- * see them at once, `abort()` rolls them back, and `commit()` only publishes: it clones each
- * changed tree once (O(1)) for the snapshots to read.
+ * applier's trees with an undo record each, so the batch's own reads see them at once and
+ * `abort()` rolls them back. Snapshots read frozen O(1) clones of those trees, taken when a
+ * reader asks after a commit, and filter versions by position, so a batch's writes (stamped with
+ * its position) stay invisible to them until it commits.
  *
  * @example
  *   const batch = store.begin(tenant, position(7));
@@ -150,6 +151,8 @@ export class WriteBatch implements TableWriter {
   abort(): void {
     this.#checkOpen();
     for (let i = this.#undo.length - 1; i >= 0; i--) (this.#undo[i] as () => void)();
+    // A view built while this batch was open holds its writes: never reuse it.
+    for (const table of this.#dirty) table.view = undefined;
     this.#state = 'aborted';
     this.#host.finish(this, false);
   }

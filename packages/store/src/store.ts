@@ -25,8 +25,11 @@ export type RestoreResult =
 
 class Tenant implements BatchHost {
   readonly tables = new Map<string, TableState[]>();
-  /** What snapshots read: table views published at the last commit. */
-  published: ReadonlyMap<string, readonly TableView[]> = new Map();
+  #published: ReadonlyMap<string, readonly TableView[]> = new Map();
+  /** Whether anything changed since `#published` was built. Views are built when a reader asks,
+   * not at every commit: an applier running ahead of its readers clones nothing, and the
+   * copy-on-write cost of a clone is only paid when a snapshot actually holds one. */
+  #stale = true;
   #finish: (batch: WriteBatch, committed: boolean) => void;
 
   constructor(readonly id: TenantId, finish: (batch: WriteBatch, committed: boolean) => void) {
@@ -34,15 +37,18 @@ class Tenant implements BatchHost {
   }
 
   finish(batch: WriteBatch, committed: boolean): void {
-    if (committed) this.publish();
+    if (committed) this.compact();
+    this.#stale = true;
     this.#finish(batch, committed);
   }
 
-  /** Drops empty incarnation lists and publishes a view per incarnation, reusing views of
-   * incarnations no batch changed. */
-  publish(): void {
-    // Map order is never observable through a reader, so no sort is needed here.
-    const published = new Map<string, readonly TableView[]>();
+  /** Marks the views out of date (prune). */
+  invalidate(): void {
+    this.#stale = true;
+  }
+
+  /** Drops empty incarnation lists. Never while a batch is open: its undo relies on them. */
+  compact(): void {
     for (const [name, list] of this.tables) {
       if (list.length === 0) {
         this.tables.delete(name);
@@ -51,9 +57,24 @@ class Tenant implements BatchHost {
       for (const table of list) {
         for (const [indexName, indexes] of table.indexes) if (indexes.length === 0) table.indexes.delete(indexName);
       }
-      published.set(name, list.map((table) => (table.view ??= table.publish())));
     }
-    this.published = published;
+  }
+
+  /**
+   * What snapshots read: a view per incarnation, reusing views of incarnations no batch changed.
+   * Built from the applier's trees, possibly while a batch is open: its pending versions carry a
+   * position after every position a snapshot may read, so they are never visible, and a batch
+   * that ends invalidates the views of the tables it touched.
+   */
+  view(): ReadonlyMap<string, readonly TableView[]> {
+    if (!this.#stale) return this.#published;
+    const published = new Map<string, readonly TableView[]>();
+    for (const [name, list] of this.tables) {
+      if (list.length > 0) published.set(name, list.map((table) => (table.view ??= table.publish())));
+    }
+    this.#published = published;
+    this.#stale = false;
+    return published;
   }
 }
 
@@ -135,7 +156,7 @@ export class Store {
     toPosition(position);
     assert(position <= this.#lastPosition, `position ${position} not applied yet (last ${this.#lastPosition})`);
     assert(position >= this.#horizon, `position ${position} is before the history horizon ${this.#horizon}`);
-    return new Reader(this.#tenant(tenant).published, position, false);
+    return new Reader(this.#tenant(tenant).view(), position, false);
   }
 
   latest(tenant: TenantId): Snapshot {
@@ -155,7 +176,8 @@ export class Store {
         tenant.tables.set(name, kept);
         for (const table of kept) pruneTable(table, horizon);
       }
-      tenant.publish();
+      tenant.compact();
+      tenant.invalidate();
     }
   }
 
@@ -205,7 +227,6 @@ export class Store {
       for (const [id, tables] of decodeState(reader, store.#lastPosition)) {
         const tenant = store.#newTenant(toTenantId(id));
         for (const [name, list] of tables) tenant.tables.set(name, list);
-        tenant.publish();
         store.#tenants.set(id, tenant);
       }
       if (reader.remaining !== 0) return { ok: false, reason: 'trailing bytes in checkpoint' };

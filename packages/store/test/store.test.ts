@@ -190,6 +190,28 @@ t.test('readers never see an open batch; advance makes positions without writes 
   store.checkInvariants();
 });
 
+t.test('a snapshot taken while a batch is open never shows that batch, even once it aborts', async (t) => {
+  const store = storeWithTenants(1);
+  batch(store, 1, 1, (w) => { w.createTable('t', { primaryKey: [0], columnCount: 1 }); w.insert('t', [1]); w.insert('t', [2]); });
+  const open = store.begin(T1, position(2));
+  open.insert('t', [3]);
+  open.delete('t', [1]);
+  open.createTable('new', { primaryKey: [0], columnCount: 1 });
+  const during = store.latest(T1);
+  t.same([...during.scan('t')], [[1], [2]]);
+  open.insert('t', [4]);
+  open.abort();
+  store.advance(position(2));
+  const after = store.snapshotAt(T1, position(2));
+  t.same([...after.scan('t')], [[1], [2]], 'the aborted writes are not visible at their position');
+  t.notOk(after.hasTable('new'));
+  t.equal(after.rowCount('t'), 2);
+  t.same([...during.scan('t')], [[1], [2]], 'the earlier snapshot is unchanged');
+  batch(store, 1, 3, (w) => w.insert('t', [5]));
+  t.same([...store.latest(T1).scan('t')], [[1], [2], [5]]);
+  store.checkInvariants();
+});
+
 t.test('a batch may write while it scans', async (t) => {
   const store = storeWithTenants(1);
   batch(store, 1, 1, (w) => { w.createTable('t', { primaryKey: [0], columnCount: 2 }); for (let i = 0; i < 500; i++) w.insert('t', [i, 0]); });
