@@ -122,8 +122,17 @@ export class Kernel {
     const decoded = decodeEnvelope(body);
     if (decoded.ok) return this.applyEnvelope(ctx, decoded.value);
     this.#begin(ctx);
-    this.#store.advance(ctx.position);
-    return { position: ctx.position, actor: '', reply: rejected('InvalidEntry', `undecodable entry: ${decoded.reason}`), events: [] };
+    const reply = rejected('InvalidEntry', `undecodable entry: ${decoded.reason}`);
+    if (this.#state.liveTenant(ctx.tenant) === undefined) {
+      this.#store.advance(ctx.position);
+      return { position: ctx.position, actor: '', reply, events: [] };
+    }
+    // The attempt is part of the tenant's audit trail even though nobody can say what it asked.
+    const event: PendingEvent = { stream: TENANT_STREAM, eventType: 'rejected', key: null, data: rejectionData(reply.error) };
+    const audit = this.#store.begin(ctx.tenant, ctx.position);
+    writeEvents(audit, { position: ctx.position, actor: '', timestampMicros: ctx.timestampMicros, hash: ctx.hash }, [event]);
+    audit.commit();
+    return { position: ctx.position, actor: '', reply, events: [event] };
   }
 
   applyEnvelope(ctx: ApplyContext, envelope: Envelope): ApplyResult {
@@ -255,7 +264,7 @@ export class Kernel {
   }
 }
 
-function rejected(code: string, message: string): Reply {
+function rejected(code: string, message: string): Reply & { kind: 'rejected' } {
   return { kind: 'rejected', error: { code, sqlState: null, message, statement: null } };
 }
 

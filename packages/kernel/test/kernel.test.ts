@@ -127,6 +127,8 @@ t.test('tenants are isolated; drop forgets a tenant for good', async (t) => {
   t.match(d.submit(0, { kind: 'client_register', client: 7n as never }).reply, { kind: 'registered', client: 7n, evicted: null });
   const bad = d.kernel.apply({ position: position(d.kernel.head + 1), timestampMicros: EPOCH_MICROS * 2, tenant: T1, hash: fakeHash(0) }, new Uint8Array([7]));
   t.match(bad.reply, { kind: 'rejected', error: { code: 'InvalidEntry' } });
+  t.same(rows(d.kernel, `SELECT stream, event_type, actor FROM __events WHERE position = ${bad.position}`), [['', 'rejected', '']],
+    'an undecodable entry is still part of its tenant\'s audit trail');
 });
 
 t.test('checkpoints restore to the same state and refuse damage', async (t) => {

@@ -220,14 +220,29 @@ export class Verity {
     const from = filter.from ?? 1;
     if (!Number.isSafeInteger(from) || from < 0) throw new InvalidArgument('from must be a non-negative integer');
     if (filter.stream !== undefined && typeof filter.stream !== 'string') throw new InvalidArgument('stream must be a string');
-    const signal = options?.signal;
-    let next = Math.max(from, 1);
-    while (this.#engine.isOpen && signal?.aborted !== true) {
+    const timeoutMs = options?.timeoutMs;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) throw new InvalidArgument('timeoutMs must be a non-negative number');
+    // For a follower, `timeoutMs` bounds how long it follows: the iteration then ends. (A timer
+    // of our own, not AbortSignal.timeout, whose unreferenced timer would let the process exit
+    // under a waiting follower.)
+    const stop = new AbortController();
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(), timeoutMs);
+    const signal = options?.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+    try {
+      yield* this.#follow(tenant, filter.stream, Math.max(from, 1), signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async *#follow(tenant: TenantId, stream: string | undefined, from: number, signal: AbortSignal): AsyncGenerator<VerityEvent> {
+    let next = from;
+    while (this.#engine.isOpen && !signal.aborted) {
       const through = this.#engine.head;
       if (!this.#engine.kernel.hasTenant(tenant)) throw new TenantNotFound(tenant);
       if (next <= through) {
         // A snapshot at `through`: later applies never change what this loop sees.
-        for (const row of this.#engine.kernel.events(tenant, toPosition(next), filter.stream)) {
+        for (const row of this.#engine.kernel.events(tenant, toPosition(next), stream)) {
           yield toRow(EVENTS_TABLE.columns, row) as unknown as VerityEvent;
         }
         next = through + 1;
@@ -298,7 +313,7 @@ export class Tenant {
   }
 
   /** The tenant's derived events from `from` on, following the log as it grows; ends when the
-   * database closes or `options.signal` aborts. */
+   * database closes, `options.signal` aborts or `options.timeoutMs` has passed. */
   events(filter: EventFilter = {}, options?: CallOptions): AsyncIterable<VerityEvent> {
     return this.#db._events(this.id as TenantId, filter, options);
   }
@@ -331,8 +346,7 @@ function replyError(error: KernelError, at: number | undefined, tenant: TenantId
   return isConstraintState(error.sqlState) ? new ConstraintViolation(error.code, error.message, details) : new SqlError(error.code, error.message, details);
 }
 
-async function waitAbortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (signal === undefined) return promise;
+async function waitAbortable(promise: Promise<void>, signal: AbortSignal): Promise<void> {
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<void>((resolve) => {
     onAbort = resolve;

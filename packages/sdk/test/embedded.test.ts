@@ -184,6 +184,9 @@ t.test('events() follows the log and ends on close', async (t) => {
   await follower;
   t.same(seen, ['insert:[0]', 'insert:[1]', 'insert:[2]', 'insert:[3]', 'insert:[4]', 'delete:[0]', 'delete:[1]']);
   const db2 = await Verity.open(dir);
+  const bounded: number[] = [];
+  for await (const e of db2.tenant(1).events({ from: 1 }, { timeoutMs: 50 })) bounded.push(e.position);
+  t.equal(bounded.length, 9, 'timeoutMs bounds how long events() follows (after delivering the backlog)');
   t.teardown(() => db2.close());
   const iterator = db2.tenant(9).events()[Symbol.asyncIterator]();
   await t.rejects(iterator.next(), TenantNotFound);

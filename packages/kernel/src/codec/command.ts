@@ -170,8 +170,10 @@ function readStatements(reader: ByteReader): Statement[] {
   return statements;
 }
 
+const UTF8 = new TextEncoder();
+
 function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
+  return UTF8.encode(text).length;
 }
 
 /** Checks a command a caller is about to log; the reason is a message for a person. */
