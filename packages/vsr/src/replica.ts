@@ -269,11 +269,13 @@ export class Replica {
         return;
       case 'start_view_change':
         if (message.joined && message.view > this.#view) return this.#startViewChange(message.view);
+        if (message.view <= this.#view) return this.#onStaleVote(message.from);
         return this.#onVote(message.view, message.from);
       case 'do_view_change': return this.#onDoViewChange(message);
       case 'start_view': return this.#onStartView(message);
       case 'request_start_view':
-        if (message.view === this.#view && this.#status === 'normal' && this.isPrimary && !this.#abdicated) {
+        // Even an abdicated primary answers: its view's log is still the view's log.
+        if (message.view === this.#view && this.#status === 'normal' && this.isPrimary) {
           this.#send(message.from, this.#startViewMessage());
         }
         return;
@@ -639,6 +641,11 @@ export class Replica {
     const target = this.#view + 1;
     this.#broadcast({ kind: 'start_view_change', from: this.replica, view: target, joined: false });
     this.#onVote(target, this.replica);
+  }
+
+  /** A vote for a view we are already past: the sender lags (it restarted or was cut off); the primary tells it the view. */
+  #onStaleVote(from: number): void {
+    if (this.#status === 'normal' && this.isPrimary && from < this.replicaCount) this.#send(from, this.#startViewMessage());
   }
 
   #onVote(view: number, from: number): void {

@@ -2,8 +2,8 @@ import { optionsForSeed, simulate, type SimulatorOptions } from './cluster.js';
 
 /**
  * Simulator CLI.
- *   node packages/vsr/dist/test/sim/main.js --seed 42 [--replicas 3|5] [--trace]
- *   node packages/vsr/dist/test/sim/main.js --seeds 100 [--first 1000] [--replicas 3|5]
+ *   node packages/vsr/dist/sim/main.js --seed 42 [--replicas 3|5] [--trace]
+ *   node packages/vsr/dist/sim/main.js --seeds 100 [--first 1000] [--replicas 3|5]
  */
 function parse(argv: readonly string[]): Map<string, string> {
   const args = new Map<string, string>();
@@ -18,7 +18,7 @@ function parse(argv: readonly string[]): Map<string, string> {
 }
 
 function replayCommand(seed: number, replicas: number): string {
-  return `node packages/vsr/dist/test/sim/main.js --seed ${seed} --replicas ${replicas} --trace`;
+  return `node packages/vsr/dist/sim/main.js --seed ${seed} --replicas ${replicas} --trace`;
 }
 
 function main(): number {

@@ -3,7 +3,7 @@ import { assert, clusterId, checksumHex, Prng, type ClusterId } from '@veritydb/
 import {
   Client, decodeMessage, encodeMessage, Replica, type ClientEffect, type Effect, type ReplicaBugs,
   type ReplicaOptions, type Superblock,
-} from '../../src/index.js';
+} from '../src/index.js';
 import { Checker, SafetyViolation } from './checker.js';
 import { describe } from './describe.js';
 import { SimDisk } from './disk.js';
