@@ -1,0 +1,163 @@
+import { assert, type Position } from '@veritydb/types';
+import type { ClusterStatus, Session, Statement, TenantInfo } from '@veritydb/wire';
+import { parseAddress } from './address.js';
+import {
+  Connection, type CallOptions, type ConnectionOptions, type ExecuteOptions, type ExecuteResult, type QueryResult,
+  type ReadOptions,
+} from './connection.js';
+import { ClientError, NotPrimaryError, UnavailableError } from './errors.js';
+
+export interface ClientOptions extends Omit<ConnectionOptions, 'address'> {
+  /** Every replica's "host:port" (any order; the primary is discovered). At least one. */
+  readonly addresses: readonly string[];
+  /** How many times one call follows a primary hint or a `NotPrimary` before giving up. */
+  readonly redirectsMax?: number;
+}
+
+export const REDIRECTS_MAX_DEFAULT = 3;
+/** Codes that another replica would answer the same way: trying the next address is pointless. */
+const FINAL_CONNECT_CODES: ReadonlySet<string> = new Set(['Unauthorized', 'Forbidden', 'UnsupportedVersion', 'BadRequest']);
+
+/**
+ * A client of one cluster: keeps one connection to the primary, found from a list of addresses.
+ * The server hello names the primary; a reply `NotPrimary` names it too: the client follows
+ * either (at most `redirectsMax` times per call) and retries the call there. `NotPrimary` means
+ * the replica did not take the request, so the retry cannot apply a write twice.
+ *
+ * @example
+ *   const client = await Client.connect({ addresses: ['127.0.0.1:7420', '127.0.0.1:7430'], token });
+ *   await client.createTenant(1, 'clinic');
+ *   await client.close();
+ */
+export class Client {
+  readonly #options: ClientOptions;
+  readonly #redirectsMax: number;
+  #connection: Connection | null = null;
+  #connecting: Promise<Connection> | null = null;
+  /** Where the primary was last said to be. */
+  #primaryHint: string | null = null;
+  #closed = false;
+
+  private constructor(options: ClientOptions) {
+    assert(options.addresses.length >= 1, 'a client needs at least one address');
+    for (const address of options.addresses) {
+      const parsed = parseAddress(address);
+      assert(parsed.ok, `address ${address}: ${parsed.ok ? '' : parsed.reason}`);
+    }
+    this.#options = options;
+    this.#redirectsMax = options.redirectsMax ?? REDIRECTS_MAX_DEFAULT;
+    assert(Number.isSafeInteger(this.#redirectsMax) && this.#redirectsMax >= 0, 'redirectsMax ≥ 0');
+  }
+
+  /** Connects to the primary (following hints) and resolves once the handshake is done. */
+  static async connect(options: ClientOptions): Promise<Client> {
+    const client = new Client(options);
+    await client.connection();
+    return client;
+  }
+
+  /** The address of the connection in use (the primary, as far as known). */
+  get address(): string | null {
+    return this.#connection?.address ?? null;
+  }
+
+  execute(tenant: number, statements: readonly Statement[], options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    return this.#onPrimary((c) => c.execute(tenant, statements, options));
+  }
+
+  query(tenant: number, statement: Statement, options: ReadOptions = {}): Promise<QueryResult> {
+    return this.#onPrimary((c) => c.query(tenant, statement, options));
+  }
+
+  createTenant(id: number, name: string, options: CallOptions = {}): Promise<Position> {
+    return this.#onPrimary((c) => c.createTenant(id, name, options));
+  }
+
+  dropTenant(id: number, options: CallOptions = {}): Promise<Position> {
+    return this.#onPrimary((c) => c.dropTenant(id, options));
+  }
+
+  listTenants(options: CallOptions = {}): Promise<readonly TenantInfo[]> {
+    return this.#onPrimary((c) => c.listTenants(options));
+  }
+
+  status(options: CallOptions = {}): Promise<ClusterStatus> {
+    return this.#onPrimary((c) => c.status(options));
+  }
+
+  createToken(scopes: readonly string[], expiresAtMicros: bigint, options: CallOptions = {}): Promise<string> {
+    return this.#onPrimary((c) => c.createToken(scopes, expiresAtMicros, options));
+  }
+
+  register(session: Session, options: CallOptions = {}): Promise<Position> {
+    return this.#onPrimary((c) => c.register(session, options));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const connection = this.#connection ?? (await this.#connecting?.catch(() => null)) ?? null;
+    this.#connection = null;
+    await connection?.close();
+  }
+
+  /** The open connection to the primary, connecting (and following hints) if there is none. */
+  connection(): Promise<Connection> {
+    if (this.#closed) return Promise.reject(new UnavailableError('the client is closed'));
+    if (this.#connection !== null && this.#connection.closedBy === null) return Promise.resolve(this.#connection);
+    this.#connecting ??= this.#discover().finally(() => { this.#connecting = null; });
+    return this.#connecting;
+  }
+
+  async #onPrimary<T>(call: (connection: Connection) => Promise<T>): Promise<T> {
+    for (let redirects = 0; ; redirects++) {
+      const connection = await this.connection();
+      try {
+        return await call(connection);
+      } catch (error) {
+        if (!(error instanceof NotPrimaryError) || redirects >= this.#redirectsMax) throw error;
+        this.#follow(connection, error.primary.address);
+      }
+    }
+  }
+
+  /** Drops `connection` and remembers where the primary is said to be. */
+  #follow(connection: Connection, primaryAddress: string): void {
+    this.#primaryHint = primaryAddress;
+    if (this.#connection === connection) this.#connection = null;
+    void connection.close();
+  }
+
+  async #discover(): Promise<Connection> {
+    const failures: string[] = [];
+    for (let redirects = 0; redirects <= this.#redirectsMax; redirects++) {
+      const connection = await this.#connectAny(failures);
+      const primary = connection.hello.primary;
+      const isPrimary = primary === null || primary.index === connection.hello.replicaIndex || primary.address === connection.address;
+      if (isPrimary || redirects === this.#redirectsMax) {
+        if (this.#closed) {
+          await connection.close();
+          throw new UnavailableError('the client was closed while connecting');
+        }
+        this.#connection = connection;
+        return connection;
+      }
+      this.#follow(connection, primary.address);
+    }
+    throw new UnavailableError('unreachable');
+  }
+
+  /** The hinted primary first, then every address in order; the first handshake wins. */
+  async #connectAny(failures: string[]): Promise<Connection> {
+    const candidates = [...new Set([...(this.#primaryHint === null ? [] : [this.#primaryHint]), ...this.#options.addresses])];
+    for (const address of candidates) {
+      try {
+        return await Connection.open({ ...this.#options, address });
+      } catch (error) {
+        if (!(error instanceof ClientError) || FINAL_CONNECT_CODES.has(error.code)) throw error;
+        failures.push(`${address}: ${error.message}`);
+        if (this.#primaryHint === address) this.#primaryHint = null;
+      }
+    }
+    throw new UnavailableError(`no server reachable: ${failures.slice(-candidates.length).join('; ')}`);
+  }
+}
