@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { assert, limits } from '@veritydb/types';
+import { limits, VerityError } from '@veritydb/types';
 
 /**
  * The frame (PROTOCOL.md §2). Every header field is big-endian (network order), so the magic
@@ -27,12 +27,16 @@ export interface Frame {
 }
 
 /**
- * Wraps a payload into a frame.
+ * Wraps a payload into a frame. Throws VerityError('FrameTooLarge') if it does not fit.
  *
  * @example const bytes = encodeFrame(encodeClientMessage(message));
  */
 export function encodeFrame(payload: Uint8Array, frameBytesMax: number = limits.frameBytesMax): Uint8Array {
-  assert(payload.length <= frameBytesMax, `payload of ${payload.length} bytes exceeds frameBytesMax ${frameBytesMax}`);
+  if (payload.length > frameBytesMax) {
+    // Sizes follow from user input (many large statements); the caller reports it, nothing broke.
+    throw new VerityError('FrameTooLarge', `a message of ${payload.length} bytes exceeds the frame limit of ${frameBytesMax}`,
+      { payloadBytes: payload.length, frameBytesMax });
+  }
   const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
   const view = new DataView(frame.buffer);
   view.setUint32(0, FRAME_MAGIC, false);

@@ -28,3 +28,4 @@ export {
 } from './values.js';
 export { validateClientMessage, validateServerMessage } from './validate.js';
 export { wireLimits, type WireLimits } from './limits.js';
+export { encodeResultFrames, type ResultToStream } from './stream.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { crc32 } from 'node:zlib';
-import { limits, seedFrom } from '@veritydb/types';
+import { isVerityError, limits, seedFrom } from '@veritydb/types';
 import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame, frameErrorResponse, wireLimits } from '../src/index.js';
 import { freshSeed } from './arbitraries.js';
 
@@ -129,5 +129,14 @@ t.test('a stream that ends inside a frame is Truncated', async (t) => {
     const decoder = new FrameDecoder();
     decoder.push(frame.subarray(0, cut));
     t.match(decoder.finish(), { kind: 'Truncated', bufferedBytes: cut }, `cut at ${cut}`);
+  }
+});
+
+t.test('encodeFrame refuses a payload above the limit with a typed error', async (t) => {
+  try {
+    encodeFrame(new Uint8Array(wireLimits.frameBytesMin + 1), wireLimits.frameBytesMin);
+    t.fail('expected FrameTooLarge');
+  } catch (error) {
+    t.ok(isVerityError(error, 'FrameTooLarge'), String(error));
   }
 });
