@@ -7,7 +7,7 @@ export {
   type BatchStatement, type BatchResult, type EventFilter, type VerityEvent, type ResultColumn,
 } from './verity.js';
 export type { CallOptions } from './options.js';
-export type { Row, OutValue, SqlParam } from './values.js';
+export { Timestamp, type Row, type OutValue, type SqlParam } from './values.js';
 export {
   VerityError, SqlError, ConstraintViolation, TenantNotFound, TenantExists, TimeoutError, AbortedError,
   IndeterminateError, ClosedError, InvalidArgument, PositionUnavailable, type SqlErrorDetails,

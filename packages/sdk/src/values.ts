@@ -1,13 +1,37 @@
 import type { Row as EngineRow, SqlType, Value } from '@veritydb/types';
-import type { ColumnInfo } from '@veritydb/query';
+import { timestampText, type ColumnInfo } from '@veritydb/query';
 import { isParam, type Param } from '@veritydb/kernel';
 import { InvalidArgument } from './errors.js';
 
 /**
  * Values as the SDK hands them out (DESIGN §11): BIGINT as a number when it is a safe integer,
- * else a bigint; TIMESTAMP as a `Date` (millisecond precision; the engine keeps µs); DATE as
- * 'YYYY-MM-DD' text (no time zone to get wrong); BYTES as `Uint8Array`; JSON parsed.
+ * else a bigint; TIMESTAMP as a `Timestamp` (a `Date` that also carries the exact
+ * microseconds); DATE as 'YYYY-MM-DD' text (no time zone to get wrong); BYTES as
+ * `Uint8Array`; JSON parsed.
  */
+
+/**
+ * A TIMESTAMP value. JavaScript dates hold milliseconds, the engine holds microseconds: this is
+ * a `Date` (at the millisecond, rounded down) with the exact value in `micros`. Sent back as a
+ * parameter it keeps its microseconds.
+ *
+ * @example const ts = rows[0].created as Timestamp; ts.toISOString(); ts.micros; // 1715…123456n
+ */
+export class Timestamp extends Date {
+  /** Microseconds since the Unix epoch (UTC). */
+  readonly micros: bigint;
+
+  constructor(micros: bigint) {
+    const remainder = micros % 1000n;
+    super(Number((micros - remainder) / 1000n) - (remainder < 0n ? 1 : 0));
+    this.micros = micros;
+  }
+
+  /** PostgreSQL's text form, e.g. '2024-01-01 12:30:45.123456'. */
+  toSqlText(): string {
+    return timestampText(this.micros);
+  }
+}
 export type OutValue = null | boolean | number | bigint | string | Uint8Array | Date | unknown;
 /** A result row: an object keyed by column name, in column order. */
 export type Row = Record<string, OutValue>;
@@ -31,7 +55,7 @@ export function toRow(columns: readonly ColumnInfo[], row: EngineRow): Row {
 export function toOutValue(value: Value, type: SqlType): OutValue {
   if (value === null) return null;
   if (typeof value === 'bigint') {
-    if (type === 'TIMESTAMP') return new Date(Number(value / 1000n) - (value % 1000n < 0n ? 1 : 0));
+    if (type === 'TIMESTAMP') return new Timestamp(value);
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   }
   return value;
@@ -43,6 +67,9 @@ export function toParams(params: readonly unknown[] | undefined): Param[] {
   if (!Array.isArray(params)) throw new InvalidArgument('params must be an array');
   return params.map((value: unknown, i) => {
     if (value === undefined) return null;
+    // As text, a Timestamp converts to its column's type with every microsecond (a Date
+    // parameter would be cut to milliseconds).
+    if (value instanceof Timestamp) return value.toSqlText();
     if (!isParam(value)) throw new InvalidArgument(`parameter ${i + 1} is not a value VerityDB can store (${describe(value)})`);
     return value;
   });

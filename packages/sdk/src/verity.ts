@@ -7,7 +7,7 @@ import {
   TenantNotFound,
 } from './errors.js';
 import { guarded, type CallOptions } from './options.js';
-import { toParams, toRow, toRows, type Row } from './values.js';
+import { toParams, toRow, toRows, type Row, type Timestamp } from './values.js';
 
 export interface OpenOptions extends CallOptions {
   /** Entries between automatic checkpoints (default `limits.checkpointIntervalOps`). */
@@ -79,7 +79,7 @@ export interface VerityEvent {
   readonly key: unknown;
   readonly data: unknown;
   readonly actor: string;
-  readonly timestamp: Date;
+  readonly timestamp: Timestamp;
   readonly hash: string;
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AbortedError, ClosedError, ConstraintViolation, InvalidArgument, PositionUnavailable, SqlError, TenantExists,
-  TenantNotFound, TimeoutError, Verity, VerityError, type VerityEvent,
+  TenantNotFound, Timestamp, TimeoutError, Verity, VerityError, type VerityEvent,
 } from '../src/index.js';
 
 async function tempDir(): Promise<string> {
@@ -57,6 +57,14 @@ t.test('the DESIGN §11 walk-through', async (t) => {
   ]);
   t.ok(events.every((e) => e.actor === 'embedded' && e.timestamp instanceof Date && /^[0-9a-f]{64}$/.test(e.hash)));
   t.same(events[5]?.data, { id: 1, name: 'Anne', born: '1990-05-17 10:20:30.123', big: 1152921504606846976, doc: { tags: ['a'] }, photo: '\\x0102', day: '2024-02-29' });
+  const exact = await tn.execute("INSERT INTO p (id, born) VALUES (50, '2024-01-01 12:30:45.123456') RETURNING born");
+  const ts = exact.rows[0]?.['born'];
+  t.ok(ts instanceof Timestamp && ts instanceof Date, 'TIMESTAMP comes back as a Timestamp, which is a Date');
+  t.equal((ts as Timestamp).micros, 1704112245123456n, 'with every microsecond');
+  t.equal((ts as Timestamp).toISOString(), '2024-01-01T12:30:45.123Z');
+  t.equal(new Timestamp(-1n).getTime(), -1, 'before the epoch, the Date rounds down');
+  const again = await tn.query('SELECT id FROM p WHERE born = $1', [ts]);
+  t.same(again.rows, [{ id: 50 }], 'a Timestamp parameter keeps its microseconds');
   await db.close();
   await t.rejects(tn.query('SELECT 1'), ClosedError);
 });
