@@ -118,10 +118,14 @@ export function valueFitsType(value: WireValue, type: SqlType): boolean {
 
 /**
  * The engine's in-memory value (see @veritydb/types) for a wire value: int64 and timestamp
- * become bigint, date a 'YYYY-MM-DD' string.
+ * become bigint, date a 'YYYY-MM-DD' string; in an INTEGER column an int64 becomes a number.
+ *
+ * @example toValue({ kind: 'int64', value: 7n }, 'INTEGER') === 7
  */
-export function toValue(value: WireValue): Value {
-  return value.kind === 'null' ? null : value.value;
+export function toValue(value: WireValue, type?: SqlType): Value {
+  if (value.kind === 'null') return null;
+  if (value.kind === 'int64' && type === 'INTEGER') return Number(value.value);
+  return value.value;
 }
 
 /**

@@ -1,7 +1,8 @@
 import t from 'tap';
 import type { ClusterId, ReplicaIndex } from '@veritydb/types';
 import {
-  ClientHandshake, PROTOCOL_VERSIONS, ServerHandshake, negotiateVersion, type ClientHello, type ClientMessage,
+  ClientHandshake, FrameDecoder, PROTOCOL_VERSIONS, ServerHandshake, decodeClientMessage, decodeServerMessage,
+  encodeClientMessage, encodeFrame, encodeServerMessage, negotiateVersion, type ClientHello, type ClientMessage,
   type Request, type ServerMessage,
 } from '../src/index.js';
 
@@ -107,4 +108,38 @@ t.test('client side: ready, refused, and protocol violations', async (t) => {
   t.match(new ClientHandshake(hello()).onMessage(serverHello(3)), { kind: 'close' }, 'a version that was not offered');
   t.match(new ClientHandshake(hello()).onMessage(response), { kind: 'close' }, 'a response before the hello');
   t.match(new ClientHandshake(hello({ clusterId: 9n as ClusterId })).onMessage(serverHello(1)), { kind: 'close' }, 'another cluster');
+});
+
+t.test('a whole exchange through frames: hello, accept, request, streamed response', async (t) => {
+  const client = new ClientHandshake(hello());
+  const server = new ServerHandshake(identity);
+  const toServer = new FrameDecoder();
+  const toClient = new FrameDecoder();
+  const deliver = (decoder: FrameDecoder, bytes: Uint8Array): Uint8Array[] => {
+    const payloads: Uint8Array[] = [];
+    for (const byte of bytes) payloads.push(...decoder.push(new Uint8Array([byte])).frames.map((f) => f.payload));
+    return payloads;
+  };
+  const serverReceives = (message: ClientMessage) => {
+    const [payload] = deliver(toServer, encodeFrame(encodeClientMessage(message)));
+    const decoded = decodeClientMessage(payload as Uint8Array);
+    if (!decoded.ok) throw new Error(decoded.reason);
+    return server.onMessage(decoded.value);
+  };
+  const clientReceives = (message: ServerMessage) => {
+    const [payload] = deliver(toClient, encodeFrame(encodeServerMessage(message)));
+    const decoded = decodeServerMessage(payload as Uint8Array);
+    if (!decoded.ok) throw new Error(decoded.reason);
+    return client.onMessage(decoded.value);
+  };
+
+  const authenticate = serverReceives(client.hello());
+  t.match(authenticate, { kind: 'authenticate', hello: { token: 'token' }, version: 2 });
+  const accepted = server.accept(null);
+  t.equal(accepted.kind, 'send');
+  if (accepted.kind === 'send') t.match(clientReceives(accepted.message), { kind: 'ready', hello: { version: 2, primary: null } });
+  t.same(serverReceives(asRequest), { kind: 'request', request });
+  t.match(clientReceives({ kind: 'response', response: { requestId: 1n, body: { kind: 'error', error: { code: 'Cancelled', message: '' } } } }),
+    { kind: 'response', response: { requestId: 1n } });
+  t.equal(toServer.bufferedBytes + toClient.bufferedBytes, 0);
 });

@@ -77,5 +77,7 @@ t.test('fromValue/toValue bridge to the engine value model', async (t) => {
   t.same(fromValue(null, 'JSON'), { kind: 'null' });
   t.equal(toValue({ kind: 'timestamp', value: 12n }), 12n);
   t.equal(toValue({ kind: 'null' }), null);
+  t.equal(toValue({ kind: 'int64', value: 7n }, 'INTEGER'), 7);
+  t.equal(toValue({ kind: 'int64', value: 7n }, 'BIGINT'), 7n);
   t.throws(() => fromValue('x', 'BIGINT'));
 });
