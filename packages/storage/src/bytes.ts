@@ -5,7 +5,8 @@ import { assert } from '@veritydb/types';
 const TWO_32 = 0x1_0000_0000;
 
 export function writeU64(view: DataView, offset: number, value: number): void {
-  assert(Number.isSafeInteger(value) && value >= 0, `u64 field must be a non-negative safe integer, got ${value}`);
+  // Hot path: build the message only on failure.
+  if (!(Number.isSafeInteger(value) && value >= 0)) assert(false, `u64 field must be a non-negative safe integer, got ${value}`);
   view.setUint32(offset, value >>> 0, true);
   view.setUint32(offset + 4, Math.floor(value / TWO_32), true);
 }

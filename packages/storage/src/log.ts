@@ -93,10 +93,9 @@ interface Waiter {
   readonly reject: (error: unknown) => void;
 }
 
-/** Read handles kept open for sealed segments. */
-const READ_HANDLES_MAX = 16;
+const READ_HANDLES_MAX = limits.segmentReadHandlesMax;
 /** Records appended but not yet durable; beyond this `append` refuses (backpressure). */
-export const APPEND_PENDING_RECORDS_MAX = 4 * limits.groupCommitRecordsMax;
+export const APPEND_PENDING_RECORDS_MAX = limits.logPendingRecordsMax;
 const BUILDER_BYTES_INITIAL = 256 * 1024;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
 const VERIFY_PROGRESS_EVERY = 4096;
@@ -291,7 +290,7 @@ export class Log {
         throw logError('NotDense', `append of position ${record.position} where ${expected} is next`, { position: record.position, expected });
       }
       const problem = recordFieldsProblem(record);
-      assert(problem === undefined, `invalid record ${record.position}: ${problem}`);
+      if (problem !== undefined) assert(false, `invalid record ${record.position}: ${problem}`);
       if (recordFrameBytes(record.body.length) > this.#segmentBytes) {
         throw logError('RecordTooLarge', `record ${record.position} of ${record.body.length} bytes does not fit in a ${this.#segmentBytes}-byte segment`, { position: record.position });
       }
@@ -321,7 +320,7 @@ export class Log {
    * Throws `VerityError` (`CorruptRecord`, `CorruptIndex`, `FaultyRecord`) on damage.
    */
   async read(position: Position): Promise<LogRecord | undefined> {
-    assert(Number.isSafeInteger(position) && position >= 1, `read of position ${position}`);
+    if (!(Number.isSafeInteger(position) && position >= 1)) assert(false, `read of position ${position}`);
     if (position > this.#head) return undefined;
     if (position > this.#durable) await this.sync();
     const fault = this.#faulty.get(position);
@@ -497,7 +496,7 @@ export class Log {
       else high = mid - 1;
     }
     const segment = this.#segments[low] as Segment;
-    assert(position >= segment.firstPosition && position < segment.firstPosition + segment.count, `position ${position} not in any segment`);
+    if (!(position >= segment.firstPosition && position < segment.firstPosition + segment.count)) assert(false, `position ${position} not in any segment`);
     return segment;
   }
 

@@ -60,12 +60,24 @@ export function decodeIndexHeader(bytes: Uint8Array): IndexHeader | string {
 
 /** Writes a slot for the frame at `frameOffset` in `frame` (prefix + header + body). */
 export function encodeIndexSlotInto(target: Uint8Array, at: number, segmentOffset: number, frame: Uint8Array, frameStart: number, frameBytes: number): void {
-  const view = new DataView(target.buffer, target.byteOffset + at, INDEX_SLOT_BYTES);
-  view.setUint32(0, segmentOffset, true);
-  view.setUint32(4, frameBytes, true);
+  const view = viewOf(target);
+  view.setUint32(at, segmentOffset, true);
+  view.setUint32(at + 4, frameBytes, true);
   const headerStart = frameStart + RECORD_PREFIX_BYTES;
   target.set(frame.subarray(headerStart, headerStart + RECORD_HEADER_BYTES), at + 8);
-  view.setUint32(SLOT_CRC, crc32(target.subarray(at, at + SLOT_CRC)), true);
+  view.setUint32(at + SLOT_CRC, crc32(target.subarray(at, at + SLOT_CRC)), true);
+}
+
+// Slots are encoded by the thousand into the same buffer: reuse its DataView.
+let lastTarget: Uint8Array | undefined;
+let lastView: DataView | undefined;
+
+function viewOf(target: Uint8Array): DataView {
+  if (target !== lastTarget || lastView === undefined) {
+    lastTarget = target;
+    lastView = dataView(target);
+  }
+  return lastView;
 }
 
 /** Decodes a slot, or undefined when its CRC fails (torn or damaged). */

@@ -17,6 +17,10 @@ export const limits = Object.freeze({
   appendBatchRecordsMax: 8192,
   /** Records one group commit covers with a single fdatasync. */
   groupCommitRecordsMax: 8192,
+  /** Records appended to the log but not yet durable; beyond this `append` refuses (backpressure). */
+  logPendingRecordsMax: 4 * 8192,
+  /** Sealed log segments whose file handles stay open for reads. */
+  segmentReadHandlesMax: 16,
   /** Copies of the superblock kept on disk. */
   superblockCopies: 4,
   /** Largest superblock payload. */
@@ -62,5 +66,7 @@ assert(limits.valueBytesMax <= limits.recordBodyBytesMax, 'a value must fit in a
 assert(limits.sqlTextBytesMax <= limits.recordBodyBytesMax, 'a statement must fit in a record');
 assert(limits.appendBatchRecordsMax <= limits.groupCommitRecordsMax, 'one append fits in one group commit');
 assert(limits.pipelinePreparesMax <= limits.requestQueueMax, 'the queue holds at least a pipeline');
+assert(limits.logPendingRecordsMax >= limits.groupCommitRecordsMax, 'a full group commit fits behind the pending bound');
+assert(limits.segmentReadHandlesMax >= 1, 'reads need at least one open segment');
 assert(limits.superblockCopies >= 2, 'a torn superblock write must leave a good copy');
 assert(limits.checkpointIntervalOps > limits.pipelinePreparesMax, 'a checkpoint never lands inside the pipeline');
