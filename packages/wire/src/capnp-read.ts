@@ -49,7 +49,7 @@ export function startPayload(payloadBytes: number): void {
 
 function spend<T extends string | Uint8Array>(value: T): T {
   contentBudget -= value.length;
-  if (contentBudget < 0) malformed('payload: content read exceeds the payload size (overlapping pointers)');
+  if (contentBudget < 0) malformed('payload content: more text and data read than the payload holds (overlapping pointers)');
   return value;
 }
 
