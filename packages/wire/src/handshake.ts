@@ -103,6 +103,11 @@ export class ServerHandshake {
     return { kind: 'close', reply: { kind: 'response', response: frameErrorResponse(error) } };
   }
 
+  /** A frame's payload did not decode (`decodeClientMessage` said why): BadRequest and close. */
+  onMalformed(reason: string): ServerStep {
+    return this.#close('BadRequest', reason.slice(0, 1024));
+  }
+
   /** The token checked out: the server hello to send. `primary` is the current hint, if known. */
   accept(primary: PrimaryHint | null): ServerStep {
     assert(this.#state === 'authenticating' && this.#version !== null, `accept in state ${this.#state}`);

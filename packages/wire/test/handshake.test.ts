@@ -82,9 +82,14 @@ t.test('a second hello after the handshake closes the connection', async (t) => 
   t.equal(closeCode(server.onMessage({ kind: 'hello', hello: hello() })), 'BadRequest');
 });
 
-t.test('a frame error closes with BadFrame', async (t) => {
+t.test('a frame error closes with BadFrame, an undecodable payload with BadRequest', async (t) => {
   const server = new ServerHandshake(identity);
   t.equal(closeCode(server.onFrameError({ kind: 'CrcMismatch', expected: 1, actual: 2, message: 'x' })), 'BadFrame');
+  const other = new ServerHandshake(identity);
+  const decoded = decodeClientMessage(new Uint8Array(16));
+  t.notOk(decoded.ok);
+  t.equal(closeCode(other.onMalformed(decoded.ok ? '' : decoded.reason)), 'BadRequest');
+  t.equal(other.state, 'closed');
 });
 
 t.test('client side: ready, refused, and protocol violations', async (t) => {
