@@ -1,0 +1,448 @@
+import type { Socket } from 'node:net';
+import { assertNever, limits, position as toPosition, type Position } from '@veritydb/types';
+import {
+  FrameDecoder, ServerHandshake, decodeClientMessage, encodeFrame, encodeServerMessage, connectionError, wireLimits,
+  type AdminOp, type PrimaryHint, type Request, type RequestBody, type ServerMessage, type WireError,
+} from '@veritydb/wire';
+import type { Logger } from 'pino';
+import { EVENT_COLUMN_TYPES, type Engine, type EngineStatement } from './engine.js';
+import type { Metrics } from './metrics.js';
+import { errorFrame, paramOf, resultFrames, wireColumns, wireRows } from './results.js';
+import { allows, createToken, parseScope, verifyToken, type Access, type Scope, type TokenClaims } from './tokens.js';
+
+/** Bounds of one client connection. */
+export const connectionLimits = Object.freeze({
+  /** Requests in flight on one connection; more are answered `Overloaded`. */
+  requestsInFlightMax: 1024,
+  /** Subscriptions open on one connection. */
+  subscriptionsMax: 64,
+  /** A hello is small: before the handshake the decoder accepts only frames this large. */
+  helloFrameBytesMax: wireLimits.frameBytesMin,
+  /** Time from accept to a completed handshake. */
+  handshakeTimeoutMs: 10_000,
+  /** Bytes queued in the socket beyond which a subscription is ended (`Overloaded`). */
+  subscriptionBacklogBytesMax: 8 * 1024 * 1024,
+});
+
+/** What a connection needs from the server around it. */
+export interface ConnectionContext {
+  readonly engine: Engine;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+  readonly identity: ConstructorParameters<typeof ServerHandshake>[0];
+  readonly primary: () => PrimaryHint | null;
+  /** False while the server drains: new requests are answered `Unavailable`. */
+  readonly accepting: () => boolean;
+  readonly nowSeconds: () => number;
+}
+
+interface InFlight {
+  readonly controller: AbortController;
+  readonly subscription: boolean;
+}
+
+/**
+ * One client connection: frames in, handshake, token check, per-request scope checks,
+ * dispatch to the engine, results streamed back as frames. Bad input never throws out of
+ * here: framing and protocol errors close the connection with an error frame; request
+ * errors are error responses and the connection keeps serving.
+ */
+export class ClientConnection {
+  readonly id: number;
+  readonly #socket: Socket;
+  readonly #context: ConnectionContext;
+  readonly #handshake: ServerHandshake;
+  readonly #inFlight = new Map<bigint, InFlight>();
+  readonly #remote: string;
+  #decoder = new FrameDecoder({ frameBytesMax: connectionLimits.helloFrameBytesMax });
+  #claims: TokenClaims | null = null;
+  #closed = false;
+  #handshakeTimer: NodeJS.Timeout | null;
+  readonly #closedListeners: (() => void)[] = [];
+
+  constructor(id: number, socket: Socket, context: ConnectionContext) {
+    this.id = id;
+    this.#socket = socket;
+    this.#context = context;
+    this.#handshake = new ServerHandshake(context.identity);
+    this.#remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', () => this.#destroy());
+    socket.on('close', () => this.#destroy());
+    socket.on('end', () => {
+      const error = this.#decoder.finish();
+      if (error !== null) this.#refuse('truncated', connectionError({ code: 'BadFrame', message: error.message }));
+      else this.#socket.end();
+    });
+    this.#handshakeTimer = setTimeout(() => {
+      this.#refuse('handshake-timeout', connectionError({ code: 'Unauthorized', message: `no handshake within ${connectionLimits.handshakeTimeoutMs} ms` }));
+    }, connectionLimits.handshakeTimeoutMs);
+  }
+
+  get requestsInFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  onClose(listener: () => void): void {
+    if (this.#closed) listener();
+    else this.#closedListeners.push(listener);
+  }
+
+  /** Ends every subscription (they never finish on their own) so a drain can complete. */
+  endSubscriptions(message: string): void {
+    for (const [id, flight] of this.#inFlight) {
+      if (flight.subscription) {
+        this.#inFlight.delete(id);
+        flight.controller.abort();
+        this.#send(errorFrame(id, { code: 'Unavailable', message }), { code: 'Unavailable' });
+      }
+    }
+  }
+
+  /** Resolves when no request is in flight any more. */
+  async drained(): Promise<void> {
+    while (this.#inFlight.size > 0 && !this.#closed) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#socket.end();
+    this.#destroy();
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    const { frames, error } = this.#decoder.push(chunk);
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i] as (typeof frames)[number];
+      if (this.#closed) return;
+      this.#context.metrics.frames.inc();
+      const decoded = decodeClientMessage(frame.payload);
+      if (!decoded.ok) {
+        this.#refuse('bad-message', connectionError({ code: 'BadRequest', message: `malformed message: ${decoded.reason}` }));
+        return;
+      }
+      const step = this.#handshake.onMessage(decoded.value);
+      switch (step.kind) {
+        case 'authenticate': this.#authenticate(step.hello.token, i < frames.length - 1); break;
+        case 'request': this.#onRequest(step.request); break;
+        case 'close': this.#refuseWith('protocol', step.reply); return;
+        case 'send': this.#write(step.message); break;
+        default: assertNever(step);
+      }
+    }
+    if (error !== null && !this.#closed) {
+      const step = this.#handshake.onFrameError(error);
+      if (step.kind === 'close') this.#refuseWith('bad-frame', step.reply);
+    }
+  }
+
+  #authenticate(token: string, moreFrames: boolean): void {
+    const check = verifyToken(token, this.#context.publicKey, this.#context.nowSeconds());
+    if (!check.ok) {
+      const step = this.#handshake.reject(check.reason, 'Unauthorized');
+      if (step.kind === 'close') this.#refuseWith('unauthorized', step.reply);
+      this.#context.logger.info({ connection: this.id, remote: this.#remote, reason: check.reason }, 'token refused');
+      return;
+    }
+    if (moreFrames || this.#decoder.bufferedBytes !== 0) {
+      this.#refuse('protocol', connectionError({ code: 'BadRequest', message: 'no message may follow the hello before the server answers it' }));
+      return;
+    }
+    this.#claims = check.claims;
+    this.#decoder = new FrameDecoder();
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    const step = this.#handshake.accept(this.#context.primary());
+    if (step.kind === 'send') this.#write(step.message);
+    this.#context.logger.debug({ connection: this.id, remote: this.#remote, subject: check.claims.subject }, 'authenticated');
+  }
+
+  #onRequest(request: Request): void {
+    const claims = this.#claims;
+    if (claims === null) return; // unreachable: the handshake admits requests only after accept
+    this.#context.metrics.requests.inc(request.body.kind);
+    if (this.#inFlight.has(request.id)) {
+      this.#refuse('protocol', connectionError({ code: 'BadRequest', message: `request id ${request.id} is already in flight` }));
+      return;
+    }
+    if (request.body.kind === 'cancel') {
+      this.#cancel(request.id, request.body.target);
+      return;
+    }
+    if (!this.#context.accepting()) {
+      this.#replyError(request.id, { code: 'Unavailable', message: 'the server is shutting down' });
+      return;
+    }
+    if (this.#inFlight.size >= connectionLimits.requestsInFlightMax) {
+      this.#replyError(request.id, { code: 'Overloaded', message: `${this.#inFlight.size} requests in flight on this connection`, retryAfterMs: 10 });
+      return;
+    }
+    if (claims.expiresAtSeconds <= this.#context.nowSeconds()) {
+      this.#refuse('expired', connectionError({ code: 'Unauthorized', message: 'the token expired' }));
+      return;
+    }
+    const access = accessOf(request.body);
+    if (access !== null && !allows(claims.scopes, access)) {
+      this.#replyError(request.id, { code: 'Forbidden', message: `the token's scopes do not allow ${describeAccess(access)}` });
+      return;
+    }
+    const controller = new AbortController();
+    const flight: InFlight = { controller, subscription: request.body.kind === 'subscribe' };
+    this.#inFlight.set(request.id, flight);
+    this.#dispatch(request.id, request.body, claims, controller.signal)
+      .catch((error: unknown) => {
+        this.#context.logger.error({ connection: this.id, request: request.id, err: error }, 'request failed with a bug');
+        this.#endWithError(request.id, { code: 'Internal', message: 'internal error (logged by the server)' });
+      })
+      .finally(() => {
+        // The id may already be reused by a new request (after a final frame): leave that one alone.
+        if (this.#inFlight.get(request.id) === flight) this.#inFlight.delete(request.id);
+      });
+  }
+
+  async #dispatch(id: bigint, body: RequestBody, claims: TokenClaims, signal: AbortSignal): Promise<void> {
+    const engine = this.#context.engine;
+    switch (body.kind) {
+      case 'execute': {
+        if (body.session !== null) return this.#endWithError(id, unsupportedSessions());
+        const statements = body.statements.map(statementOf);
+        if (!body.atomic) return this.#executeEach(id, body.tenant, statements, claims.subject, signal);
+        const outcome = await engine.execute(body.tenant, statements, claims.subject);
+        if (!outcome.ok) return this.#endWithError(id, outcome.error);
+        const last = outcome.value.statements.length - 1;
+        for (let i = 0; i <= last; i++) {
+          const s = outcome.value.statements[i] as (typeof outcome.value.statements)[number];
+          await this.#sendResult(id, { statementIndex: i, columns: wireColumns(s.columns), rows: wireRows(s.columns, s.rows), rowsAffected: s.rowsAffected, position: outcome.value.position }, i === last);
+        }
+        return;
+      }
+      case 'query': {
+        const outcome = await engine.query(body.tenant, statementOf(body.statement), {
+          consistency: body.options.consistency, position: body.options.position, timeoutMs: body.options.timeoutMs, signal,
+        });
+        if (!outcome.ok) return this.#endWithError(id, outcome.error);
+        const rowsLimit = body.options.rowsLimit === 0 ? limits.queryRowsMax : body.options.rowsLimit;
+        const rows = outcome.value.rows.length > rowsLimit ? outcome.value.rows.slice(0, rowsLimit) : outcome.value.rows;
+        return this.#sendResult(id, {
+          statementIndex: 0, columns: wireColumns(outcome.value.columns), rows: wireRows(outcome.value.columns, rows),
+          rowsAffected: rows.length, position: outcome.value.position,
+        }, true);
+      }
+      case 'subscribe': return this.#subscribe(id, body.tenant, body.stream, body.from, signal);
+      case 'admin': return this.#admin(id, body.admin, claims);
+      case 'register': return this.#endWithError(id, unsupportedSessions());
+      case 'cancel': return; // handled before dispatch
+      default: return assertNever(body);
+    }
+  }
+
+  /** Non-atomic execute: one log entry per statement, in order, stopping at the first error. */
+  async #executeEach(id: bigint, tenant: number, statements: readonly EngineStatement[], actor: string, signal: AbortSignal): Promise<void> {
+    for (let i = 0; i < statements.length; i++) {
+      if (signal.aborted) return this.#endWithError(id, { code: 'Cancelled', message: `cancelled before statement ${i + 1}` });
+      const outcome = await this.#context.engine.execute(tenant, [statements[i] as EngineStatement], actor);
+      if (!outcome.ok) return this.#endWithError(id, { ...outcome.error, message: `statement ${i + 1}: ${outcome.error.message}` });
+      const s = outcome.value.statements[0];
+      if (s === undefined) continue;
+      await this.#sendResult(id, {
+        statementIndex: i, columns: wireColumns(s.columns), rows: wireRows(s.columns, s.rows), rowsAffected: s.rowsAffected,
+        position: outcome.value.position,
+      }, i === statements.length - 1);
+    }
+  }
+
+  async #admin(id: bigint, admin: AdminOp, claims: TokenClaims): Promise<void> {
+    const engine = this.#context.engine;
+    switch (admin.op) {
+      case 'createTenant': {
+        const outcome = await engine.createTenant(admin.id, admin.name, claims.subject);
+        return outcome.ok ? this.#sendResult(id, emptyResult(outcome.value.position), true) : this.#endWithError(id, outcome.error);
+      }
+      case 'dropTenant': {
+        const outcome = await engine.dropTenant(admin.id, claims.subject);
+        return outcome.ok ? this.#sendResult(id, emptyResult(outcome.value.position), true) : this.#endWithError(id, outcome.error);
+      }
+      case 'listTenants':
+        this.#write({ kind: 'response', response: { requestId: id, body: { kind: 'tenants', tenants: engine.listTenants().slice(0, wireLimits.tenantsListMax) } } });
+        return;
+      case 'status': {
+        const status = engine.status();
+        const identity = this.#context.identity;
+        const address = this.#context.primary()?.address ?? '';
+        this.#write({
+          kind: 'response', response: {
+            requestId: id, body: {
+              kind: 'status', status: {
+                clusterId: identity.clusterId, view: 0, replicas: [{
+                  index: identity.replicaIndex, address, role: 'primary', state: 'normal', view: 0,
+                  commit: status.durable, applied: status.applied,
+                }],
+              },
+            },
+          },
+        });
+        return;
+      }
+      case 'createToken': return this.#createToken(id, admin.scopes, admin.expiresAtMicros, claims);
+      default: return assertNever(admin);
+    }
+  }
+
+  #createToken(id: bigint, scopeTexts: readonly string[], expiresAtMicros: bigint, claims: TokenClaims): void {
+    const scopes: Scope[] = [];
+    for (const text of scopeTexts) {
+      const scope = parseScope(text);
+      if (scope === null) return this.#endWithError(id, { code: 'SqlError', message: `scope ${JSON.stringify(text)} is not admin, tenant:<id>:read or tenant:<id>:write`, sqlState: '22023', line: 0, column: 0 });
+      scopes.push(scope);
+    }
+    const now = this.#context.nowSeconds();
+    const expires = Number(expiresAtMicros / 1_000_000n);
+    if (scopes.length === 0 || expiresAtMicros > BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000n || expires <= now) {
+      return this.#endWithError(id, { code: 'SqlError', message: 'a token needs at least one scope and an expiry in the future', sqlState: '22023', line: 0, column: 0 });
+    }
+    const token = createToken(this.#context.secretKey, this.#context.publicKey, {
+      subject: claims.subject, scopes, issuedAtSeconds: now, expiresAtSeconds: expires,
+    });
+    this.#write({ kind: 'response', response: { requestId: id, body: { kind: 'token', token } } });
+  }
+
+  /** Streams `__events` rows from `from`, then every new one as entries are applied, until cancelled. */
+  async #subscribe(id: bigint, tenant: number, stream: string, from: Position, signal: AbortSignal): Promise<void> {
+    const subscriptions = [...this.#inFlight.values()].filter((f) => f.subscription).length;
+    if (subscriptions > connectionLimits.subscriptionsMax) {
+      return this.#endWithError(id, { code: 'Overloaded', message: `more than ${connectionLimits.subscriptionsMax} subscriptions on one connection`, retryAfterMs: 1000 });
+    }
+    const engine = this.#context.engine;
+    let next = from;
+    let wake: (() => void) | null = null;
+    const unsubscribe = engine.onApplied((applied) => { if (applied === tenant) { wake?.(); wake = null; } });
+    const onAbort = (): void => { wake?.(); wake = null; };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        if (signal.aborted || this.#closed) return;
+        const events = engine.events(tenant, next, stream);
+        if (!events.ok) return this.#endWithError(id, events.error);
+        if (events.value.length > 0) {
+          const last = events.value[events.value.length - 1] as readonly unknown[];
+          next = toPosition(Number(last[0] as bigint) + 1);
+          await this.#sendResult(id, {
+            statementIndex: 0, columns: wireColumns(EVENT_COLUMN_TYPES), rows: wireRows(EVENT_COLUMN_TYPES, events.value),
+            rowsAffected: events.value.length, position: toPosition(next - 1),
+          }, false);
+          if (this.#socket.writableLength > connectionLimits.subscriptionBacklogBytesMax) {
+            return this.#endWithError(id, { code: 'Overloaded', message: 'the subscriber reads too slowly; resubscribe from the last position read', retryAfterMs: 100 });
+          }
+          continue;
+        }
+        await new Promise<void>((resolve) => { wake = resolve; });
+      }
+    } finally {
+      unsubscribe();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Cancels `target`; it ends with `Cancelled`. The cancel itself is answered with an empty final result. */
+  #cancel(id: bigint, target: bigint): void {
+    const flight = this.#inFlight.get(target);
+    if (flight !== undefined) {
+      this.#inFlight.delete(target);
+      flight.controller.abort();
+      this.#replyError(target, { code: 'Cancelled', message: `request ${target} was cancelled` });
+    }
+    void this.#sendResult(id, emptyResult(toPosition(0)), true, false);
+  }
+
+  /** Streams a result; for a tracked request, nothing is sent once it was cancelled. */
+  async #sendResult(id: bigint, part: Parameters<typeof resultFrames>[1], final: boolean, tracked = true): Promise<void> {
+    if (tracked && !this.#inFlight.has(id)) return;
+    const frames = resultFrames(id, part, final);
+    if (!Array.isArray(frames)) return tracked ? this.#endWithError(id, frames) : this.#replyError(id, frames);
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i] as Uint8Array;
+      if (this.#closed) return;
+      // The id may be reused as soon as the final frame is out.
+      if (final && tracked && i === frames.length - 1) this.#inFlight.delete(id);
+      if (!this.#socket.write(frame)) await new Promise<void>((resolve) => { this.#socket.once('drain', resolve); this.#socket.once('close', resolve); });
+    }
+  }
+
+  #replyError(id: bigint, error: WireError): void {
+    this.#send(errorFrame(id, error), error);
+  }
+
+  /** The final error of a request in flight (nothing if it was cancelled meanwhile). */
+  #endWithError(id: bigint, error: WireError): void {
+    if (this.#inFlight.delete(id)) this.#replyError(id, error);
+  }
+
+  #send(frame: Uint8Array, error: { readonly code: string } | null): void {
+    if (error !== null) this.#context.metrics.errors.inc(error.code);
+    if (!this.#closed) this.#socket.write(frame);
+  }
+
+  #write(message: ServerMessage): void {
+    if (message.kind === 'response' && message.response.body.kind === 'error') this.#context.metrics.errors.inc(message.response.body.error.code);
+    if (!this.#closed) this.#socket.write(encodeFrame(encodeServerMessage(message)));
+  }
+
+  #refuse(reason: string, response: ReturnType<typeof connectionError>): void {
+    this.#refuseWith(reason, { kind: 'response', response });
+  }
+
+  /** Sends a connection-level error and closes. */
+  #refuseWith(reason: string, reply: ServerMessage): void {
+    if (this.#closed) return;
+    this.#context.metrics.connectionsRefused.inc(reason);
+    this.#write(reply);
+    this.#socket.end();
+    this.#destroy();
+  }
+
+  #destroy(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    for (const flight of this.#inFlight.values()) flight.controller.abort();
+    // Writes in flight still complete in the engine; their replies have nowhere to go.
+    setTimeout(() => this.#socket.destroy(), 1000).unref();
+    for (const listener of this.#closedListeners.splice(0)) listener();
+  }
+}
+
+function statementOf(statement: { readonly sql: string; readonly params: readonly import('@veritydb/wire').WireValue[] }): EngineStatement {
+  return { sql: statement.sql, params: statement.params.map(paramOf) };
+}
+
+function emptyResult(position: Position): Parameters<typeof resultFrames>[1] {
+  return { statementIndex: 0, columns: [], rows: [], rowsAffected: 0, position };
+}
+
+function unsupportedSessions(): WireError {
+  return {
+    code: 'SqlError', sqlState: '0A000', line: 0, column: 0,
+    message: 'exactly-once sessions (register, execute with a session) are not implemented by this server yet; send the execute without a session',
+  };
+}
+
+/** The scope a request needs; null = any authenticated token. */
+function accessOf(body: RequestBody): Access | null {
+  switch (body.kind) {
+    case 'execute': return { kind: 'tenant', tenant: body.tenant, access: 'write' };
+    case 'query':
+    case 'subscribe': return { kind: 'tenant', tenant: body.tenant, access: 'read' };
+    case 'admin': return body.admin.op === 'status' ? null : { kind: 'admin' };
+    case 'register': return null;
+    case 'cancel': return null;
+    default: return assertNever(body);
+  }
+}
+
+function describeAccess(access: Access): string {
+  return access.kind === 'admin' ? 'this admin operation (needs scope admin)' : `${access.access === 'write' ? 'writing' : 'reading'} tenant ${access.tenant} (needs scope tenant:${access.tenant}:${access.access})`;
+}

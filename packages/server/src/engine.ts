@@ -1,0 +1,83 @@
+import type { Position, Row, SqlType, Value } from '@veritydb/types';
+import type { Consistency, TenantInfo, WireError } from '@veritydb/wire';
+
+/**
+ * What the server needs from a database engine: the seam between the network edge (this
+ * package) and the runtime that owns the log, the kernel and the store. The server never
+ * imports the SDK (it sits above us); `LocalEngine` implements this over the durable log and
+ * the kernel for a single node. Outcomes a user can cause are values (`{ ok: false, error }`
+ * with a wire error code); only broken invariants throw.
+ */
+export interface Engine {
+  /** The cluster this engine's log belongs to. */
+  readonly clusterId: bigint;
+  createTenant(id: number, name: string, actor: string): Promise<EngineOutcome<{ readonly position: Position }>>;
+  dropTenant(id: number, actor: string): Promise<EngineOutcome<{ readonly position: Position }>>;
+  listTenants(): readonly TenantInfo[];
+  /** One atomic log entry: all statements apply, or none (the attempt is still logged). */
+  execute(tenant: number, statements: readonly EngineStatement[], actor: string): Promise<EngineOutcome<ExecuteOutcome>>;
+  query(tenant: number, statement: EngineStatement, options: ReadRequest): Promise<EngineOutcome<QueryOutcome>>;
+  /** `__events` rows of a tenant with position ≥ `from` (one stream, or all), at the head. */
+  events(tenant: number, from: Position, stream: string | null): EngineOutcome<readonly Row[]>;
+  /** Called after every applied entry with its tenant and position; returns an unsubscribe. */
+  onApplied(listener: (tenant: number, position: Position) => void): () => void;
+  status(): EngineStatus;
+  /** Stops taking writes, waits for the ones in flight, makes the log durable and closes it. */
+  close(): Promise<void>;
+}
+
+/** A statement parameter: an engine value, or a Date (typed as TIMESTAMP). */
+export type EngineParam = Value | Date;
+
+export interface EngineStatement {
+  readonly sql: string;
+  readonly params: readonly EngineParam[];
+}
+
+export interface EngineColumn {
+  readonly name: string;
+  readonly type: SqlType;
+}
+
+export interface StatementRows {
+  readonly columns: readonly EngineColumn[];
+  readonly rows: readonly Row[];
+  readonly rowsAffected: number;
+}
+
+export interface ExecuteOutcome {
+  readonly position: Position;
+  readonly statements: readonly StatementRows[];
+}
+
+export interface QueryOutcome {
+  readonly position: Position;
+  readonly columns: readonly EngineColumn[];
+  readonly rows: readonly Row[];
+}
+
+export interface ReadRequest {
+  readonly consistency: Consistency;
+  readonly position: Position;
+  /** How long the read may wait for the position it needs. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface EngineStatus {
+  /** Last position appended to the log (durable or not). */
+  readonly logHead: Position;
+  readonly durable: Position;
+  readonly applied: Position;
+  readonly tenants: number;
+  /** Writes submitted and not yet answered. */
+  readonly writesInFlight: number;
+}
+
+export type EngineOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: WireError };
+
+export const EVENT_COLUMN_TYPES: readonly EngineColumn[] = Object.freeze([
+  { name: 'position', type: 'BIGINT' }, { name: 'index', type: 'INTEGER' }, { name: 'stream', type: 'TEXT' },
+  { name: 'event_type', type: 'TEXT' }, { name: 'key', type: 'JSON' }, { name: 'data', type: 'JSON' },
+  { name: 'actor', type: 'TEXT' }, { name: 'timestamp', type: 'TIMESTAMP' }, { name: 'hash', type: 'TEXT' },
+]);

@@ -1,0 +1,240 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatAddress, type Address } from '@veritydb/client';
+import { VerityError, type ClusterId, type ReplicaIndex } from '@veritydb/types';
+import { connectionError, encodeFrame, encodeServerMessage, type PrimaryHint } from '@veritydb/wire';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config.js';
+import { ClientConnection, type ConnectionContext } from './connection.js';
+import type { Engine } from './engine.js';
+import { ensureAdminKeys, type AdminKeys } from './keys.js';
+import { LocalEngine } from './local-engine.js';
+import { Metrics } from './metrics.js';
+
+export const serverLimits = Object.freeze({
+  /** Open client connections; more are refused with `Overloaded`. */
+  connectionsMax: 1024,
+  /** How long SIGTERM waits for requests in flight before closing connections anyway. */
+  drainTimeoutMs: 10_000,
+});
+
+const LOCK_FILE = 'LOCK';
+
+export interface ServerOptions {
+  /** Seconds since the epoch (injected by token-expiry tests). */
+  readonly nowSeconds?: () => number;
+}
+
+/**
+ * A running vdb-server: the client port (wire protocol), the HTTP sidecar and the engine.
+ *
+ * @example
+ *   const server = await VerityServer.start(config, createLogger());
+ *   process.on('SIGTERM', () => server.stop().then(() => process.exit(0)));
+ */
+export class VerityServer {
+  readonly listen: Address;
+  readonly http: Address;
+  readonly #config: ServerConfig;
+  readonly #logger: Logger;
+  readonly #engine: Engine;
+  readonly #tcp: TcpServer;
+  readonly #httpServer: HttpServer;
+  readonly #metrics: Metrics;
+  readonly #connections = new Set<ClientConnection>();
+  #accepting = true;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(init: {
+    config: ServerConfig; logger: Logger; engine: Engine; tcp: TcpServer; httpServer: HttpServer; metrics: Metrics;
+    listen: Address; http: Address;
+  }) {
+    this.#config = init.config;
+    this.#logger = init.logger;
+    this.#engine = init.engine;
+    this.#tcp = init.tcp;
+    this.#httpServer = init.httpServer;
+    this.#metrics = init.metrics;
+    this.listen = init.listen;
+    this.http = init.http;
+  }
+
+  static async start(config: ServerConfig, logger: Logger, options: ServerOptions = {}): Promise<VerityServer> {
+    const nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+    await mkdir(config.dataDir, { recursive: true });
+    await takeLock(config.dataDir);
+    let engine: LocalEngine | null = null;
+    try {
+      const keys = await ensureAdminKeys(config.dataDir, nowSeconds());
+      if (keys.createdTokenPath !== null) logger.info({ path: keys.createdTokenPath }, 'admin token created');
+      engine = await LocalEngine.open({ dataDir: config.dataDir, clusterId: config.clusterId });
+      const status = engine.status();
+      logger.info({ dataDir: config.dataDir, clusterId: `0x${engine.clusterId.toString(16)}`, applied: status.applied, tenants: status.tenants }, 'log replayed');
+      return await VerityServer.#listen(config, logger, engine, keys, nowSeconds);
+    } catch (error) {
+      await engine?.close().catch(() => undefined);
+      await rm(join(config.dataDir, LOCK_FILE), { force: true });
+      throw error;
+    }
+  }
+
+  static async #listen(config: ServerConfig, logger: Logger, engine: LocalEngine, keys: AdminKeys, nowSeconds: () => number): Promise<VerityServer> {
+    const metrics = new Metrics();
+    let server: VerityServer | null = null;
+    const tcp = createTcpServer((socket) => {
+      if (server === null) socket.destroy();
+      else server.#accept(socket);
+    });
+    const httpServer = createHttpServer((request, response) => {
+      if (server === null) reply(response, 503, 'text/plain', 'starting\n');
+      else server.#onHttp(request, response);
+    });
+    const listen = await listenOn(tcp, config.listen);
+    let http: Address;
+    try {
+      http = await listenOn(httpServer, config.http);
+    } catch (error) {
+      tcp.close();
+      throw error;
+    }
+    server = new VerityServer({ config, logger, engine, tcp, httpServer, metrics, listen, http });
+    const primary: PrimaryHint = { index: config.replicaIndex as ReplicaIndex, address: formatAddress(listen) };
+    server.#context = {
+      engine, metrics, logger, publicKey: keys.publicKey, secretKey: keys.secretKey,
+      identity: { clusterId: engine.clusterId as ClusterId, replicaIndex: config.replicaIndex as ReplicaIndex, replicaCount: 1 },
+      primary: () => primary, accepting: () => server !== null && server.#accepting, nowSeconds,
+    };
+    engine.onFatal((error) => {
+      logger.fatal({ err: error }, 'the log failed; stopping');
+      process.exitCode = 1;
+      if (server !== null) void server.stop();
+    });
+    logger.info({ listen: formatAddress(listen), http: formatAddress(http), clusterId: `0x${engine.clusterId.toString(16)}`, replicaIndex: config.replicaIndex }, 'listening');
+    return server;
+  }
+
+  #context: ConnectionContext | null = null;
+  #nextConnectionId = 1;
+
+  #accept(socket: Socket): void {
+    const context = this.#context;
+    if (context === null || !this.#accepting) {
+      socket.destroy();
+      return;
+    }
+    if (this.#connections.size >= serverLimits.connectionsMax) {
+      this.#metrics.connectionsRefused.inc('connections-max');
+      socket.on('error', () => undefined);
+      socket.end(encodeFrame(encodeServerMessage({ kind: 'response', response: connectionError({ code: 'Unavailable', message: `${this.#connections.size} connections open (max ${serverLimits.connectionsMax})` }) })));
+      return;
+    }
+    this.#metrics.connectionsAccepted.inc();
+    const connection = new ClientConnection(this.#nextConnectionId++, socket, context);
+    this.#connections.add(connection);
+    connection.onClose(() => this.#connections.delete(connection));
+  }
+
+  #onHttp(request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const known = path === '/health' || path === '/ready' || path === '/metrics';
+    this.#metrics.httpRequests.inc(known ? path : 'other');
+    if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, 'text/plain', 'method not allowed\n');
+    const status = this.#engine.status();
+    switch (path) {
+      case '/health': return reply(response, 200, 'application/json', `${JSON.stringify({ status: 'ok' })}\n`);
+      case '/ready': {
+        const ready = this.#accepting && status.applied === status.durable;
+        return reply(response, ready ? 200 : 503, 'application/json', `${JSON.stringify({
+          ready, role: 'primary', view: 0, commit: status.durable, applied: status.applied,
+        })}\n`);
+      }
+      case '/metrics': {
+        let requestsInFlight = 0;
+        for (const c of this.#connections) requestsInFlight += c.requestsInFlight;
+        return reply(response, 200, 'text/plain; version=0.0.4', this.#metrics.render({
+          connections: this.#connections.size, logHead: status.logHead, durable: status.durable, applied: status.applied,
+          tenants: status.tenants, writesInFlight: status.writesInFlight, requestsInFlight,
+        }));
+      }
+      default: return reply(response, 404, 'text/plain', 'not found: try /health, /ready or /metrics\n');
+    }
+  }
+
+  /**
+   * Graceful stop (SIGTERM): stop accepting connections and requests, let requests in flight
+   * finish (bounded by drainTimeoutMs), close connections, make the log durable and close it.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#accepting = false;
+    this.#logger.info({ connections: this.#connections.size }, 'stopping');
+    const tcpClosed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
+    for (const connection of this.#connections) connection.endSubscriptions('the server is shutting down');
+    const drained = Promise.all([...this.#connections].map((c) => c.drained()));
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), serverLimits.drainTimeoutMs).unref());
+    if (await Promise.race([drained.then(() => 'drained' as const), timeout]) === 'timeout') {
+      this.#logger.warn({ drainTimeoutMs: serverLimits.drainTimeoutMs }, 'requests still in flight at the drain deadline');
+    }
+    for (const connection of [...this.#connections]) connection.close();
+    await tcpClosed;
+    await this.#engine.close();
+    await new Promise<void>((resolve) => {
+      this.#httpServer.close(() => resolve());
+      this.#httpServer.closeAllConnections();
+    });
+    await rm(join(this.#config.dataDir, LOCK_FILE), { force: true });
+    this.#logger.info({ exitCode: 0 }, 'stopped');
+  }
+}
+
+function reply(response: ServerResponse, status: number, type: string, body: string): void {
+  response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  response.end(body);
+}
+
+function listenOn(server: TcpServer | HttpServer, address: Address): Promise<Address> {
+  return new Promise<Address>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(new VerityError('ListenFailed', `cannot listen on ${formatAddress(address)}: ${error.code ?? error.message}`));
+    };
+    server.once('error', onError);
+    server.listen(address.port, address.host, () => {
+      server.off('error', onError);
+      const bound = server.address() as AddressInfo;
+      resolve({ host: address.host, port: bound.port });
+    });
+  });
+}
+
+/**
+ * One server per data dir: `<data-dir>/LOCK` holds the owner's pid. A lock whose process is gone
+ * (SIGKILL) is taken over; a live one refuses the start.
+ */
+async function takeLock(dataDir: string): Promise<void> {
+  const path = join(dataDir, LOCK_FILE);
+  try {
+    const pid = Number((await readFile(path, 'utf8')).trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new VerityError('DataDirLocked', `${dataDir} is in use by process ${pid} (${path})`);
+    }
+  } catch (error) {
+    if (error instanceof VerityError) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await writeFile(path, `${process.pid}\n`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
