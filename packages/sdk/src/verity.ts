@@ -116,12 +116,16 @@ export class Verity {
     if (typeof dir !== 'string' || dir === '') throw new InvalidArgument('open needs a directory path');
     const interval = options.checkpointIntervalEntries ?? limits.checkpointIntervalOps;
     if (!Number.isSafeInteger(interval) || interval < 1) throw new InvalidArgument('checkpointIntervalEntries must be a positive integer');
-    return guarded(options, async () => {
-      const engine = await EmbeddedEngine.open(dir, options.segmentBytes === undefined
-        ? { checkpointIntervalEntries: interval }
-        : { checkpointIntervalEntries: interval, segmentBytes: options.segmentBytes });
-      return new Verity(engine, options.actor ?? DEFAULT_ACTOR);
-    });
+    const opening = EmbeddedEngine.open(dir, options.segmentBytes === undefined
+      ? { checkpointIntervalEntries: interval }
+      : { checkpointIntervalEntries: interval, segmentBytes: options.segmentBytes });
+    try {
+      return await guarded(options, async () => new Verity(await opening, options.actor ?? DEFAULT_ACTOR));
+    } catch (error) {
+      // A caller that gave up must not leave the directory open (and locked) behind it.
+      opening.then((engine) => engine.close(), () => undefined).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The last applied position. */
