@@ -969,6 +969,7 @@ async function listSegments(logDir: string): Promise<number[]> {
       throw logError('MissingSegment', `${missing} is missing`, { file: missing });
     }
     await rm(present);
+    await syncDirectory(logDir);
     numbers.pop();
   }
   return numbers;
