@@ -113,8 +113,14 @@ export class EmbeddedEngine {
     return this.#log.head().position;
   }
 
+  /** Open and not failed: usable for reads and writes. */
   get isOpen(): boolean {
-    return this.#state === 'open';
+    return this.#state === 'open' && this.#failure === undefined;
+  }
+
+  /** Throws why the engine cannot be used (failed, or closed). */
+  checkUsable(): void {
+    this.#checkUsable();
   }
 
   /**

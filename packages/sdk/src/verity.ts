@@ -3,7 +3,7 @@ import { EVENTS_TABLE, prepare } from '@veritydb/query';
 import { checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type SqlType, type TenantId } from '@veritydb/types';
 import { EmbeddedEngine } from './engine.js';
 import {
-  ClosedError, ConstraintViolation, InvalidArgument, isConstraintState, PositionUnavailable, SqlError, TenantExists,
+  ConstraintViolation, InvalidArgument, isConstraintState, PositionUnavailable, SqlError, TenantExists,
   TenantNotFound,
 } from './errors.js';
 import { guarded, type CallOptions } from './options.js';
@@ -269,7 +269,7 @@ export class Verity {
   }
 
   #checkOpen(): void {
-    if (!this.#engine.isOpen) throw new ClosedError();
+    this.#engine.checkUsable();
   }
 }
 
