@@ -40,6 +40,14 @@ export interface RecoveryReport {
   readonly faulty: readonly FaultyRecord[];
 }
 
+/** Counters since open. */
+export interface LogStats {
+  /** Group commits completed (each ends with an fdatasync of the segment and its index). */
+  readonly groupCommits: number;
+  /** Records made durable by those group commits. */
+  readonly recordsCommitted: number;
+}
+
 export interface LogHead {
   readonly position: Position;
   readonly hash: Checksum;
@@ -139,6 +147,8 @@ export class Log {
   #failure: VerityError | undefined;
   #exclusive = false;
   #closed = false;
+  #groupCommits = 0;
+  #recordsCommitted = 0;
 
   private constructor(state: {
     dir: string; cluster: ClusterId; segmentBytes: number; segments: Segment[]; tenantHeads: Map<number, LogHead>;
@@ -246,6 +256,10 @@ export class Log {
   /** The last appended record (durable or not): position 0 and the zero hash when empty. */
   head(): LogHead {
     return { position: this.#head, hash: this.#headHash };
+  }
+
+  stats(): LogStats {
+    return { groupCommits: this.#groupCommits, recordsCommitted: this.#recordsCommitted };
   }
 
   /** The highest position covered by a completed fdatasync. */
@@ -625,6 +639,8 @@ export class Log {
           this.#builders.push(pending.data, pending.slots);
         }
         this.#pendingRecords -= records;
+        this.#groupCommits++;
+        this.#recordsCommitted += records;
         this.#durable = last.lastPosition as Position;
         this.#releaseWaiters();
       }

@@ -144,6 +144,9 @@ t.test('group commit: concurrent appends coalesce and resolve only when durable'
   t.ok(log.durablePosition() < 2000, 'not durable synchronously');
   await Promise.all(appends);
   t.equal(early, 0, 'no append resolved before the fdatasync covering it');
+  const stats = log.stats();
+  t.equal(stats.recordsCommitted, 2000);
+  t.ok(stats.groupCommits <= 20, `2000 concurrent appends took ${stats.groupCommits} group commits`);
   t.same(resolved, Array.from({ length: 2000 }, (_, i) => i + 1), 'resolve in position order');
   t.equal(await log.sync(), 2000);
   await log.close();
