@@ -22,17 +22,23 @@ import { executeBatch, executeRead, type History, type ReadOutcome, type Stateme
  *
  * @example
  *   const kernel = Kernel.create();
- *   const r = kernel.apply(ctx, encodeEnvelope({ actor: 'ann', command: { kind: 'tenant_create', id: tenantId(1), name: 'clinic' } }));
+ *   const r = kernel.apply(ctx, encodeEnvelope({ tenant: tenantId(1), actor: 'ann', command: { kind: 'tenant_create', id: tenantId(1), name: 'clinic' } }));
  *   kernel.read(tenantId(1), 'SELECT * FROM __events', []);
  */
 export interface ApplyContext {
   readonly position: Position;
   /** Stamped by the primary: strictly increasing µs since the epoch. */
   readonly timestampMicros: number;
-  /** The tenant the entry belongs to (0, the system tenant, for control entries). */
-  readonly tenant: TenantId;
+  /** The log header's tenant, when the driver has one: an entry whose body names another
+   * tenant is rejected (`InvalidEntry`). The body's tenant is the one applied. */
+  readonly tenant?: TenantId;
   /** The entry's hash in the log's chain. */
   readonly hash: Checksum;
+}
+
+/** The context with the tenant settled (from the entry body). */
+interface EntryContext extends ApplyContext {
+  readonly tenant: TenantId;
 }
 
 /** A user-caused failure, as a value. `statement` is the batch index of the failing statement. */
@@ -122,8 +128,12 @@ export class Kernel {
     const decoded = decodeEnvelope(body);
     if (decoded.ok) return this.applyEnvelope(ctx, decoded.value);
     this.#begin(ctx);
-    const reply = rejected('InvalidEntry', `undecodable entry: ${decoded.reason}`);
-    if (this.#state.liveTenant(ctx.tenant) === undefined) {
+    return this.#invalidEntry(ctx, `undecodable entry: ${decoded.reason}`);
+  }
+
+  #invalidEntry(ctx: ApplyContext, message: string): ApplyResult {
+    const reply = rejected('InvalidEntry', message);
+    if (ctx.tenant === undefined || this.#state.liveTenant(ctx.tenant) === undefined) {
       this.#store.advance(ctx.position);
       return { position: ctx.position, actor: '', reply, events: [] };
     }
@@ -135,8 +145,12 @@ export class Kernel {
     return { position: ctx.position, actor: '', reply, events: [event] };
   }
 
-  applyEnvelope(ctx: ApplyContext, envelope: Envelope): ApplyResult {
-    this.#begin(ctx);
+  applyEnvelope(given: ApplyContext, envelope: Envelope): ApplyResult {
+    this.#begin(given);
+    if (given.tenant !== undefined && given.tenant !== envelope.tenant) {
+      return this.#invalidEntry(given, `the entry body names tenant ${envelope.tenant}, its log header tenant ${given.tenant}`);
+    }
+    const ctx: EntryContext = { ...given, tenant: envelope.tenant };
     const stamp: EventStamp = { position: ctx.position, actor: envelope.actor, timestampMicros: ctx.timestampMicros, hash: ctx.hash };
     const { reply, events } = this.#dispatch(ctx, stamp, envelope.command);
     assert(this.#store.lastPosition === ctx.position, `the store reached position ${ctx.position}`);
@@ -148,7 +162,7 @@ export class Kernel {
     this.#state.timestamps.append(ctx.position, ctx.timestampMicros);
   }
 
-  #dispatch(ctx: ApplyContext, stamp: EventStamp, command: Command): { reply: Reply; events: readonly PendingEvent[] } {
+  #dispatch(ctx: EntryContext, stamp: EventStamp, command: Command): { reply: Reply; events: readonly PendingEvent[] } {
     switch (command.kind) {
       case 'tenant_create': return this.#createTenant(ctx, stamp, command.id, command.name);
       case 'tenant_drop': return this.#dropTenant(ctx, command.id);
@@ -165,7 +179,7 @@ export class Kernel {
     }
   }
 
-  #createTenant(ctx: ApplyContext, stamp: EventStamp, id: TenantId, name: string): { reply: Reply; events: readonly PendingEvent[] } {
+  #createTenant(ctx: EntryContext, stamp: EventStamp, id: TenantId, name: string): { reply: Reply; events: readonly PendingEvent[] } {
     const refuse = (code: string, message: string): { reply: Reply; events: readonly PendingEvent[] } => {
       this.#store.advance(ctx.position);
       return { reply: rejected(code, message), events: [] };
@@ -183,7 +197,7 @@ export class Kernel {
     return { reply: { kind: 'tenant_created', tenant: id }, events };
   }
 
-  #dropTenant(ctx: ApplyContext, id: TenantId): { reply: Reply; events: readonly PendingEvent[] } {
+  #dropTenant(ctx: EntryContext, id: TenantId): { reply: Reply; events: readonly PendingEvent[] } {
     this.#store.advance(ctx.position);
     if (ctx.tenant !== id) return { reply: rejected('InvalidTenant', `entry of tenant ${ctx.tenant} cannot drop tenant ${id}`), events: [] };
     if (this.#state.liveTenant(id) === undefined) return { reply: rejected('TenantNotFound', `tenant ${id} does not exist`), events: [] };
@@ -192,7 +206,7 @@ export class Kernel {
     return { reply: { kind: 'tenant_dropped', tenant: id }, events: [] };
   }
 
-  #sql(ctx: ApplyContext, stamp: EventStamp, command: SqlBatchCommand): { reply: Reply; events: readonly PendingEvent[] } {
+  #sql(ctx: EntryContext, stamp: EventStamp, command: SqlBatchCommand): { reply: Reply; events: readonly PendingEvent[] } {
     if (this.#state.liveTenant(ctx.tenant) === undefined) {
       this.#store.advance(ctx.position);
       return { reply: rejected('TenantNotFound', `tenant ${ctx.tenant} does not exist`), events: [] };

@@ -30,7 +30,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   fc.constant({ kind: 'noop' as const }),
   fc.record({ kind: fc.constant('client_register' as const), client: fc.bigInt({ min: 0n, max: 2n ** 128n - 1n }).map(clientId) }),
 );
-const envelope: fc.Arbitrary<Envelope> = fc.record({ actor: fc.string({ unit: 'grapheme', maxLength: 20 }), command });
+const envelope: fc.Arbitrary<Envelope> = fc.record({ tenant: fc.integer({ min: 0, max: 2 ** 53 - 1 }).map(tenantId), actor: fc.string({ unit: 'grapheme', maxLength: 20 }), command });
 
 t.test('envelopes round-trip and re-encode to identical bytes', async () => {
   fc.assert(fc.property(envelope, (original) => {
@@ -44,10 +44,10 @@ t.test('envelopes round-trip and re-encode to identical bytes', async () => {
 });
 
 t.test('the operation byte follows the version byte', async (t) => {
-  const bytes = encodeEnvelope({ actor: 'a', command: { kind: 'noop' } });
+  const bytes = encodeEnvelope({ tenant: tenantId(0), actor: 'a', command: { kind: 'noop' } });
   t.equal(bytes[0], 1);
   t.equal(bytes[1], OPERATION.noop);
-  t.same([...bytes], [1, OPERATION.noop, 1, 'a'.charCodeAt(0)]);
+  t.same([...bytes], [1, OPERATION.noop, 0, 1, 'a'.charCodeAt(0)]);
 });
 
 t.test('decoding never throws on arbitrary or mutated input', async () => {
@@ -67,12 +67,12 @@ t.test('decoding never throws on arbitrary or mutated input', async () => {
 });
 
 t.test('decoding rejects precisely', async (t) => {
-  const good = encodeEnvelope({ actor: 'x', command: { kind: 'tenant_drop', id: tenantId(3) } });
+  const good = encodeEnvelope({ tenant: tenantId(3), actor: 'x', command: { kind: 'tenant_drop', id: tenantId(3) } });
   t.match(decodeEnvelope(new Uint8Array([9, ...good.subarray(1)])), { ok: false, reason: /version 9/ });
   t.match(decodeEnvelope(new Uint8Array([1, 99])), { ok: false, reason: /unknown operation 99/ });
   t.match(decodeEnvelope(new Uint8Array([...good, 0])), { ok: false, reason: /trailing/ });
-  t.match(decodeEnvelope(new Uint8Array([1, OPERATION.sql, 0, 0])), { ok: false, reason: /batch of 0/ });
-  t.match(decodeEnvelope(new Uint8Array([1, OPERATION.noop, 1, 0xff])), { ok: false, reason: /UTF-8/ });
+  t.match(decodeEnvelope(new Uint8Array([1, OPERATION.sql, 0, 0, 0])), { ok: false, reason: /batch of 0/ });
+  t.match(decodeEnvelope(new Uint8Array([1, OPERATION.noop, 0, 1, 0xff])), { ok: false, reason: /UTF-8/ });
 });
 
 t.test('value encoding is canonical', async (t) => {
@@ -98,10 +98,10 @@ t.test('value encoding is canonical', async (t) => {
 });
 
 t.test('validateCommand names what is wrong', async (t) => {
-  t.equal(validateCommand({ actor: 'a', command: { kind: 'sql', statements: [{ sql: 'SELECT 1', params: [] }] } }), undefined);
-  t.match(validateCommand({ actor: 'a', command: { kind: 'sql', statements: [] } }), /at least one/);
-  t.match(validateCommand({ actor: 'a'.repeat(300), command: { kind: 'noop' } }), /actor/);
-  t.match(validateCommand({ actor: 'a', command: { kind: 'tenant_create', id: tenantId(0), name: 'x' } }), /positive/);
+  t.equal(validateCommand({ tenant: tenantId(1), actor: 'a', command: { kind: 'sql', statements: [{ sql: 'SELECT 1', params: [] }] } }), undefined);
+  t.match(validateCommand({ tenant: tenantId(1), actor: 'a', command: { kind: 'sql', statements: [] } }), /at least one/);
+  t.match(validateCommand({ tenant: tenantId(1), actor: 'a'.repeat(300), command: { kind: 'noop' } }), /actor/);
+  t.match(validateCommand({ tenant: tenantId(1), actor: 'a', command: { kind: 'tenant_create', id: tenantId(0), name: 'x' } }), /positive/);
 });
 
 t.test('timestamp index maps times to the last position at or before them', async (t) => {

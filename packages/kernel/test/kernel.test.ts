@@ -1,6 +1,7 @@
 import t from 'tap';
 import { position, tenantId } from '@veritydb/types';
 import { Kernel } from '../src/kernel.js';
+import { encodeEnvelope } from '../src/codec/command.js';
 import { Driver, EPOCH_MICROS, fakeHash, hex, replay } from '../testing/driver.js';
 
 const T1 = tenantId(1);
@@ -127,7 +128,11 @@ t.test('tenants are isolated; drop forgets a tenant for good', async (t) => {
   t.match(d.submit(0, { kind: 'client_register', client: 7n as never }).reply, { kind: 'registered', client: 7n, evicted: null });
   const bad = d.kernel.apply({ position: position(d.kernel.head + 1), timestampMicros: EPOCH_MICROS * 2, tenant: T1, hash: fakeHash(0) }, new Uint8Array([7]));
   t.match(bad.reply, { kind: 'rejected', error: { code: 'InvalidEntry' } });
-  t.same(rows(d.kernel, `SELECT stream, event_type, actor FROM __events WHERE position = ${bad.position}`), [['', 'rejected', '']],
+  const mismatch = d.kernel.apply({ position: position(d.kernel.head + 1), timestampMicros: EPOCH_MICROS * 2 + 1, tenant: T1, hash: fakeHash(0) },
+    encodeEnvelope({ tenant: tenantId(5), actor: 'x', command: { kind: 'tenant_create', id: tenantId(5), name: 'sneaky' } }));
+  t.match(mismatch.reply, { kind: 'rejected', error: { code: 'InvalidEntry', message: /names tenant 5/ } }, 'body and header must agree on the tenant');
+  t.notOk(d.kernel.hasTenant(tenantId(5)));
+  t.same(rows(d.kernel, `SELECT stream, event_type, actor FROM __events WHERE position >= ${bad.position}`), [['', 'rejected', ''], ['', 'rejected', '']],
     'an undecodable entry is still part of its tenant\'s audit trail');
 });
 

@@ -27,7 +27,7 @@ export class Driver {
   kernel = Kernel.create();
 
   submit(tenant: number, command: Command, actor = 'tester'): ApplyResult {
-    const entry: Entry = { tenant: tenantId(tenant), timestampMicros: EPOCH_MICROS + (this.log.length + 1) * 1000, body: encodeEnvelope({ actor, command }) };
+    const entry: Entry = { tenant: tenantId(tenant), timestampMicros: EPOCH_MICROS + (this.log.length + 1) * 1000, body: encodeEnvelope({ tenant: tenantId(tenant), actor, command }) };
     this.log.push(entry);
     const result = applyEntry(this.kernel, entry, this.log.length);
     this.replies.push(result);

@@ -127,7 +127,7 @@ export class EmbeddedEngine {
    * Appends one entry and resolves with what applying it did, once it is durable and applied.
    * Sets `progress.submitted` the moment the entry is in the log's hands.
    */
-  submit(tenant: TenantId, envelope: Envelope, progress: CallProgress): Promise<ApplyResult> {
+  submit(envelope: Envelope, progress: CallProgress): Promise<ApplyResult> {
     this.#checkUsable();
     const problem = validateCommand(envelope);
     if (problem !== undefined) throw new InvalidArgument(problem);
@@ -137,12 +137,12 @@ export class EmbeddedEngine {
     const timestampMicros = this.#stamp();
     const durable = this.#log.append([{
       view: view(0), position: at, commit: this.#log.committedPosition(), timestamp: timestampMicros, client: clientId(0n), request: 0,
-      tenant, operation: OPERATION[envelope.command.kind], body,
+      tenant: envelope.tenant, operation: OPERATION[envelope.command.kind], body,
     }]);
     progress.submitted = true;
     const hash = this.#log.head().hash;
     const result = new Promise<ApplyResult>((resolve, reject) => {
-      this.#pending.push({ position: at, timestampMicros, tenant, hash, body, resolve, reject });
+      this.#pending.push({ position: at, timestampMicros, tenant: envelope.tenant, hash, body, resolve, reject });
     });
     durable.then((upTo) => this.#applyDurable(upTo), (error: unknown) => this.#fail(error));
     return result;

@@ -139,7 +139,7 @@ export class Verity {
     if (typeof tenant.name !== 'string') throw new InvalidArgument('tenant name must be a string');
     return guarded(options, async (progress) => {
       if (this.#engine.isOpen && this.#engine.kernel.hasTenant(id)) throw new TenantExists(id);
-      const result = await this.#engine.submit(id, { actor: this.#actor, command: { kind: 'tenant_create', id, name: tenant.name } }, progress);
+      const result = await this.#engine.submit({ tenant: id, actor: this.#actor, command: { kind: 'tenant_create', id, name: tenant.name } }, progress);
       this.#observe(result.position);
       if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, id);
       return { position: result.position };
@@ -150,7 +150,7 @@ export class Verity {
   async dropTenant(id: number, options?: CallOptions): Promise<{ position: number }> {
     const tenant = checkTenantId(id);
     return guarded(options, async (progress) => {
-      const result = await this.#engine.submit(tenant, { actor: this.#actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
+      const result = await this.#engine.submit({ tenant, actor: this.#actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
       this.#observe(result.position);
       if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, tenant);
       return { position: result.position };
@@ -185,7 +185,7 @@ export class Verity {
       return { sql: s.sql, params: toParams(s.params) };
     });
     return guarded(options, async (progress) => {
-      const result = await this.#engine.submit(tenant, { actor: this.#actor, command: { kind: 'sql', statements: checked } }, progress);
+      const result = await this.#engine.submit({ tenant, actor: this.#actor, command: { kind: 'sql', statements: checked } }, progress);
       this.#observe(result.position);
       if (result.reply.kind !== 'sql') {
         throw result.reply.kind === 'rejected' ? replyError(result.reply.error, result.position, tenant) : new VerityError('Internal', `unexpected reply ${result.reply.kind}`);

@@ -7,8 +7,8 @@ import { readValue, writeValue, type Param } from './value.js';
  * timestamp and tenant; the body is an `Envelope`: the actor who asked, and one command.
  *
  * @example
- *   const body = encodeEnvelope({ actor: 'ann', command: { kind: 'sql', statements: [{ sql: 'SELECT 1', params: [] }] } });
- *   const decoded = decodeEnvelope(body); // { ok: true, value: { actor: 'ann', command: … } }
+ *   const body = encodeEnvelope({ tenant: tenantId(1), actor: 'ann', command: { kind: 'sql', statements: [{ sql: 'SELECT 1', params: [] }] } });
+ *   const decoded = decodeEnvelope(body); // { ok: true, value: { tenant: 1, actor: 'ann', command: … } }
  */
 export type Command =
   | TenantCreateCommand
@@ -51,6 +51,10 @@ export interface ClientRegisterCommand {
 }
 
 export interface Envelope {
+  /** The tenant the entry belongs to (0, the system tenant, for control entries). The body
+   * carries it so that any driver can apply the entry from its bytes alone; the log header's
+   * tenant (the per-tenant chain) must agree. */
+  readonly tenant: TenantId;
   /** Who asked (a token subject, or a local name in embedded mode). Recorded in `__events`. */
   readonly actor: string;
   readonly command: Command;
@@ -84,6 +88,7 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
   const writer = new ByteWriter(64);
   writer.u8(COMMAND_FORMAT_VERSION);
   writer.u8(OPERATION[envelope.command.kind]);
+  writer.varuint(envelope.tenant);
   writer.string(envelope.actor);
   writeCommand(writer, envelope.command);
   return writer.finish();
@@ -122,11 +127,12 @@ export function decodeEnvelope(body: Uint8Array): Decoded<Envelope> {
     const operation = reader.u8();
     const kind = KIND_BY_OPERATION.get(operation);
     if (kind === undefined) throw new DecodeFailure(`unknown operation ${operation}`);
+    const tenant = tenantId(reader.varuint());
     const actor = reader.string();
     if (utf8Length(actor) > ACTOR_BYTES_MAX) throw new DecodeFailure('actor too long');
     const command = readCommand(reader, kind);
     reader.end();
-    return { ok: true, value: { actor, command } };
+    return { ok: true, value: { tenant, actor, command } };
   } catch (error) {
     if (error instanceof DecodeFailure) return { ok: false, reason: error.message };
     throw error;
@@ -178,6 +184,7 @@ function utf8Length(text: string): number {
 
 /** Checks a command a caller is about to log; the reason is a message for a person. */
 export function validateCommand(envelope: Envelope): string | undefined {
+  if (!Number.isSafeInteger(envelope.tenant) || envelope.tenant < 0) return 'tenant id must be a non-negative safe integer';
   if (utf8Length(envelope.actor) > ACTOR_BYTES_MAX) return `actor longer than ${ACTOR_BYTES_MAX} bytes`;
   const command = envelope.command;
   switch (command.kind) {
