@@ -12,3 +12,4 @@ export {
   Kernel, SYSTEM_TENANT, type ApplyContext, type ApplyResult, type KernelError, type Reply, type Restored,
 } from './kernel.js';
 export type { StatementOutcome, ReadOutcome } from './sql.js';
+export { encodeReply, decodeReply, REPLY_FORMAT_VERSION } from './codec/reply.js';
