@@ -7,7 +7,7 @@ import {
 import type { Logger } from 'pino';
 import { EVENT_COLUMN_TYPES, type Engine, type EngineStatement } from './engine.js';
 import type { Metrics } from './metrics.js';
-import { errorFrame, paramOf, resultFrames, wireColumns, wireRows } from './results.js';
+import { boundedError, errorFrame, paramOf, resultFrames, wireColumns, wireRows } from './results.js';
 import { allows, createToken, parseScope, verifyToken, type Access, type Scope, type TokenClaims } from './tokens.js';
 
 /** Bounds of one client connection. */
@@ -69,7 +69,15 @@ export class ClientConnection {
     this.#handshake = new ServerHandshake(context.identity);
     this.#remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.#onData(chunk);
+      } catch (error) {
+        // A bug at the edge costs this connection, not the server (nothing was written to the log).
+        context.logger.error({ connection: id, err: error }, 'connection handler failed');
+        this.#refuse('internal', connectionError({ code: 'Internal', message: 'internal error (logged by the server)' }));
+      }
+    });
     socket.on('error', () => this.#destroy());
     socket.on('close', () => this.#destroy());
     socket.on('end', () => {
@@ -122,7 +130,8 @@ export class ClientConnection {
       this.#context.metrics.frames.inc();
       const decoded = decodeClientMessage(frame.payload);
       if (!decoded.ok) {
-        this.#refuse('bad-message', connectionError({ code: 'BadRequest', message: `malformed message: ${decoded.reason}` }));
+        const step = this.#handshake.onMalformed(`malformed message: ${decoded.reason}`);
+        if (step.kind === 'close') this.#refuseWith('bad-message', step.reply);
         return;
       }
       const step = this.#handshake.onMessage(decoded.value);
@@ -387,8 +396,12 @@ export class ClientConnection {
   }
 
   #write(message: ServerMessage): void {
-    if (message.kind === 'response' && message.response.body.kind === 'error') this.#context.metrics.errors.inc(message.response.body.error.code);
-    if (!this.#closed) this.#socket.write(encodeFrame(encodeServerMessage(message)));
+    let bounded = message;
+    if (message.kind === 'response' && message.response.body.kind === 'error') {
+      this.#context.metrics.errors.inc(message.response.body.error.code);
+      bounded = { kind: 'response', response: { requestId: message.response.requestId, body: { kind: 'error', error: boundedError(message.response.body.error) } } };
+    }
+    if (!this.#closed) this.#socket.write(encodeFrame(encodeServerMessage(bounded)));
   }
 
   #refuse(reason: string, response: ReturnType<typeof connectionError>): void {

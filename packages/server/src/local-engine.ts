@@ -117,14 +117,14 @@ export class LocalEngine implements Engine {
   createTenant(id: number, name: string, actor: string): Promise<EngineOutcome<{ position: Position }>> {
     if (this.#tenants.has(id) || this.#pendingCreates.has(id)) return Promise.resolve(refused({ code: 'TenantExists', message: `tenant ${id} already exists` }));
     this.#pendingCreates.set(id, (this.#pendingCreates.get(id) ?? 0) + 1);
-    return this.#submit(id, { actor, command: { kind: 'tenant_create', id: tenantId(id), name } })
+    return this.#submit(id, { tenant: tenantId(id), actor, command: { kind: 'tenant_create', id: tenantId(id), name } })
       .finally(() => this.#settleCreate(id))
       .then((outcome) => outcome.ok ? { ok: true, value: { position: outcome.value.position } } : outcome);
   }
 
   dropTenant(id: number, actor: string): Promise<EngineOutcome<{ position: Position }>> {
     if (!this.#mayExist(id)) return Promise.resolve(tenantNotFound(id));
-    return this.#submit(id, { actor, command: { kind: 'tenant_drop', id: tenantId(id) } })
+    return this.#submit(id, { tenant: tenantId(id), actor, command: { kind: 'tenant_drop', id: tenantId(id) } })
       .then((outcome) => outcome.ok ? { ok: true, value: { position: outcome.value.position } } : outcome);
   }
 
@@ -134,7 +134,7 @@ export class LocalEngine implements Engine {
 
   async execute(tenant: number, statements: readonly EngineStatement[], actor: string): Promise<EngineOutcome<ExecuteOutcome>> {
     if (!this.#mayExist(tenant)) return tenantNotFound(tenant);
-    const outcome = await this.#submit(tenant, { actor, command: { kind: 'sql', statements } });
+    const outcome = await this.#submit(tenant, { tenant: tenantId(tenant), actor, command: { kind: 'sql', statements } });
     if (!outcome.ok) return outcome;
     const reply = outcome.value.reply;
     assert(reply.kind === 'sql', `an sql entry replies sql, got ${reply.kind}`);

@@ -1,6 +1,6 @@
 import { limits, type Position, type Row } from '@veritydb/types';
 import {
-  encodeFrame, encodeServerMessage, fromValue, type Column, type RequestId, type WireError, type WireValue,
+  encodeFrame, encodeServerMessage, fromValue, wireLimits, type Column, type RequestId, type WireError, type WireValue,
 } from '@veritydb/wire';
 import type { EngineColumn, EngineParam } from './engine.js';
 
@@ -119,5 +119,30 @@ function rowBytesEstimate(row: readonly WireValue[]): number {
 
 /** The frame of an error response. */
 export function errorFrame(requestId: RequestId, error: WireError): Uint8Array {
-  return encodeFrame(encodeServerMessage({ kind: 'response', response: { requestId, body: { kind: 'error', error } } }));
+  return encodeFrame(encodeServerMessage({ kind: 'response', response: { requestId, body: { kind: 'error', error: boundedError(error) } } }));
+}
+
+/**
+ * The error with its message cut to the wire limit (messages may quote user input, e.g. SQL)
+ * and its detail strings to theirs, so encoding an error can never fail.
+ */
+export function boundedError(error: WireError): WireError {
+  const message = truncateUtf8(error.message, wireLimits.errorMessageBytesMax);
+  if (error.code === 'ConstraintViolation') return { ...error, message, constraint: truncateUtf8(error.constraint, 255) || 'constraint' };
+  if (error.code === 'SqlError' && !/^[0-9A-Z]{5}$/.test(error.sqlState)) return { ...error, message, sqlState: 'XX000' };
+  return { ...error, message };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Text the wire accepts: no NUL, no lone surrogate, at most `bytesMax` UTF-8 bytes. */
+function truncateUtf8(raw: string, bytesMax: number): string {
+  const text = raw.replaceAll('\u0000', '\\0').replace(/\p{Cs}/gu, '\ufffd');
+  const bytes = encoder.encode(text);
+  if (bytes.length <= bytesMax) return text;
+  // Cut at a character boundary: drop continuation bytes at the cut, then decode.
+  let end = bytesMax - 3;
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return `${decoder.decode(bytes.subarray(0, end))}...`;
 }

@@ -87,7 +87,22 @@ t.test('vdb-server end to end: auth, SQL, history, events, crash, restart, SIGTE
     t.match(batchFails, { code: 'SqlError', message: /^statement 2: / });
     const after = await admin.query(1, sql('SELECT id FROM p WHERE id = 3'));
     t.same(after.rows, [], 'a failed batch changes nothing');
+    const long = await admin.query(1, sql(`SELECT * FROM t WHERE "${'é'.repeat(20_000)}" ==`)).catch((e: unknown) => e);
+    t.match(long, { code: 'SqlError' }, 'an error quoting long input still encodes');
     t.equal((await admin.query(1, sql('SELECT count(*) AS n FROM p'))).rows.length, 1, 'still serving');
+  });
+
+  await t.test('a result larger than a frame target is streamed in several frames and reassembled', async (t) => {
+    await admin.execute(1, [sql('CREATE TABLE big (id BIGINT PRIMARY KEY, blob TEXT)')]);
+    const chunk = 'y'.repeat(200_000);
+    await admin.execute(1, Array.from({ length: 30 }, (_, i) => sql('INSERT INTO big VALUES ($1, $2)', [int(i), text(chunk)])));
+    const all = await admin.query(1, sql('SELECT id, blob FROM big ORDER BY id'));
+    t.equal(all.rows.length, 30);
+    t.ok(all.rows.every((row, i) => (row[0] as { value: bigint }).value === BigInt(i) && (row[1] as { value: string }).value === chunk));
+    const limited = await admin.query(1, sql('SELECT id FROM big'), { rowsLimit: 7 });
+    t.equal(limited.rows.length, 7, 'rowsLimit caps the rows');
+    const metrics = await (await fetch(`http://${server.http}/metrics`)).text();
+    t.match(metrics, /^vdb_requests_total\{kind="query"\} \d+$/m);
   });
 
   await t.test('scopes: a read-only token reads, cannot write or administer', async (t) => {
