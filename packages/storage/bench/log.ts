@@ -3,8 +3,10 @@
  * Prints one JSON line per group size (records per fdatasync):
  *   {"bench":"log","group":64,"record_bytes":256,"records_per_s":…,"mb_per_s":…,"baseline_records_per_s":…,…}
  * `record_bytes` is the body size; on disk each record also carries its 232-byte frame
- * (`frame_bytes`) plus a 236-byte index slot. Log and baseline alternate in short rounds so
- * that load changes on a shared machine hit both alike.
+ * (`frame_bytes`) plus a 236-byte index slot. `baseline_records_per_s` writes `record_bytes` per
+ * record; `baseline_frame_records_per_s` writes `frame_bytes` per record (the same on-disk record,
+ * without the index). Log and baselines alternate in short rounds so that load changes on a
+ * shared machine hit all alike.
  * Usage: node packages/storage/dist/bench/log.js [secondsPerGroup=3]
  */
 import { mkdtemp, open, rm } from 'node:fs/promises';
@@ -72,9 +74,9 @@ async function runLog(log: Log, group: number, seconds: number, body: Uint8Array
 }
 
 /** The physical reference: one write of `group` records then fdatasync, appending to a file. */
-async function runBaseline(path: string, group: number, seconds: number): Promise<Measure> {
+async function runBaseline(path: string, group: number, recordBytes: number, seconds: number): Promise<Measure> {
   const handle = await open(path, 'a+');
-  const buffer = new Uint8Array(group * RECORD_BYTES).fill(0x5a);
+  const buffer = new Uint8Array(group * recordBytes).fill(0x5a);
   let offset = (await handle.stat()).size;
   let records = 0;
   const started = performance.now();
@@ -106,13 +108,15 @@ async function main(): Promise<void> {
       const commitsBefore = log.stats();
       const logTotal: Measure = { records: 0, seconds: 0 };
       const baseTotal: Measure = { records: 0, seconds: 0 };
+      const frameTotal: Measure = { records: 0, seconds: 0 };
+      const add = (total: Measure, measured: Measure): void => {
+        total.records += measured.records;
+        total.seconds += measured.seconds;
+      };
       for (let round = 0; round < ROUNDS; round++) {
-        const base = await runBaseline(join(dir, 'baseline.dat'), group, roundSeconds);
-        const measured = await runLog(log, group, roundSeconds, body);
-        baseTotal.records += base.records;
-        baseTotal.seconds += base.seconds;
-        logTotal.records += measured.records;
-        logTotal.seconds += measured.seconds;
+        add(baseTotal, await runBaseline(join(dir, 'baseline.dat'), group, RECORD_BYTES, roundSeconds / 2));
+        add(frameTotal, await runBaseline(join(dir, 'baseline-frame.dat'), group, recordFrameBytes(RECORD_BYTES), roundSeconds / 2));
+        add(logTotal, await runLog(log, group, roundSeconds, body));
       }
       const head: Position = log.head().position;
       const commits = log.stats().groupCommits - commitsBefore.groupCommits;
@@ -124,6 +128,7 @@ async function main(): Promise<void> {
         mb_per_s: Number((recordsPerSecond * RECORD_BYTES / 1e6).toFixed(2)),
         baseline_records_per_s: Math.round(baselinePerSecond),
         ratio: Number((recordsPerSecond / baselinePerSecond).toFixed(3)),
+        baseline_frame_records_per_s: Math.round(frameTotal.records / frameTotal.seconds),
         frame_bytes: recordFrameBytes(RECORD_BYTES), records: logTotal.records,
         records_per_fdatasync: Number((logTotal.records / Math.max(1, commits)).toFixed(1)), head,
       }));
