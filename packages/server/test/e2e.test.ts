@@ -128,6 +128,27 @@ t.test('vdb-server end to end: auth, SQL, history, events, crash, restart, SIGTE
     t.same(plain(count.rows), [[200]]);
   });
 
+  await t.test('subscribe: past events, then new ones as they commit, until aborted', async (t) => {
+    const abort = new AbortController();
+    const seen: unknown[][] = [];
+    const iterator = admin.subscribe(1, 'p', second.position, { signal: abort.signal });
+    const consumed = (async () => {
+      for await (const result of iterator) {
+        t.same(result.columns.map((c) => c.name), ['position', 'index', 'stream', 'event_type', 'key', 'data', 'actor', 'timestamp', 'hash']);
+        for (const row of plain(result.rows)) seen.push(row);
+        if (seen.some((row) => row[3] === 'delete')) abort.abort();
+      }
+    })();
+    const removed = await admin.execute(1, [sql('DELETE FROM p WHERE id = 2')]);
+    await consumed;
+    t.same(seen.filter((row) => (row[0] as number) <= second.position).map((row) => [row[0], row[3]]), [[second.position, 'update'], [second.position, 'insert']], 'history from `from`');
+    t.same(seen.find((row) => row[3] === 'delete')?.slice(0, 5), [removed.position, 0, 'p', 'delete', [2]], 'the new event arrives');
+    t.ok(seen.every((row) => (row[0] as number) >= second.position));
+    await admin.execute(1, [sql("INSERT INTO p (id, name) VALUES (2, 'Bob')")]);
+    const status = await admin.status();
+    t.equal(status.replicas[0]?.applied, status.replicas[0]?.commit);
+  });
+
   await t.test('HTTP sidecar: /health, /ready, /metrics', async (t) => {
     const health = await fetch(`http://${server.http}/health`);
     t.equal(health.status, 200);
