@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { initCrypto } from '@veritydb/crypto';
-import { Log } from '@veritydb/storage';
+import { Log, type VerifyOptions, type VerifyProgress, type VerifyResult } from '@veritydb/storage';
 import { encodeEnvelope, Kernel, OPERATION, validateCommand, type ApplyResult, type Envelope } from '@veritydb/kernel';
 import {
   assert, CHECKSUM_ZERO, checksum, checksumEqual, clientId, clusterId, limits, position, VerityError, view,
@@ -146,6 +146,12 @@ export class EmbeddedEngine {
     });
     durable.then((upTo) => this.#applyDurable(upTo), (error: unknown) => this.#fail(error));
     return result;
+  }
+
+  /** Checks the log's chains (see `Log.verify`). */
+  async verify(options: VerifyOptions, onProgress?: VerifyProgress): Promise<VerifyResult> {
+    this.#checkUsable();
+    return this.#log.verify(options, onProgress);
   }
 
   /** Resolves at the next apply (or close): for followers of the log. */

@@ -7,6 +7,7 @@ export {
   type BatchStatement, type BatchResult, type EventFilter, type VerityEvent, type ResultColumn,
 } from './verity.js';
 export type { CallOptions } from './options.js';
+export type { VerifyResult } from '@veritydb/storage';
 export { Timestamp, type Row, type OutValue, type SqlParam } from './values.js';
 export {
   VerityError, SqlError, ConstraintViolation, TenantNotFound, TenantExists, TimeoutError, AbortedError,

@@ -1,7 +1,8 @@
 import type { ApplyResult, KernelError, ReadOutcome } from '@veritydb/kernel';
 import { EVENTS_TABLE, prepare } from '@veritydb/query';
-import { checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type SqlType, type TenantId } from '@veritydb/types';
+import { assert, checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type SqlType, type TenantId } from '@veritydb/types';
 import { EmbeddedEngine } from './engine.js';
+import type { VerifyResult } from '@veritydb/storage';
 import {
   ConstraintViolation, InvalidArgument, isConstraintState, PositionUnavailable, SqlError, TenantExists,
   TenantNotFound,
@@ -162,6 +163,20 @@ export class Verity {
     return new Tenant(this, checkTenantId(id));
   }
 
+  /** Checks the log's hash chains (every record, or one tenant's chain): what `vdb-admin
+   * verify` reports. `onProgress(checked, total)` is called as it goes. */
+  async verify(
+    scope: { readonly tenant?: number; readonly from?: number; readonly to?: number } = {},
+    options?: CallOptions & { readonly onProgress?: (checked: number, total: number) => void },
+  ): Promise<VerifyResult> {
+    const tenant = scope.tenant === undefined ? undefined : checkTenantId(scope.tenant);
+    return guarded(options, () => this.#engine.verify({
+      ...(tenant === undefined ? {} : { tenant }),
+      ...(scope.from === undefined ? {} : { from: scope.from }),
+      ...(scope.to === undefined ? {} : { to: scope.to }),
+    }, options?.onProgress));
+  }
+
   /** Writes a checkpoint now (they are also written periodically and on close). */
   async checkpoint(options?: CallOptions): Promise<{ position: number }> {
     return guarded(options, async () => ({ position: await this.#engine.checkpoint() }));
@@ -206,6 +221,9 @@ export class Verity {
     return guarded(options, async () => {
       this.#checkOpen();
       if (at !== undefined) await this.#waitForApplied(at);
+      // Causal (and linearizable) reads: in-process, the applied state already includes every
+      // position this handle has seen, because nothing is reported before it is applied.
+      assert(this.#engine.head >= this.#seen, `applied ${this.#engine.head} behind the causal token ${this.#seen}`);
       const outcome: ReadOutcome = this.#engine.kernel.read(tenant, sql, checked, at === undefined ? undefined : toPosition(at));
       if (!outcome.ok) throw replyError(outcome.error, undefined, tenant);
       this.#observe(outcome.position);

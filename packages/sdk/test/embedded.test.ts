@@ -140,6 +140,8 @@ t.test('restart keeps every acknowledged write, with and without checkpoints', a
   const at = db.position;
   const middle = writes[20]?.position as number;
   const pastRows = (await tn.queryAt('SELECT count(*) AS n FROM r', middle)).rows;
+  t.same(await db.verify(), { ok: true, checked: at }, 'the whole chain verifies');
+  t.same(await db.verify({ tenant: 1 }), { ok: true, checked: at }, 'so does the tenant\'s own chain (its only tenant)');
   await db.close();
   await t.rejects(db.checkpoint(), ClosedError);
 
