@@ -1,5 +1,5 @@
-import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { initCrypto } from '@veritydb/crypto';
 import {
   CHECKSUM_ZERO, VerityError, assert, checksumEqual, limits, type Checksum, type ClusterId, type Position,
@@ -177,8 +177,18 @@ export class Log {
     assert(Number.isInteger(segmentBytes) && segmentBytes >= limits.segmentBytesMin && segmentBytes <= limits.segmentBytesMax,
       `segmentBytes must be in [${limits.segmentBytesMin}, ${limits.segmentBytesMax}], got ${segmentBytes}`);
     await initCrypto();
-    const logDir = join(dir, 'log');
+    const logDir = join(resolve(dir), 'log');
     await mkdir(logDir, { recursive: true });
+    await lockLog(logDir);
+    try {
+      return await Log.#recover(logDir, options, segmentBytes);
+    } catch (error) {
+      await unlockLog(logDir);
+      throw error;
+    }
+  }
+
+  static async #recover(logDir: string, options: LogOptions, segmentBytes: number): Promise<Log> {
     const numbers = await listSegments(logDir);
     const mode = options.faults ?? 'fail';
     const segments: Segment[] = [];
@@ -494,6 +504,7 @@ export class Log {
     for (const files of this.#readers.values()) this.#retire(files);
     this.#readers.clear();
     while (this.#closing.size > 0) await Promise.all([...this.#closing]);
+    await unlockLog(this.#dir);
   }
 
   #checkUsable(): void {
@@ -957,6 +968,47 @@ function quickSealedCheck(indexBytes: Uint8Array, segmentSize: number, firstPosi
   }
   if (offset !== segmentSize || count === 0) return undefined;
   return { headers, count, bytes: offset, lastHash };
+}
+
+/** Logs open in this process (a second `Log.open` of the same directory is refused). */
+const openInProcess = new Set<string>();
+
+/**
+ * Takes `<log>/LOCK` (holding this process's pid), refusing with `LogLocked` while another live
+ * process or another `Log` in this one holds it. A lock left by a dead process is taken over.
+ */
+async function lockLog(logDir: string): Promise<void> {
+  const path = join(logDir, 'LOCK');
+  if (openInProcess.has(logDir)) throw logError('LogLocked', `${logDir} is already open in this process`, { file: path });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+      openInProcess.add(logDir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
+      throw logError('LogLocked', `${logDir} is in use by process ${holder} (${path})`, { file: path, pid: holder });
+    }
+    await rm(path, { force: true });
+  }
+  throw logError('LogLocked', `could not take ${path}`, { file: path });
+}
+
+async function unlockLog(logDir: string): Promise<void> {
+  if (!openInProcess.delete(logDir)) return;
+  await rm(join(logDir, 'LOCK'), { force: true });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function listSegments(logDir: string): Promise<number[]> {

@@ -289,3 +289,18 @@ t.test('verify names a forged tenant link; the global chain alone does not catch
   t.same(await forged.verify({ to: 5 }), { ok: true, checked: 5 });
   await forged.close();
 });
+
+t.test('a log directory is opened by one Log at a time; a dead holder\'s lock is taken over', async (t) => {
+  const dir = await tempDir(t);
+  const log = await Log.open(dir, { cluster: CLUSTER });
+  await t.rejects(Log.open(dir, { cluster: CLUSTER }), { code: 'LogLocked' });
+  await log.close();
+  const { writeFile: write } = await import('node:fs/promises');
+  // A pid that cannot be alive (beyond the kernel's pid_max).
+  await write(join(dir, 'log', 'LOCK'), '2147483646\n');
+  const again = await Log.open(dir, { cluster: CLUSTER });
+  t.equal(again.head().position, 0);
+  await again.close();
+  await write(join(dir, 'log', 'LOCK'), `${process.ppid}\n`);
+  await t.rejects(Log.open(dir, { cluster: CLUSTER }), { code: 'LogLocked', message: new RegExp(`process ${process.ppid}`) });
+});
