@@ -57,11 +57,12 @@ export class KernelState {
     return record === undefined || record.droppedAt !== null ? undefined : record;
   }
 
-  /** The tenant as it was at `at` (created at or before, not yet dropped). */
+  /** The tenant if its state at `at` can be read: created at or before `at` and not dropped.
+   * Dropping a tenant erases its history too (the store forgets it; DESIGN §12), so a dropped
+   * tenant has no readable past. */
   tenantAt(id: TenantId, at: Position): TenantRecord | undefined {
-    const record = this.tenants.get(id);
-    if (record === undefined || record.createdAt > at) return undefined;
-    return record.droppedAt !== null && record.droppedAt <= at ? undefined : record;
+    const record = this.liveTenant(id);
+    return record === undefined || record.createdAt > at ? undefined : record;
   }
 
   addTenant(record: TenantRecord): void {

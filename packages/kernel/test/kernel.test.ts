@@ -119,7 +119,11 @@ t.test('tenants are isolated; drop forgets a tenant for good', async (t) => {
   t.match(d.kernel.read(tenantId(2), 'SELECT * FROM p', []), { ok: false, error: { code: 'UndefinedTable' } });
   t.same(rows(d.kernel, 'SELECT DISTINCT stream FROM __events ORDER BY stream'), [[''], ['p']]);
   t.match(d.submit(1, { kind: 'tenant_drop', id: tenantId(2) }).reply, { kind: 'rejected', error: { code: 'InvalidTenant' } });
+  const beforeDrop = d.kernel.head;
   t.match(d.submit(2, { kind: 'tenant_drop', id: tenantId(2) }).reply, { kind: 'tenant_dropped' });
+  t.match(d.kernel.read(tenantId(2), 'SELECT * FROM q', [], position(beforeDrop)), { ok: false, error: { code: 'TenantNotFound' } },
+    'a dropped tenant\'s past is erased too');
+  t.match(d.kernel.read(T1, 'SELECT * FROM q AS OF POSITION 4', []), { ok: false, error: { code: 'UndefinedTable' } }, 'and never visible to another tenant');
   t.notOk(d.kernel.hasTenant(tenantId(2)));
   t.match(d.sql(2, 'SELECT 1').reply, { kind: 'rejected', error: { code: 'TenantNotFound' } });
   t.match(d.createTenant(2).reply, { kind: 'rejected', error: { code: 'TenantExists' } }, 'ids are not reused');

@@ -24,8 +24,10 @@ t.test('kernel state encodes canonically and decodes to the same bytes', async (
   t.equal(decoded.value.catalogAt(tenantId(2), position(4))?.tables.length, 0, 'catalog before the DDL');
   t.equal(decoded.value.catalogAt(tenantId(2), position(5))?.tables.length, 1, 'catalog from the DDL on');
   t.equal(decoded.value.catalogAt(tenantId(2), position(1)), undefined, 'no catalog before the tenant');
-  t.equal(decoded.value.tenantAt(tenantId(3), position(5))?.name, 't3');
-  t.equal(decoded.value.tenantAt(tenantId(3), position(6)), undefined, 'dropped at 6');
+  t.equal(decoded.value.tenantAt(tenantId(2), position(5))?.name, 't2');
+  t.equal(decoded.value.tenantAt(tenantId(2), position(1)), undefined, 'not created yet');
+  t.equal(decoded.value.tenantAt(tenantId(3), position(5)), undefined, 'dropped at 6: its past is erased too');
+  t.equal(decoded.value.tenants.get(tenantId(3))?.droppedAt, 6);
   t.equal(decoded.value.liveTenant(tenantId(3)), undefined);
   t.match(KernelState.decode(new Uint8Array([9])), { ok: false, reason: /version 9/ });
   const truncated = a.encode().subarray(0, 20);
