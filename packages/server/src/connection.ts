@@ -59,6 +59,7 @@ export class ClientConnection {
   #decoder = new FrameDecoder({ frameBytesMax: connectionLimits.helloFrameBytesMax });
   #claims: TokenClaims | null = null;
   #closed = false;
+  #peerEnded = false;
   #handshakeTimer: NodeJS.Timeout | null;
   readonly #closedListeners: (() => void)[] = [];
 
@@ -80,10 +81,16 @@ export class ClientConnection {
     });
     socket.on('error', () => this.#destroy());
     socket.on('close', () => this.#destroy());
+    // The peer half-closed: answer what is in flight, then close (the server allows half-open sockets).
     socket.on('end', () => {
       const error = this.#decoder.finish();
-      if (error !== null) this.#refuse('truncated', connectionError({ code: 'BadFrame', message: error.message }));
-      else this.#socket.end();
+      if (error !== null) {
+        this.#refuse('truncated', connectionError({ code: 'BadFrame', message: error.message }));
+        return;
+      }
+      this.#peerEnded = true;
+      this.endSubscriptions('the client closed its side of the connection');
+      if (this.#inFlight.size === 0) this.close();
     });
     this.#handshakeTimer = setTimeout(() => {
       this.#refuse('handshake-timeout', connectionError({ code: 'Unauthorized', message: `no handshake within ${connectionLimits.handshakeTimeoutMs} ms` }));
@@ -210,6 +217,7 @@ export class ClientConnection {
       .finally(() => {
         // The id may already be reused by a new request (after a final frame): leave that one alone.
         if (this.#inFlight.get(request.id) === flight) this.#inFlight.delete(request.id);
+        if (this.#peerEnded && this.#inFlight.size === 0) this.close();
       });
   }
 

@@ -83,7 +83,7 @@ export class VerityServer {
   static async #listen(config: ServerConfig, logger: Logger, engine: LocalEngine, keys: AdminKeys, nowSeconds: () => number): Promise<VerityServer> {
     const metrics = new Metrics();
     let server: VerityServer | null = null;
-    const tcp = createTcpServer((socket) => {
+    const tcp = createTcpServer({ allowHalfOpen: true }, (socket) => {
       if (server === null) socket.destroy();
       else server.#accept(socket);
     });

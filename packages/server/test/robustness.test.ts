@@ -154,6 +154,7 @@ t.test('wire fuzz against a live server while a good client keeps working', asyn
   const counts = new Map<string, number>();
   let malformedReplies = 0;
   let unclosed = 0;
+  let answeredAfterHalfClose = 0;
   const makeCase = (): { first: Uint8Array; then: Uint8Array | null; kind: string } => {
     const kind = rng.pick(kinds);
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
@@ -186,9 +187,13 @@ t.test('wire fuzz against a live server while a good client keeps working', asyn
       const decoder = new FrameDecoder();
       const { frames, error } = decoder.push(outcome.received);
       const tail = decoder.finish();
-      if (error !== null || tail !== null || frames.some((f) => !decodeServerMessage(f.payload).ok)) {
+      const messages = frames.map((f) => decodeServerMessage(f.payload));
+      if (error !== null || tail !== null || messages.some((m) => !m.ok)) {
         malformedReplies++;
         t.fail(`${fuzzCase.kind}: the server sent bytes that are not valid frames`);
+      }
+      if (fuzzCase.kind === 'post-auth' && messages.some((m) => m.ok && m.value.kind === 'response' && m.value.response.requestId !== 0n)) {
+        answeredAfterHalfClose++;
       }
     }
   };
@@ -200,6 +205,7 @@ t.test('wire fuzz against a live server while a good client keeps working', asyn
 
   t.equal(malformedReplies, 0, 'every reply was well-formed frames');
   t.equal(unclosed, 0, 'every fuzzed connection was closed by the server');
+  t.ok(answeredAfterHalfClose > (counts.get('post-auth') ?? 0) / 2, `${answeredAfterHalfClose} authenticated fuzz connections got answers after half-closing`);
   t.equal(goodFailures, 0, 'the good client never failed');
   t.ok(goodWrites > 0, 'the good client made progress');
   t.equal(server.child.exitCode, null, 'the server is still running');
