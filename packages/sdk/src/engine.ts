@@ -26,6 +26,15 @@ export interface EngineOptions {
   readonly segmentBytes?: number;
 }
 
+/**
+ * A checkpoint encodes the whole state synchronously (the store has no incremental
+ * checkpoints yet), so its cost grows with the data. Periodic checkpoints therefore also wait
+ * until the time since the last one is at least its cost divided by this share: checkpointing
+ * never takes more than ~5% of the engine's time, whatever the data size (replay after a crash
+ * grows accordingly, and is bounded the same way).
+ */
+export const CHECKPOINT_TIME_SHARE_MAX = 0.05;
+
 /** The embedded engine is a one-replica cluster with a fixed id. */
 export const EMBEDDED_CLUSTER = clusterId(0x5644_4201n);
 
@@ -52,6 +61,9 @@ export class EmbeddedEngine {
   /** Checkpoint writes run one at a time (they share a temporary file). */
   #checkpointQueue: Promise<void> = Promise.resolve();
   #checkpointDue = false;
+  /** Wall-clock end and duration of the last checkpoint, for `CHECKPOINT_TIME_SHARE_MAX`. */
+  #lastCheckpointEndMs = 0;
+  #lastCheckpointCostMs = 0;
   #applied = signal();
   #failure: unknown;
   #state: 'open' | 'closing' | 'closed' = 'open';
@@ -216,12 +228,18 @@ export class EmbeddedEngine {
     }
     if (!applied) return;
     this.#wake();
-    if (this.#kernel.head - this.#checkpointPosition >= this.#options.checkpointIntervalEntries && !this.#checkpointDue && this.#state === 'open') {
+    if (this.#checkpointIsDue()) {
       this.#checkpointDue = true;
       this.#queueCheckpoint()
         .catch((error: unknown) => this.#fail(error))
         .finally(() => { this.#checkpointDue = false; });
     }
+  }
+
+  #checkpointIsDue(): boolean {
+    if (this.#checkpointDue || this.#state !== 'open') return false;
+    if (this.#kernel.head - this.#checkpointPosition < this.#options.checkpointIntervalEntries) return false;
+    return Date.now() - this.#lastCheckpointEndMs >= this.#lastCheckpointCostMs / CHECKPOINT_TIME_SHARE_MAX;
   }
 
   #queueCheckpoint(): Promise<void> {
@@ -232,9 +250,12 @@ export class EmbeddedEngine {
 
   /** Captures the state now (synchronously, so it is one consistent position), then writes it. */
   async #writeCheckpoint(): Promise<void> {
+    const startedMs = Date.now();
     const file: CheckpointFile = { position: this.#kernel.head, recordHash: this.#lastAppliedHash, payload: this.#kernel.checkpoint() };
     await writeCheckpointFile(this.#dir, file);
     this.#checkpointPosition = Math.max(this.#checkpointPosition, file.position);
+    this.#lastCheckpointEndMs = Date.now();
+    this.#lastCheckpointCostMs = this.#lastCheckpointEndMs - startedMs;
   }
 
   /** A failed fsync or a broken invariant stops the engine: nothing more is acknowledged. */
