@@ -67,6 +67,23 @@ t.test('vdb-server end to end: auth, SQL, history, events, crash, restart, SIGTE
     ]);
   });
 
+  await t.test('every SQL type round-trips through parameters and results', async (t) => {
+    await admin.execute(1, [sql('CREATE TABLE types (id BIGINT PRIMARY KEY, i INTEGER, d DOUBLE, s TEXT, b BOOLEAN, day DATE, ts TIMESTAMP, raw BYTES, doc JSON)')]);
+    const values: WireValue[] = [
+      int(2n ** 62n + 1n), int(-7), { kind: 'float64', value: 2.5 }, text('ünïcødé'), { kind: 'bool', value: true },
+      { kind: 'date', value: '2024-02-29' }, { kind: 'timestamp', value: 1_700_000_000_123_456n }, { kind: 'bytes', value: new Uint8Array([0, 255, 7]) },
+      { kind: 'json', value: { b: [1, null, 'x'], a: true } },
+    ];
+    await admin.execute(1, [sql('INSERT INTO types VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', values)]);
+    const back = await admin.query(1, sql('SELECT id, i, d, s, b, day, ts, raw, doc FROM types WHERE id = $1', [int(2n ** 62n + 1n)]));
+    t.same(back.columns.map((c) => c.type), ['BIGINT', 'INTEGER', 'DOUBLE', 'TEXT', 'BOOLEAN', 'DATE', 'TIMESTAMP', 'BYTES', 'JSON']);
+    t.same(back.rows, [values], 'the same wire values come back, microseconds and 64-bit integers included');
+    const nulls = await admin.execute(1, [sql('INSERT INTO types (id, i, d, s, b, day, ts, raw, doc) VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8) RETURNING i, ts, doc',
+      Array.from({ length: 8 }, () => ({ kind: 'null' }) as WireValue))]);
+    t.same(nulls.statements[0]?.rows, [[{ kind: 'null' }, { kind: 'null' }, { kind: 'null' }]]);
+    await admin.execute(1, [sql('DROP TABLE types')]);
+  });
+
   await t.test('bad input gets precise typed errors and the connection keeps serving', async (t) => {
     const syntax = await admin.query(1, sql('SELEC * FROM p')).catch((e: unknown) => e);
     t.ok(syntax instanceof SqlError, 'syntax error');
@@ -220,8 +237,43 @@ t.test('a data dir in use by a live server is refused; env configures the server
   server.child.kill('SIGTERM');
   t.equal((await server.exited).code, 0);
 
+  const wrongCluster = await startServer(t.teardown, dataDir);
+  await t.rejects(Connection.open({ address: wrongCluster.listen, token: await adminToken(dataDir), clusterId: 12345n as never }), ForbiddenError, 'a client naming another cluster');
+  wrongCluster.child.kill('SIGTERM');
+  t.equal((await wrongCluster.exited).code, 0);
+
   const viaEnv = await startServer(t.teardown, dataDir, [], { VDB_DATA_DIR: '/nonexistent-should-be-overridden' });
   t.ok(viaEnv.logs.some((l) => l['msg'] === 'log replayed' && l['dataDir'] === dataDir), 'the flag beats VDB_DATA_DIR');
   viaEnv.child.kill('SIGTERM');
   t.equal((await viaEnv.exited).code, 0);
+});
+
+t.test('SIGTERM with writes in flight: each is acknowledged or refused as Unavailable, never lost', async (t) => {
+  const dataDir = await tempDir(t.teardown);
+  const server = await startServer(t.teardown, dataDir);
+  const token = await adminToken(dataDir);
+  const connection = await Connection.open({ address: server.listen, token });
+  await connection.createTenant(1, 'drain');
+  await connection.execute(1, [sql('CREATE TABLE d (id BIGINT PRIMARY KEY)')]);
+  const acknowledged: number[] = [];
+  const outcomes = new Map<string, number>();
+  const writes = Array.from({ length: 300 }, (_, i) => connection.execute(1, [sql('INSERT INTO d VALUES ($1)', [int(i)])]).then(
+    () => { acknowledged.push(i); outcomes.set('ok', (outcomes.get('ok') ?? 0) + 1); },
+    (error: { code: string }) => { outcomes.set(error.code, (outcomes.get(error.code) ?? 0) + 1); },
+  ));
+  while (acknowledged.length < 20) await new Promise((resolve) => setTimeout(resolve, 1));
+  server.child.kill('SIGTERM');
+  await Promise.all(writes);
+  t.equal((await server.exited).code, 0, 'exit 0 after draining');
+  t.comment(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  const allowed = new Set(['ok', 'Unavailable', 'Indeterminate']);
+  t.ok([...outcomes.keys()].every((code) => allowed.has(code)), 'only acknowledged, Unavailable or (after the close) Indeterminate');
+  const restarted = await startServer(t.teardown, dataDir);
+  const again = await Connection.open({ address: restarted.listen, token });
+  const rows = await again.query(1, sql('SELECT id FROM d'));
+  const present = new Set(plain(rows.rows).map((r) => r[0] as number));
+  t.same(acknowledged.filter((id) => !present.has(id)), [], 'every acknowledged write survived the stop');
+  await again.close();
+  restarted.child.kill('SIGTERM');
+  t.equal((await restarted.exited).code, 0);
 });
