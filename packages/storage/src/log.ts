@@ -36,6 +36,8 @@ export interface RecoveryReport {
   readonly indexSlotsRebuilt: number;
   /** Positions whose index slot was damaged or disagreed with its record (`'report'` mode). */
   readonly indexRepairs: readonly Position[];
+  /** Index files whose damaged file header was rewritten (`'report'` mode). */
+  readonly indexHeadersRebuilt: readonly string[];
   /** Damaged records awaiting `repair` (`'report'` mode). */
   readonly faulty: readonly FaultyRecord[];
 }
@@ -195,6 +197,7 @@ export class Log {
     const tenantHeads = new Map<number, LogHead>();
     const faulty = new Map<number, FaultyRecord>();
     const indexRepairs: Position[] = [];
+    const indexHeadersRebuilt: string[] = [];
     let truncated: RecoveryReport['truncated'];
     let indexSlotsRebuilt = 0;
     let prevHash: Uint8Array | undefined = CHECKSUM_ZERO;
@@ -206,9 +209,16 @@ export class Log {
       const segmentPath = join(logDir, segmentFileName(number));
       const indexPath = join(logDir, indexFileName(number));
       const indexBytes = new Uint8Array(await readFile(indexPath));
-      const header = decodeIndexHeader(indexBytes);
+      let header = decodeIndexHeader(indexBytes);
       if (typeof header === 'string') {
-        throw logError('CorruptIndex', `${indexPath}: ${header}`, { file: indexPath });
+        if (mode === 'fail' || indexBytes.length < INDEX_HEADER_BYTES) throw logError('CorruptIndex', `${indexPath}: ${header}`, { file: indexPath });
+        // Everything in the header is known from the file name and the segments before it.
+        const rebuilt = { segment: number, firstPosition: nextPosition as Position, cluster: options.cluster };
+        const bytes = encodeIndexHeader(rebuilt);
+        indexBytes.set(bytes, 0);
+        await rewriteIndexHeader(indexPath, bytes);
+        indexHeadersRebuilt.push(indexPath);
+        header = rebuilt;
       }
       if (header.segment !== number || header.firstPosition !== nextPosition) {
         throw logError('IndexMismatch', `${indexPath}: index header says segment ${header.segment} from position ${header.firstPosition}, expected segment ${number} from ${nextPosition}`,
@@ -259,7 +269,7 @@ export class Log {
     return new Log({
       dir: logDir, cluster: options.cluster, segmentBytes, segments, tenantHeads, faulty,
       writer, head: { position: headPosition, hash: headHash },
-      recovery: { truncated, indexSlotsRebuilt, indexRepairs, faulty: [...faulty.values()] },
+      recovery: { truncated, indexSlotsRebuilt, indexRepairs, indexHeadersRebuilt, faulty: [...faulty.values()] },
     });
   }
 
@@ -1072,6 +1082,16 @@ async function openSegmentFiles(logDir: string, number: number, flags: 'r' | 'r+
 async function closeFiles(files: SegmentFiles): Promise<void> {
   await files.data.close();
   await files.index.close();
+}
+
+async function rewriteIndexHeader(indexPath: string, bytes: Uint8Array): Promise<void> {
+  const index = await open(indexPath, 'r+');
+  try {
+    await writeFully(index, bytes, 0);
+    await index.datasync();
+  } finally {
+    await index.close();
+  }
 }
 
 /** Writes rebuilt index slots and cuts a torn tail from both files. */
