@@ -11,7 +11,8 @@ export function describe(message: Message): string {
     case 'pong': return `pong v${message.view}`;
     case 'start_view_change': return `start_view_change v${message.view}${message.joined ? ' joined' : ''}`;
     case 'do_view_change':
-      return `do_view_change v${message.view} log_view${message.logView} op${message.op} commit${message.commit} headers${message.headers.length}`;
+      return `do_view_change v${message.view} log_view${message.logView} op${message.op} commit${message.commit} headers${message.headers.length}` +
+        ` present${message.present.filter(Boolean).length}${message.faulty.length > 0 ? ` faulty[${message.faulty.join(',')}]` : ''}`;
     case 'start_view': return `start_view v${message.view} op${message.op} commit${message.commit} headers${message.headers.length}`;
     case 'request_start_view': return `request_start_view v${message.view}`;
     case 'request_headers': return `request_headers v${message.view} ops${message.opMin}..${message.opMax}`;

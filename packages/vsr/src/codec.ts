@@ -106,6 +106,11 @@ function encodePayload(writer: ByteWriter, message: Message): void {
     case 'do_view_change':
       writer.u32(message.view).u32(message.logView).u64(message.op).u64(message.commit);
       encodeHeaders(writer, message.headers);
+      assert(message.present.length === message.headers.length, 'one present flag per header');
+      for (const present of message.present) writer.u8(present ? 1 : 0);
+      assert(message.faulty.length <= vsrConstants.viewHeadersMax, 'faulty ops bounded');
+      writer.u16(message.faulty.length);
+      for (const op of message.faulty) writer.u64(op);
       return;
     case 'start_view':
       writer.u32(message.view).u64(message.op).u64(message.commit);
@@ -162,11 +167,24 @@ function decodePayload(reader: ByteReader, kind: Message['kind'], from: number):
       if (joined > 1) throw new DecodeError('joined is a boolean');
       return { kind, from, view, joined: joined === 1 };
     }
-    case 'do_view_change':
-      return {
-        kind, from, view: reader.u32(), logView: reader.u32(), op: reader.u64(), commit: reader.u64(),
-        headers: decodeHeaders(reader),
-      };
+    case 'do_view_change': {
+      const view = reader.u32();
+      const logView = reader.u32();
+      const op = reader.u64();
+      const commit = reader.u64();
+      const headers = decodeHeaders(reader);
+      const present: boolean[] = [];
+      for (let i = 0; i < headers.length; i++) {
+        const flag = reader.u8();
+        if (flag > 1) throw new DecodeError('present flag is a boolean');
+        present.push(flag === 1);
+      }
+      const faultyCount = reader.u16();
+      if (faultyCount > vsrConstants.viewHeadersMax) throw new DecodeError(`too many faulty ops: ${faultyCount}`);
+      const faulty: number[] = [];
+      for (let i = 0; i < faultyCount; i++) faulty.push(reader.u64());
+      return { kind, from, view, logView, op, commit, headers, present, faulty };
+    }
     case 'start_view':
       return { kind, from, view: reader.u32(), op: reader.u64(), commit: reader.u64(), headers: decodeHeaders(reader) };
     case 'request_headers':

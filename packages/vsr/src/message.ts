@@ -60,8 +60,15 @@ export interface DoViewChangeMessage extends Base {
   readonly logView: number;
   readonly op: number;
   readonly commit: number;
-  /** The newest headers of the log, contiguous and hash-chained, ending at `op`. */
+  /** The newest known headers of the log, oldest first, ending at `op` (holes possible). */
   readonly headers: readonly Header[];
+  /** Per header: is its body durable here? */
+  readonly present: readonly boolean[];
+  /**
+   * Ops whose slot is faulty here (torn or corrupt): this replica may once have acknowledged
+   * them, so it must not be counted as never having had them.
+   */
+  readonly faulty: readonly number[];
 }
 /** New primary → all: the view's log suffix, ending at `op`. */
 export interface StartViewMessage extends Base {

@@ -96,6 +96,8 @@ export class Replica {
   readonly #bodies = new Map<number, Uint8Array>();
   /** Checksum of the entry durable at each op. */
   readonly #durable = new Map<number, Checksum>();
+  /** Ops whose slot was found torn or corrupt on open and not rewritten since: never nacked. */
+  readonly #faulty = new Set<number>();
   #head = 0;
   #commitMin = 0;
   #commitMax = 0;
@@ -121,6 +123,8 @@ export class Replica {
   readonly #votes = new Map<number, Map<number, number>>();
   #voteTick = -Infinity;
   #viewChangeTick = 0;
+  /** Drawn per view change, so replicas do not time out in lockstep and duel forever. */
+  #viewChangeTimeoutTicks: number = vsrConstants.viewChangeTimeoutTicks;
   /** Set once a quorum of votes moved this replica into the view: only then may it send do_view_change. */
   #dvcAllowed = false;
   #dvcSentTick = -Infinity;
@@ -176,7 +180,10 @@ export class Replica {
     for (const op of ops) {
       const entry = decodeEntry(durable.slots.get(op) as Uint8Array);
       // A torn or corrupt slot stays a hole: repaired later, never treated as "never had it".
-      if (entry === undefined || entry.header.op !== op || entry.header.cluster !== replica.cluster || op === 0) continue;
+      if (entry === undefined || entry.header.op !== op || entry.header.cluster !== replica.cluster || op === 0) {
+        if (op > 0) replica.#faulty.add(op);
+        continue;
+      }
       replica.#headers.set(op, entry.header);
       replica.#bodies.set(op, entry.body);
       replica.#durable.set(op, entry.header.checksum);
@@ -239,6 +246,7 @@ export class Replica {
           const current = this.#headers.get(entry.header.op);
           if (current !== undefined && checksumEqual(current.checksum, entry.header.checksum)) {
             this.#durable.set(entry.header.op, entry.header.checksum);
+            this.#faulty.delete(entry.header.op);
           }
         }
         break;
@@ -380,16 +388,17 @@ export class Replica {
     }
     if (this.#abdicated) return;
     const verdict = this.#sessions.check(message.client, message.session, message.request);
+    // The table speaks for the cluster only once everything known committed is applied and no
+    // registration in flight can still evict: until then a lagging answer could be stale.
+    const settled = this.#commitMin === this.#commitMax && !this.#pipeline.some((p) => p.header.operation === 'register');
     switch (verdict.kind) {
       case 'duplicate':
-        this.#reply(message.client, message.request, verdict.op, verdict.reply);
+        if (settled) this.#reply(message.client, message.request, verdict.op, verdict.reply);
         return;
       case 'stale':
         return;
       case 'evicted':
-        // Only a session this replica has applied past can be called gone; otherwise it may just lag.
-        if (message.session > this.#commitMin || this.#commitMin < this.#commitMax) return;
-        this.#evict(message.client, message.session);
+        if (settled && message.session <= this.#commitMin) this.#evict(message.client, message.session);
         return;
       case 'new':
         break;
@@ -460,7 +469,11 @@ export class Replica {
     }
     // A primary that cannot hear a quorum stops heartbeating, so backups that still hear it move on.
     this.#abdicated = heard < this.#quorum.replication;
-    if (this.#abdicated) return;
+    if (this.#abdicated) {
+      // Silent, so backups that still hear it time out; and it votes like them, so a quorum forms.
+      this.#voteNext();
+      return;
+    }
     if (this.#tick - this.#heartbeatTick >= vsrConstants.commitIntervalTicks) {
       this.#heartbeatTick = this.#tick;
       const commitHeader = this.#headers.get(this.#commitMax);
@@ -490,14 +503,16 @@ export class Replica {
       return;
     }
     if (message.view < this.#view || this.#status !== 'normal' || this.isPrimary) return;
-    if (message.from !== this.#primaryOf(this.#view) || header.view !== this.#view) return;
+    if (message.from !== this.#primaryOf(this.#view) || header.view > this.#view) return;
     this.#primaryTick = this.#tick;
     const existing = this.#headers.get(header.op);
     if (header.op <= this.#head && existing !== undefined) {
       assert(checksumEqual(existing.checksum, header.checksum) || header.op <= this.#commitMin,
         `a view's log never changes: op ${header.op}`);
       // A re-sent prepare: our prepare_ok was lost.
-      if (this.#isDurable(header.op) && header.op > this.#commitMax) this.#sendAck(header.op);
+      if (header.op > this.#commitMax && header.op <= this.#durablePrefixEnd() && this.#sbLogView === this.#view) {
+        this.#sendAck(header.op);
+      }
     } else if (header.op > this.#commitMin && existing === undefined) {
       // The primary's prepares are the view's log: take it even above a gap, which repair fills.
       this.#headers.set(header.op, header);
@@ -536,9 +551,19 @@ export class Replica {
     if (this.#status !== 'normal' || this.isPrimary) return;
     // Durable log view first: a prepare_ok in view v vouches for v's log.
     if (this.#sbLogView !== this.#view) return;
-    for (let op = this.#commitMax + 1; op <= this.#head; op++) {
-      if (!this.#acked.has(op) && this.#isDurable(op)) this.#sendAck(op);
-    }
+    const end = this.#durablePrefixEnd();
+    for (let op = this.#commitMax + 1; op <= end; op++) if (!this.#acked.has(op)) this.#sendAck(op);
+  }
+
+  /**
+   * The highest op such that every op above commit_max up to it is durable here. Acks never skip
+   * a hole: a replica that acked op k holds k and everything between the commit and k, so a
+   * replica without k can truthfully say it never acked k (a nack) in a view change.
+   */
+  #durablePrefixEnd(): number {
+    let op = this.#commitMax;
+    while (op < this.#head && this.#isDurable(op + 1)) op += 1;
+    return op;
   }
 
   #onCommit(message: CommitMessage): void {
@@ -666,6 +691,7 @@ export class Replica {
     this.#dvcSentTick = -Infinity;
     this.#canonical = false;
     this.#viewChangeTick = this.#tick;
+    this.#viewChangeTimeoutTicks = vsrConstants.viewChangeTimeoutTicks + this.#prng.int(vsrConstants.viewChangeTimeoutTicks);
     this.#pipeline = [];
     this.#queue = [];
     this.#abdicated = false;
@@ -679,7 +705,7 @@ export class Replica {
   }
 
   #tickViewChange(): void {
-    if (this.#tick - this.#viewChangeTick >= vsrConstants.viewChangeTimeoutTicks) this.#voteNext();
+    if (this.#tick - this.#viewChangeTick >= this.#viewChangeTimeoutTicks) this.#voteNext();
     if (!this.#dvcAllowed && !this.isPrimary && this.#tick - this.#requestStartViewTick >= vsrConstants.repairIntervalTicks) {
       this.#requestStartView(this.#view);
     }
@@ -688,7 +714,47 @@ export class Replica {
       this.#broadcast({ kind: 'start_view_change', from: this.replica, view: this.#view, joined: true });
     }
     this.#maybeSendDoViewChange();
+    if (this.#canonical && this.isPrimary) this.#truncateNacked();
     this.#maybeFinishViewChange();
+  }
+
+  /**
+   * New primary: an uncommitted op whose body nobody offers can be dropped only when enough
+   * replicas say they never had it that it cannot have reached a replication quorum. A faulty
+   * slot is never such a "no". Everything above the dropped op goes with it (commits are in order).
+   */
+  #truncateNacked(): void {
+    let missing: number | undefined;
+    for (let op = this.#commitMax + 1; op <= this.#head; op++) {
+      if (!this.#bodies.has(op)) { missing = op; break; }
+    }
+    if (missing === undefined) return;
+    const header = this.#headers.get(missing);
+    const expected = header?.checksum ?? this.#headers.get(missing + 1)?.parent;
+    const nackQuorum = this.replicaCount - this.#quorum.replication + 1;
+    let nacks = 0;
+    for (const dvc of this.#dvcs.values()) if (this.#nacks(dvc, missing, expected)) nacks += 1;
+    if (nacks < nackQuorum) return;
+    assert(missing > this.#commitMax, 'never truncate a committed op');
+    for (const op of [...this.#headers.keys()]) if (op >= missing) { this.#headers.delete(op); this.#bodies.delete(op); }
+    this.#head = missing - 1;
+    assert(this.#headers.has(this.#head), 'the new head is known');
+    this.#truncateLog(this.#head);
+    this.#viewHeaders = this.#viewHeadersOf();
+    this.#writeSuperblock();
+  }
+
+  /** Did the sender of `dvc` never hold the entry `expected` at `op`? Unknown counts as no nack. */
+  #nacks(dvc: DoViewChangeMessage, op: number, expected: Checksum | undefined): boolean {
+    if (dvc.faulty.includes(op)) return false;
+    if (op > dvc.op) return true;
+    const lowest = dvc.headers[0]?.op ?? dvc.op;
+    if (op < lowest) return false;
+    const index = dvc.headers.findIndex((h) => h.op === op);
+    if (index < 0) return true;
+    const header = dvc.headers[index] as Header;
+    if (dvc.present[index] !== true) return true;
+    return expected !== undefined && !checksumEqual(header.checksum, expected);
   }
 
   #requestStartView(view: number): void {
@@ -703,9 +769,12 @@ export class Replica {
     if (this.#status !== 'view_change' || !this.#dvcAllowed || this.#dvcSentTick !== -Infinity) return;
     if (this.#pending.length > 0 || this.#sbView !== this.#view) return;
     this.#dvcSentTick = this.#tick;
+    const headers = this.#viewHeadersOf();
+    const faulty = [...this.#faulty].filter((op) => op > this.#commitMax).sort((a, b) => b - a)
+      .slice(0, vsrConstants.viewHeadersMax);
     const message: DoViewChangeMessage = {
       kind: 'do_view_change', from: this.replica, view: this.#view, logView: this.#sbLogView, op: this.#head,
-      commit: this.#commitMax, headers: this.#viewHeadersOf(),
+      commit: this.#commitMax, headers, present: headers.map((h) => this.#isDurable(h.op)), faulty,
     };
     if (this.isPrimary) this.#onDoViewChange(message);
     else this.#send(this.#primaryOf(this.#view), message);
@@ -714,7 +783,7 @@ export class Replica {
   /** The newest known headers, oldest first, at most viewHeadersMax, always ending at the head. */
   #viewHeadersOf(): Header[] {
     const out: Header[] = [];
-    for (let op = this.#head; op > 0 && out.length < vsrConstants.viewHeadersMax && op > this.#head - vsrConstants.viewHeadersMax * 2; op--) {
+    for (let op = this.#head; op >= 0 && out.length < vsrConstants.viewHeadersMax && op > this.#head - vsrConstants.viewHeadersMax * 2; op--) {
       const header = this.#headers.get(op);
       if (header !== undefined) out.push(header);
     }

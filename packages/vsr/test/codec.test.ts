@@ -30,7 +30,9 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ kind: fc.constant('commit' as const), from, view: u32, commit: u64, checksum: bytes32 }),
   fc.record({ kind: fc.constant('pong' as const), from, view: u32 }),
   fc.record({ kind: fc.constant('start_view_change' as const), from, view: u32, joined: fc.boolean() }),
-  fc.record({ kind: fc.constant('do_view_change' as const), from, view: u32, logView: u32, op: u64, commit: u64, headers }),
+  fc.record({ kind: fc.constant('do_view_change' as const), from, view: u32, logView: u32, op: u64, commit: u64, headers,
+    presentSeed: fc.array(fc.boolean(), { maxLength: 4 }), faulty: fc.array(u64, { maxLength: 3 }) })
+    .map(({ presentSeed, ...m }) => ({ ...m, present: m.headers.map((_, i) => presentSeed[i] ?? false) })),
   fc.record({ kind: fc.constant('start_view' as const), from, view: u32, op: u64, commit: u64, headers }),
   fc.record({ kind: fc.constant('request_start_view' as const), from, view: u32 }),
   fc.record({ kind: fc.constant('request_headers' as const), from, view: u32, opMin: u64, opMax: u64 }),
