@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { assertNever, limits, position as toPosition, type Position } from '@veritydb/types';
 import {
-  FrameDecoder, ServerHandshake, decodeClientMessage, encodeFrame, encodeServerMessage, connectionError, wireLimits,
+  FrameDecoder, ServerHandshake, type FrameError, decodeClientMessage, encodeFrame, encodeServerMessage, connectionError, wireLimits,
   type AdminOp, type PrimaryHint, type Request, type RequestBody, type ServerMessage, type WireError,
 } from '@veritydb/wire';
 import type { Logger } from 'pino';
@@ -12,8 +12,8 @@ import { allows, createToken, parseScope, verifyToken, type Access, type Scope, 
 
 /** Bounds of one client connection. */
 export const connectionLimits = Object.freeze({
-  /** Requests in flight on one connection; more are answered `Overloaded`. */
-  requestsInFlightMax: 1024,
+  /** Requests (subscriptions aside) worked on at once per connection; beyond it the server stops reading (backpressure). */
+  requestsInFlightMax: 256,
   /** Subscriptions open on one connection. */
   subscriptionsMax: 64,
   /** A hello is small: before the handshake the decoder accepts only frames this large. */
@@ -22,6 +22,8 @@ export const connectionLimits = Object.freeze({
   handshakeTimeoutMs: 10_000,
   /** Bytes queued in the socket beyond which a subscription is ended (`Overloaded`). */
   subscriptionBacklogBytesMax: 8 * 1024 * 1024,
+  /** Reply bytes queued for a peer before the server stops reading its requests. */
+  unreadReplyBytesMax: 16 * 1024 * 1024,
 });
 
 /** What a connection needs from the server around it. */
@@ -60,6 +62,11 @@ export class ClientConnection {
   #claims: TokenClaims | null = null;
   #closed = false;
   #peerEnded = false;
+  /** Payloads decoded but not yet handled (at most one chunk's worth: the socket is paused meanwhile). */
+  readonly #queue: Uint8Array[] = [];
+  #frameError: FrameError | null = null;
+  /** Requests in flight other than subscriptions. */
+  #requestsActive = 0;
   #handshakeTimer: NodeJS.Timeout | null;
   readonly #closedListeners: (() => void)[] = [];
 
@@ -90,7 +97,7 @@ export class ClientConnection {
       }
       this.#peerEnded = true;
       this.endSubscriptions('the client closed its side of the connection');
-      if (this.#inFlight.size === 0) this.close();
+      this.#pump();
     });
     this.#handshakeTimer = setTimeout(() => {
       this.#refuse('handshake-timeout', connectionError({ code: 'Unauthorized', message: `no handshake within ${connectionLimits.handshakeTimeoutMs} ms` }));
@@ -131,28 +138,59 @@ export class ClientConnection {
   #onData(chunk: Uint8Array): void {
     if (this.#closed) return;
     const { frames, error } = this.#decoder.push(chunk);
-    for (let i = 0; i < frames.length; i++) {
-      const frame = frames[i] as (typeof frames)[number];
-      if (this.#closed) return;
-      this.#context.metrics.frames.inc();
-      const decoded = decodeClientMessage(frame.payload);
-      if (!decoded.ok) {
-        const step = this.#handshake.onMalformed(`malformed message: ${decoded.reason}`);
-        if (step.kind === 'close') this.#refuseWith('bad-message', step.reply);
-        return;
-      }
-      const step = this.#handshake.onMessage(decoded.value);
-      switch (step.kind) {
-        case 'authenticate': this.#authenticate(step.hello.token, i < frames.length - 1); break;
-        case 'request': this.#onRequest(step.request); break;
-        case 'close': this.#refuseWith('protocol', step.reply); return;
-        case 'send': this.#write(step.message); break;
-        default: assertNever(step);
-      }
+    for (const frame of frames) this.#queue.push(frame.payload);
+    if (error !== null) this.#frameError = error;
+    this.#pump();
+  }
+
+  /**
+   * Handles queued frames in order until the queue is empty or the peer must wait: once the
+   * handshake is done, at most `requestsInFlightMax` requests (subscriptions aside) are worked
+   * on and at most `unreadReplyBytesMax` of answers wait in the socket; beyond either the
+   * socket is paused (TCP backpressure) until requests finish or the answers drain.
+   */
+  #pump(): void {
+    while (!this.#closed && this.#queue.length > 0) {
+      if (this.#mustWait()) break;
+      this.#onFrame(this.#queue.shift() as Uint8Array);
     }
-    if (error !== null && !this.#closed) {
-      const step = this.#handshake.onFrameError(error);
+    if (this.#closed) return;
+    if (this.#queue.length === 0 && this.#frameError !== null) {
+      const step = this.#handshake.onFrameError(this.#frameError);
       if (step.kind === 'close') this.#refuseWith('bad-frame', step.reply);
+      return;
+    }
+    if (this.#queue.length > 0 || this.#mustWait()) {
+      if (!this.#socket.isPaused()) {
+        this.#socket.pause();
+        this.#socket.once('drain', () => this.#pump());
+      }
+    } else if (this.#socket.isPaused()) {
+      this.#socket.resume();
+    }
+    if (this.#peerEnded && this.#queue.length === 0 && this.#inFlight.size === 0) this.close();
+  }
+
+  #mustWait(): boolean {
+    return this.#handshake.state === 'ready' &&
+      (this.#requestsActive >= connectionLimits.requestsInFlightMax || this.#socket.writableLength > connectionLimits.unreadReplyBytesMax);
+  }
+
+  #onFrame(payload: Uint8Array): void {
+    this.#context.metrics.frames.inc();
+    const decoded = decodeClientMessage(payload);
+    if (!decoded.ok) {
+      const step = this.#handshake.onMalformed(`malformed message: ${decoded.reason}`);
+      if (step.kind === 'close') this.#refuseWith('bad-message', step.reply);
+      return;
+    }
+    const step = this.#handshake.onMessage(decoded.value);
+    switch (step.kind) {
+      case 'authenticate': this.#authenticate(step.hello.token, this.#queue.length > 0); break;
+      case 'request': this.#onRequest(step.request); break;
+      case 'close': this.#refuseWith('protocol', step.reply); break;
+      case 'send': this.#write(step.message); break;
+      default: assertNever(step);
     }
   }
 
@@ -193,10 +231,6 @@ export class ClientConnection {
       this.#replyError(request.id, { code: 'Unavailable', message: 'the server is shutting down' });
       return;
     }
-    if (this.#inFlight.size >= connectionLimits.requestsInFlightMax) {
-      this.#replyError(request.id, { code: 'Overloaded', message: `${this.#inFlight.size} requests in flight on this connection`, retryAfterMs: 10 });
-      return;
-    }
     if (claims.expiresAtSeconds <= this.#context.nowSeconds()) {
       this.#refuse('expired', connectionError({ code: 'Unauthorized', message: 'the token expired' }));
       return;
@@ -209,6 +243,7 @@ export class ClientConnection {
     const controller = new AbortController();
     const flight: InFlight = { controller, subscription: request.body.kind === 'subscribe' };
     this.#inFlight.set(request.id, flight);
+    if (!flight.subscription) this.#requestsActive++;
     this.#dispatch(request.id, request.body, claims, controller.signal)
       .catch((error: unknown) => {
         this.#context.logger.error({ connection: this.id, request: request.id, err: error }, 'request failed with a bug');
@@ -217,7 +252,8 @@ export class ClientConnection {
       .finally(() => {
         // The id may already be reused by a new request (after a final frame): leave that one alone.
         if (this.#inFlight.get(request.id) === flight) this.#inFlight.delete(request.id);
-        if (this.#peerEnded && this.#inFlight.size === 0) this.close();
+        if (!flight.subscription) this.#requestsActive--;
+        this.#pump();
       });
   }
 

@@ -100,7 +100,10 @@ export class VerityServer {
       throw error;
     }
     server = new VerityServer({ config, logger, engine, tcp, httpServer, metrics, listen, http });
-    const primary: PrimaryHint = { index: config.replicaIndex as ReplicaIndex, address: formatAddress(listen) };
+    // The address clients should use: the configured peer address when there is one (the listen
+    // address may be a wildcard like 0.0.0.0), else the bound one.
+    const advertised = config.peers[config.replicaIndex] ?? listen;
+    const primary: PrimaryHint = { index: config.replicaIndex as ReplicaIndex, address: formatAddress(advertised) };
     server.#context = {
       engine, metrics, logger, publicKey: keys.publicKey, secretKey: keys.secretKey,
       identity: { clusterId: engine.clusterId as ClusterId, replicaIndex: config.replicaIndex as ReplicaIndex, replicaCount: 1 },

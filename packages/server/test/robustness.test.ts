@@ -223,3 +223,58 @@ t.test('wire fuzz against a live server while a good client keeps working', asyn
   server.child.kill('SIGTERM');
   t.equal((await server.exited).code, 0, 'and it still stops cleanly');
 });
+
+t.test('a client that sends without reading is not read from until it drains its answers', async (t) => {
+  const dataDir = await tempDir(t.teardown);
+  const server = await startServer(t.teardown, dataDir);
+  const token = await adminToken(dataDir);
+  const setup = await Connection.open({ address: server.listen, token });
+  t.teardown(() => setup.close());
+  await setup.createTenant(1, 'big');
+  await setup.execute(1, [{ sql: 'CREATE TABLE b (id BIGINT PRIMARY KEY, v TEXT)', params: [] }]);
+  await setup.execute(1, [{ sql: 'INSERT INTO b VALUES (1, $1)', params: [{ kind: 'text', value: 'x'.repeat(100_000) }] }]);
+  const framesReceived = async (): Promise<number> => {
+    const metrics = await (await fetch(`http://${server.http}/metrics`)).text();
+    return Number(/^vdb_frames_received_total (\d+)$/m.exec(metrics)?.[1]);
+  };
+  const before = await framesReceived();
+
+  const REQUESTS = 600; // 600 answers of ~100 KB: far more than the 16 MiB the server queues
+  const parsed = parseAddress(server.listen);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  const socket = connect(parsed.address);
+  t.teardown(() => { socket.destroy(); });
+  socket.pause();
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.write(hello(token));
+  const decoder = new FrameDecoder();
+  const readFrames = async (count: number): Promise<number> => {
+    let seen = 0;
+    socket.resume();
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        const { frames, error } = decoder.push(chunk);
+        if (error !== null) reject(new Error(error.message));
+        seen += frames.length;
+        if (seen >= count) { socket.off('data', onData); socket.pause(); resolve(); }
+      };
+      socket.on('data', onData);
+    });
+    return seen;
+  };
+  await readFrames(1); // the server hello
+  const query = (id: number): Uint8Array => frameOf({ kind: 'request', request: { id: BigInt(id), body: {
+    kind: 'query', tenant: 1 as TenantId, statement: { sql: 'SELECT v FROM b', params: [] },
+    options: { consistency: 'eventual', position: 0 as Position, timeoutMs: 0, rowsLimit: 0 },
+  } } });
+  socket.write(Buffer.concat(Array.from({ length: REQUESTS }, (_, i) => query(i + 1))));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const whilePaused = (await framesReceived()) - before;
+  t.ok(whilePaused < REQUESTS, `the server read ${whilePaused} of ${REQUESTS} requests while its answers were not read`);
+  t.equal(await readFrames(REQUESTS), REQUESTS, 'once the client reads, every request is answered');
+  t.equal((await framesReceived()) - before, REQUESTS + 1);
+  t.equal((await setup.status()).replicas.length, 1, 'other clients were served meanwhile');
+  socket.destroy();
+  server.child.kill('SIGTERM');
+  t.equal((await server.exited).code, 0);
+});
