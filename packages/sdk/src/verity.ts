@@ -101,14 +101,12 @@ const DEFAULT_ACTOR = 'embedded';
  *   await db.close();
  */
 export class Verity {
+  readonly #session: Session;
   readonly #engine: EmbeddedEngine;
-  readonly #actor: string;
-  /** The highest position this handle has seen: the causal token. */
-  #seen = 0;
 
   private constructor(engine: EmbeddedEngine, actor: string) {
+    this.#session = new Session(engine, actor);
     this.#engine = engine;
-    this.#actor = actor;
   }
 
   /** Opens (creating if needed) an embedded database in `dir`: loads the latest checkpoint and
@@ -140,8 +138,8 @@ export class Verity {
     if (typeof tenant.name !== 'string') throw new InvalidArgument('tenant name must be a string');
     return guarded(options, async (progress) => {
       if (this.#engine.isOpen && this.#engine.kernel.hasTenant(id)) throw new TenantExists(id);
-      const result = await this.#engine.submit({ tenant: id, actor: this.#actor, command: { kind: 'tenant_create', id, name: tenant.name } }, progress);
-      this.#observe(result.position);
+      const result = await this.#engine.submit({ tenant: id, actor: this.#session.actor, command: { kind: 'tenant_create', id, name: tenant.name } }, progress);
+      this.#session.observe(result.position);
       if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, id);
       return { position: result.position };
     });
@@ -151,8 +149,8 @@ export class Verity {
   async dropTenant(id: number, options?: CallOptions): Promise<{ position: number }> {
     const tenant = checkTenantId(id);
     return guarded(options, async (progress) => {
-      const result = await this.#engine.submit({ tenant, actor: this.#actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
-      this.#observe(result.position);
+      const result = await this.#engine.submit({ tenant, actor: this.#session.actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
+      this.#session.observe(result.position);
       if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, tenant);
       return { position: result.position };
     });
@@ -160,7 +158,7 @@ export class Verity {
 
   /** A handle on one tenant (no I/O; operations fail with `TenantNotFound` if it is missing). */
   tenant(id: number): Tenant {
-    return new Tenant(this, checkTenantId(id));
+    return new Tenant(this.#session, checkTenantId(id));
   }
 
   /** Checks the log's hash chains (every record, or one tenant's chain): what `vdb-admin
@@ -184,7 +182,7 @@ export class Verity {
 
   /** Hex BLAKE3-256 of the whole state (equal for equal histories). */
   stateHash(): string {
-    this.#checkOpen();
+    this.#engine.checkUsable();
     return checksumHex(this.#engine.kernel.stateHash());
   }
 
@@ -192,16 +190,35 @@ export class Verity {
   async close(options?: CallOptions): Promise<void> {
     return guarded(options, () => this.#engine.close());
   }
+}
 
-  /** @internal */
-  async _write(tenant: TenantId, statements: readonly BatchStatement[], options: CallOptions | undefined): Promise<ApplyResult & { reply: { kind: 'sql' } }> {
+/**
+ * What a `Verity` handle and its `Tenant`s share: the engine, the actor recorded for writes and
+ * the causal token. Not exported: the public surface is `Verity` and `Tenant`.
+ */
+class Session {
+  readonly #engine: EmbeddedEngine;
+  readonly #actor: string;
+  /** The highest position this handle has seen: the causal token. */
+  #seen = 0;
+
+  constructor(engine: EmbeddedEngine, actor: string) {
+    this.#engine = engine;
+    this.#actor = actor;
+  }
+
+  get actor(): string {
+    return this.#actor;
+  }
+
+  async write(tenant: TenantId, statements: readonly BatchStatement[], options: CallOptions | undefined): Promise<ApplyResult & { reply: { kind: 'sql' } }> {
     const checked = statements.map((s, i) => {
       if (typeof s?.sql !== 'string') throw new InvalidArgument(`statement ${i + 1} needs sql text`);
       return { sql: s.sql, params: toParams(s.params) };
     });
     return guarded(options, async (progress) => {
       const result = await this.#engine.submit({ tenant, actor: this.#actor, command: { kind: 'sql', statements: checked } }, progress);
-      this.#observe(result.position);
+      this.observe(result.position);
       if (result.reply.kind !== 'sql') {
         throw result.reply.kind === 'rejected' ? replyError(result.reply.error, result.position, tenant) : new VerityError('Internal', `unexpected reply ${result.reply.kind}`);
       }
@@ -209,8 +226,7 @@ export class Verity {
     });
   }
 
-  /** @internal */
-  async _read(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): Promise<ReadResult & { rowsAffected: number }> {
+  async read(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): Promise<ReadResult & { rowsAffected: number }> {
     if (typeof sql !== 'string') throw new InvalidArgument('sql must be a string');
     if (options?.consistency !== undefined && !CONSISTENCIES.includes(options.consistency)) {
       throw new InvalidArgument(`consistency must be one of ${CONSISTENCIES.join(', ')}`);
@@ -219,26 +235,24 @@ export class Verity {
     const at = options?.position;
     if (at !== undefined && !(Number.isSafeInteger(at) && at >= 0)) throw new InvalidArgument('position must be a non-negative integer');
     return guarded(options, async () => {
-      this.#checkOpen();
+      this.checkOpen();
       if (at !== undefined) await this.#waitForApplied(at);
       // Causal (and linearizable) reads: in-process, the applied state already includes every
       // position this handle has seen, because nothing is reported before it is applied.
       assert(this.#engine.head >= this.#seen, `applied ${this.#engine.head} behind the causal token ${this.#seen}`);
       const outcome: ReadOutcome = this.#engine.kernel.read(tenant, sql, checked, at === undefined ? undefined : toPosition(at));
       if (!outcome.ok) throw replyError(outcome.error, undefined, tenant);
-      this.#observe(outcome.position);
+      this.observe(outcome.position);
       return { rows: toRows(outcome.columns, outcome.rows), position: outcome.position, rowsAffected: outcome.rows.length, columns: columnsOf(outcome.columns) };
     });
   }
 
-  /** @internal */
-  _isReadOnly(sql: string): boolean {
+  isReadOnly(sql: string): boolean {
     const prepared = typeof sql === 'string' ? prepare(sql) : undefined;
     return prepared !== undefined && prepared.ok && prepared.value.readOnly;
   }
 
-  /** @internal */
-  async *_events(tenant: TenantId, filter: EventFilter, options: CallOptions | undefined): AsyncGenerator<VerityEvent> {
+  async *events(tenant: TenantId, filter: EventFilter, options: CallOptions | undefined): AsyncGenerator<VerityEvent> {
     const from = filter.from ?? 1;
     if (!Number.isSafeInteger(from) || from < 0) throw new InvalidArgument('from must be a non-negative integer');
     if (filter.stream !== undefined && typeof filter.stream !== 'string') throw new InvalidArgument('stream must be a string');
@@ -274,42 +288,42 @@ export class Verity {
     }
   }
 
-  #observe(at: number): void {
+  observe(at: number): void {
     if (at > this.#seen) this.#seen = at;
   }
 
   async #waitForApplied(at: number): Promise<void> {
     while (this.#engine.head < at) {
       if (at > this.#engine.logHead) throw new PositionUnavailable(at, this.#engine.head);
-      this.#checkOpen();
+      this.checkOpen();
       await this.#engine.nextApplied();
     }
   }
 
-  #checkOpen(): void {
+  checkOpen(): void {
     this.#engine.checkUsable();
   }
 }
 
 /** One tenant of a database: every call is scoped to it. */
 export class Tenant {
-  readonly #db: Verity;
+  readonly #session: Session;
   readonly id: number;
 
-  /** @internal */
-  constructor(db: Verity, id: TenantId) {
-    this.#db = db;
+  /** Tenants come from `Verity.tenant(id)`. */
+  constructor(session: Session, id: TenantId) {
+    this.#session = session;
     this.id = id;
   }
 
   /** Runs one statement. Writes are logged, applied atomically and return their position;
    * read-only statements are answered from the latest state without being logged. */
   async execute(sql: string, params?: readonly unknown[], options?: CallOptions): Promise<WriteResult> {
-    if (this.#db._isReadOnly(sql)) {
-      const read = await this.#db._read(this.id as TenantId, sql, params, options);
+    if (this.#session.isReadOnly(sql)) {
+      const read = await this.#session.read(this.id as TenantId, sql, params, options);
       return { position: read.position, rowsAffected: read.rowsAffected, rows: read.rows, columns: read.columns };
     }
-    const result = await this.#db._write(this.id as TenantId, [{ sql, params: params ?? [] }], options);
+    const result = await this.#session.write(this.id as TenantId, [{ sql, params: params ?? [] }], options);
     const outcome = result.reply.statements[0];
     if (outcome === undefined) return { position: result.position, rowsAffected: 0, rows: [], columns: [] };
     return { position: result.position, rowsAffected: outcome.rowsAffected, rows: toRows(outcome.columns, outcome.rows), columns: columnsOf(outcome.columns) };
@@ -317,7 +331,7 @@ export class Tenant {
 
   /** Runs a read-only statement; `options.position` reads the state after that position. */
   async query(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<ReadResult> {
-    const read = await this.#db._read(this.id as TenantId, sql, params, options);
+    const read = await this.#session.read(this.id as TenantId, sql, params, options);
     return { rows: read.rows, position: read.position, columns: read.columns };
   }
 
@@ -329,7 +343,7 @@ export class Tenant {
   /** Statements applied atomically at one position: all or nothing. */
   async batch(statements: readonly BatchStatement[], options?: CallOptions): Promise<BatchResult> {
     if (!Array.isArray(statements) || statements.length === 0) throw new InvalidArgument('batch needs at least one statement');
-    const result = await this.#db._write(this.id as TenantId, statements, options);
+    const result = await this.#session.write(this.id as TenantId, statements, options);
     const results = result.reply.statements.map((s) => ({ rowsAffected: s.rowsAffected, rows: toRows(s.columns, s.rows), columns: columnsOf(s.columns) }));
     return { position: result.position, rowsAffected: results.reduce((sum, r) => sum + r.rowsAffected, 0), results };
   }
@@ -337,7 +351,7 @@ export class Tenant {
   /** The tenant's derived events from `from` on, following the log as it grows; ends when the
    * database closes, `options.signal` aborts or `options.timeoutMs` has passed. */
   events(filter: EventFilter = {}, options?: CallOptions): AsyncIterable<VerityEvent> {
-    return this.#db._events(this.id as TenantId, filter, options);
+    return this.#session.events(this.id as TenantId, filter, options);
   }
 }
 
