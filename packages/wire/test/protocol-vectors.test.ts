@@ -8,7 +8,7 @@ import { canon } from './arbitraries.js';
 import { CLIENT_VECTORS, ROW_BLOCK_VECTOR, SERVER_VECTORS, VALUE_LIST_VECTOR } from './protocol-vectors.js';
 
 // Compiled to dist/test/, so the package root is two levels up.
-const protocolPath = new URL('../../PROTOCOL.md', import.meta.url);
+const protocolPath = new URL('../../../../docs/PROTOCOL.md', import.meta.url);
 const document = readFileSync(protocolPath, 'utf8');
 
 /** Every ```hex vector=NAME block: comments (#…) and whitespace removed, hex decoded. */
