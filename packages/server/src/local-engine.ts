@@ -50,7 +50,7 @@ interface PendingWrite {
   readonly timestampMicros: number;
   readonly hash: Checksum;
   readonly body: Uint8Array;
-  readonly resolve: (result: ApplyResult) => void;
+  readonly resolve: (result: ApplyResult | Error) => void;
 }
 
 interface ReadWaiter {
@@ -219,21 +219,35 @@ export class LocalEngine implements Engine {
     this.#assigned = position;
     this.#lastTimestampMicros = timestampMicros;
     const hash = this.#log.head().hash;
-    const applied = new Promise<ApplyResult>((resolve) => {
+    const applied = new Promise<ApplyResult | Error>((resolve) => {
       this.#pending.set(position, { position, tenant, timestampMicros, hash, body, resolve });
     });
     durable.then(() => this.#applyDurable(), (error: unknown) => this.#fail(error));
-    return applied.then((result) => result.reply.kind === 'rejected' ? refused(kernelError(result.reply.error, result.position)) : { ok: true, value: result });
+    return applied.then((result): EngineOutcome<ApplyResult> => {
+      if (result instanceof Error) {
+        return refused({ code: 'Indeterminate', message: `the log failed before this write was known to be durable: ${result.message}` });
+      }
+      return result.reply.kind === 'rejected' ? refused(kernelError(result.reply.error, result.position)) : { ok: true, value: result };
+    });
   }
 
   /** Applies, in position order, every pending entry the log has made durable. */
   #applyDurable(): void {
+    if (this.#failure !== null) return;
     const durable = this.#log.durablePosition();
     for (let next = this.#kernel.head + 1; next <= durable; next++) {
       const pending = this.#pending.get(next);
       if (pending === undefined) break;
       this.#pending.delete(next);
-      const result = this.#kernel.apply({ position: pending.position, timestampMicros: pending.timestampMicros, tenant: tenantId(pending.tenant), hash: pending.hash }, pending.body);
+      let result: ApplyResult;
+      try {
+        result = this.#kernel.apply({ position: pending.position, timestampMicros: pending.timestampMicros, tenant: tenantId(pending.tenant), hash: pending.hash }, pending.body);
+      } catch (error) {
+        // A broken invariant in apply: stop rather than serve a state that may be wrong.
+        pending.resolve(error instanceof Error ? error : new Error(String(error)));
+        this.#fail(error);
+        return;
+      }
       trackTenants(this.#tenants, result, pending.body);
       this.#log.setCommitted(pending.position);
       pending.resolve(result);
@@ -245,6 +259,9 @@ export class LocalEngine implements Engine {
   #fail(error: unknown): void {
     if (this.#failure !== null) return;
     this.#failure = error instanceof Error ? error : new Error(String(error));
+    // Nothing more is applied or acknowledged: every write still waiting is indeterminate.
+    for (const pending of this.#pending.values()) pending.resolve(this.#failure);
+    this.#pending.clear();
     this.#onFatal?.(this.#failure);
   }
 
