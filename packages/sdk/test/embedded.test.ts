@@ -214,3 +214,23 @@ t.test('events() follows the log and ends on close', async (t) => {
   const iterator = db2.tenant(9).events()[Symbol.asyncIterator]();
   await t.rejects(iterator.next(), TenantNotFound);
 });
+
+t.test('close waits for writes in flight; later calls fail with ClosedError', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  let db = await Verity.open(dir);
+  await db.createTenant({ id: 1, name: 'a' });
+  const tn = db.tenant(1);
+  await tn.execute('CREATE TABLE p (id INTEGER PRIMARY KEY)');
+  const inFlight = Array.from({ length: 50 }, (_, i) => tn.execute('INSERT INTO p VALUES (?)', [i]));
+  const closing = db.close();
+  await t.rejects(tn.execute('INSERT INTO p VALUES (999)'), ClosedError, 'a write after close began is refused');
+  const results = await Promise.all(inFlight);
+  await closing;
+  t.equal(results.length, 50, 'every write issued before close was acknowledged');
+  await t.rejects(db.createTenant({ id: 2, name: 'b' }), ClosedError);
+  await db.close();
+  db = await Verity.open(dir);
+  t.teardown(() => db.close());
+  t.same((await db.tenant(1).query('SELECT count(*) AS n, max(id) AS m FROM p')).rows, [{ n: 50, m: 49 }]);
+});
