@@ -77,15 +77,7 @@ export class ClientConnection {
     this.#handshake = new ServerHandshake(context.identity);
     this.#remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        this.#onData(chunk);
-      } catch (error) {
-        // A bug at the edge costs this connection, not the server (nothing was written to the log).
-        context.logger.error({ connection: id, err: error }, 'connection handler failed');
-        this.#refuse('internal', connectionError({ code: 'Internal', message: 'internal error (logged by the server)' }));
-      }
-    });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => this.#destroy());
     socket.on('close', () => this.#destroy());
     // The peer half-closed: answer what is in flight, then close (the server allows half-open sockets).
@@ -152,7 +144,13 @@ export class ClientConnection {
   #pump(): void {
     while (!this.#closed && this.#queue.length > 0) {
       if (this.#mustWait()) break;
-      this.#onFrame(this.#queue.shift() as Uint8Array);
+      try {
+        this.#onFrame(this.#queue.shift() as Uint8Array);
+      } catch (error) {
+        // A bug at the edge costs this connection, not the server (nothing was written to the log).
+        this.#context.logger.error({ connection: this.id, err: error }, 'connection handler failed');
+        this.#refuse('internal', connectionError({ code: 'Internal', message: 'internal error (logged by the server)' }));
+      }
     }
     if (this.#closed) return;
     if (this.#queue.length === 0 && this.#frameError !== null) {
