@@ -376,14 +376,16 @@ export class ClientConnection {
     try {
       for (;;) {
         if (signal.aborted || this.#closed) return;
+        // The scan sees the state at the applied head (taken in the same tick), so the next one
+        // starts after it even when this stream had no events: a quiet stream costs no rescans.
+        const scannedTo = engine.status().applied;
         const events = engine.events(tenant, next, stream);
         if (!events.ok) return this.#endWithError(id, events.error);
+        next = toPosition(Math.max(next, scannedTo + 1));
         if (events.value.length > 0) {
-          const last = events.value[events.value.length - 1] as readonly unknown[];
-          next = toPosition(Number(last[0] as bigint) + 1);
           await this.#sendResult(id, {
             statementIndex: 0, columns: wireColumns(EVENT_COLUMN_TYPES), rows: wireRows(EVENT_COLUMN_TYPES, events.value),
-            rowsAffected: events.value.length, position: toPosition(next - 1),
+            rowsAffected: events.value.length, position: scannedTo,
           }, false);
           if (this.#socket.writableLength > connectionLimits.subscriptionBacklogBytesMax) {
             return this.#endWithError(id, { code: 'Overloaded', message: 'the subscriber reads too slowly; resubscribe from the last position read', retryAfterMs: 100 });
