@@ -17,4 +17,4 @@ export { LocalEngine, engineLimits, kernelError, type LocalEngineOptions } from 
 export { VerityServer, serverLimits, type ServerOptions } from './server.js';
 export { connectionLimits as serverConnectionLimits } from './connection.js';
 export { Metrics } from './metrics.js';
-export { createLogger, silentLogger } from './logger.js';
+export { bigintsToStrings, createLogger, silentLogger } from './logger.js';

@@ -23,7 +23,8 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
-function bigintsToStrings(value: unknown, depth = 0): unknown {
+/** A copy of a log object with every BigInt (nested too) as a decimal string. */
+export function bigintsToStrings(value: unknown, depth = 0): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (depth > 8 || value === null || typeof value !== 'object' || value instanceof Error || ArrayBuffer.isView(value)) return value;
   if (Array.isArray(value)) return value.map((item) => bigintsToStrings(item, depth + 1));

@@ -2,6 +2,7 @@ import t from 'tap';
 import { FrameDecoder, decodeServerMessage, wireLimits, type WireError, type WireValue } from '@veritydb/wire';
 import type { Position } from '@veritydb/types';
 import { boundedError, resultFrames, resultLimits } from '../src/results.js';
+import { bigintsToStrings } from '../src/logger.js';
 
 t.test('a large result is split into frames; only the last is final; rows and order survive', async (t) => {
   const rows: WireValue[][] = Array.from({ length: 50 }, (_, i) => [{ kind: 'int64', value: BigInt(i) }, { kind: 'text', value: 'z'.repeat(100_000) }]);
@@ -35,4 +36,11 @@ t.test('boundedError makes any message encodable', async (t) => {
   t.equal(boundedError({ code: 'Internal', message: 'a\u0000b\ud800' }).message, 'a\\0b\ufffd');
   t.match(boundedError({ code: 'SqlError', message: 'm', sqlState: 'bad', line: 0, column: 0 }), { sqlState: 'XX000' });
   t.match(boundedError({ code: 'ConstraintViolation', message: 'm', constraint: '' }), { constraint: 'constraint' });
+});
+
+t.test('log objects: BigInts anywhere become decimal strings, other values stay', async (t) => {
+  const error = new Error('e');
+  const bytes = new Uint8Array([1]);
+  t.same(bigintsToStrings({ a: 2n ** 70n, b: [1n, { c: -3n }], d: 'x', e: 1.5, f: null, g: error, h: bytes }),
+    { a: '1180591620717411303424', b: ['1', { c: '-3' }], d: 'x', e: 1.5, f: null, g: error, h: bytes });
 });
