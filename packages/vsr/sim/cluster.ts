@@ -84,6 +84,8 @@ export function optionsForSeed(seed: number, overrides: Partial<SimulatorOptions
 }
 
 const CLIENT_BASE = 100;
+/** Client ids of one simulated client across incarnations differ by multiples of this. */
+const CLIENT_GENERATION = 1000n;
 const WRITE_DELAY_TICKS_MAX = 3;
 
 interface Node {
@@ -93,7 +95,8 @@ interface Node {
 }
 
 interface SimClient {
-  readonly client: Client;
+  /** Replaced by a new incarnation (a new client id) after an eviction, as a real client restarts. */
+  client: Client;
   /** Real-time floor of the request in flight (highest op accepted before it started). */
   floor: number;
   /** Floor of the first attempt to register, kept across indeterminate retries of the same register. */
@@ -142,10 +145,18 @@ export class Simulator {
     }
     for (let i = 0; i < options.clientCount; i++) {
       this.#clients.push({
-        client: new Client({ client: BigInt(i + 1), replicaCount: options.replicaCount, retryTicks: 25, timeoutTicks: 3000 }),
+        client: this.#newClient(BigInt(i + 1)),
         floor: 0, registerFloor: undefined, probeDone: false,
       });
     }
+  }
+
+  #newClient(id: bigint): Client {
+    return new Client({ client: id, replicaCount: this.options.replicaCount, retryTicks: 25, timeoutTicks: 3000 });
+  }
+
+  #clientAddress(id: bigint): number {
+    return CLIENT_BASE + Number((id - 1n) % CLIENT_GENERATION);
   }
 
   #replicaOptions(r: number): ReplicaOptions {
@@ -236,7 +247,9 @@ export class Simulator {
     this.#trace(`${from}->${to} ${describe(decoded.value)}`);
     if (to >= CLIENT_BASE) {
       const sim = this.#clients[to - CLIENT_BASE];
-      if (sim !== undefined) this.#clientEffects(sim, sim.client.onMessage(decoded.value));
+      const message = decoded.value;
+      const current = message.kind === 'reply' || message.kind === 'eviction' ? message.client === sim?.client.id : true;
+      if (sim !== undefined && current) this.#clientEffects(sim, sim.client.onMessage(message));
       return;
     }
     const replica = this.#nodes[to]?.replica;
@@ -251,7 +264,7 @@ export class Simulator {
           this.#network.send(r, effect.to, encodeMessage(this.cluster, effect.message), this.#tick);
           break;
         case 'reply':
-          this.#network.send(r, CLIENT_BASE + Number(effect.client) - 1, encodeMessage(this.cluster, effect.message), this.#tick);
+          this.#network.send(r, this.#clientAddress(effect.client), encodeMessage(this.cluster, effect.message), this.#tick);
           break;
         case 'write_log':
         case 'truncate_log':
@@ -273,7 +286,7 @@ export class Simulator {
     for (const effect of effects) {
       switch (effect.kind) {
         case 'send':
-          this.#network.send(CLIENT_BASE + Number(id) - 1, effect.to, encodeMessage(this.cluster, effect.message), this.#tick);
+          this.#network.send(this.#clientAddress(id), effect.to, encodeMessage(this.cluster, effect.message), this.#tick);
           break;
         case 'registered':
           sim.registerFloor = undefined;
@@ -289,6 +302,8 @@ export class Simulator {
           break;
         case 'evicted':
           this.#trace(`c${id} #${effect.request} evicted`);
+          sim.client = this.#newClient(id + CLIENT_GENERATION);
+          sim.registerFloor = undefined;
           break;
         default:
           effect satisfies never;
