@@ -72,6 +72,8 @@ export interface EngineStatus {
   readonly tenants: number;
   /** Writes submitted and not yet answered. */
   readonly writesInFlight: number;
+  /** Why the engine stopped (a failed fsync, a broken invariant), or null while it serves. */
+  readonly failure: string | null;
 }
 
 export type EngineOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: WireError };

@@ -169,7 +169,7 @@ export class LocalEngine implements Engine {
   status(): EngineStatus {
     return {
       logHead: this.#log.head().position, durable: this.#log.durablePosition(), applied: this.#kernel.head,
-      tenants: this.#tenants.size, writesInFlight: this.#pending.size,
+      tenants: this.#tenants.size, writesInFlight: this.#pending.size, failure: this.#failure?.message ?? null,
     };
   }
 

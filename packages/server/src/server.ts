@@ -146,9 +146,13 @@ export class VerityServer {
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, 'text/plain', 'method not allowed\n');
     const status = this.#engine.status();
     switch (path) {
-      case '/health': return reply(response, 200, 'application/json', `${JSON.stringify({ status: 'ok' })}\n`);
+      case '/health': {
+        const healthy = status.failure === null;
+        return reply(response, healthy ? 200 : 503, 'application/json', `${JSON.stringify(healthy ? { status: 'ok' } : { status: 'failed', reason: status.failure })}\n`);
+      }
       case '/ready': {
-        const ready = this.#accepting && status.applied === status.durable;
+        // A single node is always in a normal view and caught up once it serves.
+        const ready = this.#accepting && status.failure === null;
         return reply(response, ready ? 200 : 503, 'application/json', `${JSON.stringify({
           ready, role: 'primary', view: 0, commit: status.durable, applied: status.applied,
         })}\n`);

@@ -46,7 +46,7 @@ t.test('LocalEngine: writes, reads at positions, waits, timeouts, replay on reop
   const events = engine.events(1, position(1), 't');
   t.ok(events.ok && events.value.some((row) => row[3] === 'rejected' && row[0] === 7n), 'the rejected attempt is in __events');
   t.same(engine.listTenants(), [{ id: 1, name: 'one' }]);
-  t.same(engine.status(), { logHead: 7, durable: 7, applied: 7, tenants: 1, writesInFlight: 0 });
+  t.same(engine.status(), { logHead: 7, durable: 7, applied: 7, tenants: 1, writesInFlight: 0, failure: null });
   const clusterId = engine.clusterId;
   await engine.close();
   open = false;
@@ -54,7 +54,7 @@ t.test('LocalEngine: writes, reads at positions, waits, timeouts, replay on reop
   const reopened = await LocalEngine.open({ dataDir: dir, clusterId: null });
   t.teardown(() => reopened.close());
   t.equal(reopened.clusterId, clusterId, 'the data dir keeps its cluster id');
-  t.same(reopened.status(), { logHead: 7, durable: 7, applied: 7, tenants: 1, writesInFlight: 0 }, 'replayed');
+  t.same(reopened.status(), { logHead: 7, durable: 7, applied: 7, tenants: 1, writesInFlight: 0, failure: null }, 'replayed');
   const after = await reopened.query(1, { sql: 'SELECT id FROM t AS OF POSITION 4 ORDER BY id', params: [] }, read('eventual'));
   t.same(after.ok && after.value.rows, [[1n], [2n]]);
   t.match(await reopened.dropTenant(1, 'tester'), { ok: true, value: { position: 8 } });
