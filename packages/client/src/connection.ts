@@ -82,7 +82,6 @@ interface Pending {
   readonly id: bigint;
   readonly write: boolean;
   readonly description: string;
-  readonly frames: Result[];
   readonly onFrame: ((result: Result) => void) | null;
   readonly resolve: (responses: Response) => void;
   readonly reject: (error: ClientError) => void;
@@ -324,7 +323,7 @@ export class Connection {
         : new AbortedError(`${description} aborted: ${String(signal?.reason)}`));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(id, {
-        id, write, description, frames: [], onFrame,
+        id, write, description, onFrame,
         resolve: (response) => { onFinal?.(response); resolve(); },
         reject,
         cleanup: () => {
