@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import {
-  ConstraintViolationError, Connection, ForbiddenError, SqlError, TenantExistsError, TenantNotFoundError, UnauthorizedError,
+  Client, ConstraintViolationError, Connection, ForbiddenError, SqlError, TenantExistsError, TenantNotFoundError, UnauthorizedError,
   type WireValue,
 } from '@veritydb/client';
 import { ed25519Keygen, ed25519PublicKey } from '@veritydb/crypto';
@@ -38,6 +38,11 @@ t.test('vdb-server end to end: auth, SQL, history, events, crash, restart, SIGTE
     const expired = createToken(secret, ed25519PublicKey(secret), { subject: 'old', scopes: [{ kind: 'admin' }], issuedAtSeconds: 1, expiresAtSeconds: 2 });
     await t.rejects(Connection.open({ address: server.listen, token: expired }), { code: 'Unauthorized', message: /expired/ });
   });
+
+  const viaClient = await Client.connect({ addresses: ['127.0.0.1:1', server.listen], token, connectTimeoutMs: 3000 });
+  t.equal(viaClient.address, server.listen, 'Client skips the dead address and settles on the primary');
+  t.same(await viaClient.listTenants(), []);
+  await viaClient.close();
 
   const tenantPosition = await admin.createTenant(1, 'clinic');
   t.equal(tenantPosition, 1);
