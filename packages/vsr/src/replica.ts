@@ -120,7 +120,8 @@ export class Replica {
   readonly #acked = new Set<number>();
 
   // View change.
-  readonly #votes = new Map<number, Map<number, number>>();
+  /** Each replica's latest vote: the view it wants to move to, and when we heard it. */
+  readonly #votes = new Map<number, { view: number; tick: number }>();
   #voteTick = -Infinity;
   #viewChangeTick = 0;
   /** Drawn per view change, so replicas do not time out in lockstep and duel forever. */
@@ -663,7 +664,11 @@ export class Replica {
   #voteNext(): void {
     if (this.#tick - this.#voteTick < vsrConstants.repairIntervalTicks) return;
     this.#voteTick = this.#tick;
-    const target = this.#view + 1;
+    // Join the highest view others are voting for: votes for different views never meet otherwise.
+    let target = this.#view + 1;
+    for (const vote of this.#votes.values()) {
+      if (this.#tick - vote.tick <= vsrConstants.voteLifetimeTicks) target = Math.max(target, vote.view);
+    }
     this.#broadcast({ kind: 'start_view_change', from: this.replica, view: target, joined: false });
     this.#onVote(target, this.replica);
   }
@@ -675,12 +680,17 @@ export class Replica {
 
   #onVote(view: number, from: number): void {
     if (view <= this.#view) return;
-    let votes = this.#votes.get(view);
-    if (votes === undefined) { votes = new Map(); this.#votes.set(view, votes); }
-    votes.set(from, this.#tick);
-    let fresh = 0;
-    for (const tick of votes.values()) if (this.#tick - tick <= vsrConstants.voteLifetimeTicks) fresh += 1;
-    if (fresh >= this.#quorum.viewChange) this.#startViewChange(view);
+    const previous = this.#votes.get(from);
+    if (previous === undefined || view >= previous.view) this.#votes.set(from, { view, tick: this.#tick });
+    // A vote for view w is a vote to leave every view below w: move to the highest view a quorum backs.
+    const fresh = [...this.#votes.values()].filter((v) => this.#tick - v.tick <= vsrConstants.voteLifetimeTicks && v.view > this.#view);
+    const candidates = [...new Set(fresh.map((v) => v.view))].sort((a, b) => b - a);
+    for (const candidate of candidates) {
+      if (fresh.filter((v) => v.view >= candidate).length >= this.#quorum.viewChange) {
+        this.#startViewChange(candidate);
+        return;
+      }
+    }
   }
 
   #startViewChange(view: number): void {
@@ -696,7 +706,6 @@ export class Replica {
     this.#queue = [];
     this.#abdicated = false;
     this.#acked.clear();
-    for (const v of [...this.#votes.keys()]) if (v <= view) this.#votes.delete(v);
     if (this.#dvcView < view) { this.#dvcView = view; this.#dvcs = new Map(); }
     this.#writeSuperblock();
     // Tell the others: this replica's vote for the view, so they join even if their timers have not fired.
@@ -911,7 +920,6 @@ export class Replica {
     this.#queue = [];
     this.#acked.clear();
     this.#primaryTick = this.#tick;
-    for (const v of [...this.#votes.keys()]) if (v <= message.view) this.#votes.delete(v);
     this.#installLog(message.op, window, message.commit);
     this.#sendAcks();
   }
