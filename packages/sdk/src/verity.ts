@@ -115,6 +115,11 @@ export class Verity {
     if (typeof dir !== 'string' || dir === '') throw new InvalidArgument('open needs a directory path');
     const interval = options.checkpointIntervalEntries ?? limits.checkpointIntervalOps;
     if (!Number.isSafeInteger(interval) || interval < 1) throw new InvalidArgument('checkpointIntervalEntries must be a positive integer');
+    const segment = options.segmentBytes;
+    if (segment !== undefined && !(Number.isSafeInteger(segment) && segment >= limits.segmentBytesMin && segment <= limits.segmentBytesMax)) {
+      throw new InvalidArgument(`segmentBytes must be an integer in [${limits.segmentBytesMin}, ${limits.segmentBytesMax}]`);
+    }
+    if (options.actor !== undefined && typeof options.actor !== 'string') throw new InvalidArgument('actor must be a string');
     const opening = EmbeddedEngine.open(dir, options.segmentBytes === undefined
       ? { checkpointIntervalEntries: interval }
       : { checkpointIntervalEntries: interval, segmentBytes: options.segmentBytes });

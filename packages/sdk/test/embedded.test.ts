@@ -184,6 +184,8 @@ t.test('a damaged or foreign checkpoint stops open (fail closed)', async (t) => 
   await t.rejects(Verity.open(dir), { code: 'CheckpointMismatch' });
   await writeFile(join(dir, 'checkpoint'), good);
   await t.rejects(Verity.open(dir, { timeoutMs: 0 }), { code: 'Timeout' });
+  await t.rejects(Verity.open(dir, { segmentBytes: 10 }), InvalidArgument);
+  await t.rejects(Verity.open(dir, { checkpointIntervalEntries: 0 }), InvalidArgument);
   db = await openWhenUnlocked(dir);
   await t.rejects(Verity.open(dir), { code: 'DirectoryLocked' }, 'one opener at a time');
   await db.close();
