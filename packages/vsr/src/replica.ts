@@ -837,9 +837,10 @@ export class Replica {
 
   /**
    * Makes `window` (headers of the view's log, ending at `op`) this replica's log. Our own entries
-   * are kept only where the chain proves them part of it; everything on disk above the longest
-   * proven prefix is truncated first, and proven entries above it rewritten, so the disk never
-   * mixes logs of different views.
+   * are kept only where the chain proves them part of it. On disk, only a suffix starting at the
+   * lowest entry that is not in the view's log is truncated (and proven entries above it are
+   * rewritten): an entry this replica acknowledged is never removed, and the disk never mixes
+   * logs of different views.
    */
   #installLog(op: number, window: Map<number, Header>, commit: number): void {
     assert(window.has(op), 'the window includes its head');
@@ -850,31 +851,32 @@ export class Replica {
       const mine = this.#headers.get(k);
       if (above !== undefined && mine !== undefined && checksumEqual(above.parent, mine.checksum)) canonical.set(k, mine);
     }
-    let keep = this.#commitMin;
-    while (keep < op) {
-      const next = canonical.get(keep + 1);
-      if (next === undefined || !this.#isDurable(keep + 1) || !checksumEqual(next.checksum, (this.#headers.get(keep + 1) as Header).checksum)) break;
-      keep += 1;
-    }
-    const rewrite: Entry[] = [];
-    for (const k of [...this.#headers.keys()]) {
-      if (k <= keep) continue;
-      const mine = this.#headers.get(k) as Header;
+    const inLog = (k: number, sum: Checksum): boolean => {
       const wanted = canonical.get(k);
-      const body = this.#bodies.get(k);
-      if (wanted !== undefined && checksumEqual(wanted.checksum, mine.checksum) && body !== undefined) {
-        rewrite.push({ header: mine, body });
-      } else {
-        this.#headers.delete(k);
-        this.#bodies.delete(k);
-      }
+      return k <= this.#commitMin || (wanted !== undefined && k <= op && checksumEqual(wanted.checksum, sum));
+    };
+    let cut = Infinity;
+    for (const [k, sum] of this.#durable) if (!inLog(k, sum)) cut = Math.min(cut, k);
+    for (const write of this.#pending) {
+      if (write.kind !== 'log') continue;
+      for (const entry of write.entries) if (!inLog(entry.header.op, entry.header.checksum)) cut = Math.min(cut, entry.header.op);
     }
-    for (const [k, header] of canonical) if (k > keep && k <= op && !this.#headers.has(k)) this.#headers.set(k, header);
-    for (const k of [...this.#headers.keys()]) if (k > op) { this.#headers.delete(k); this.#bodies.delete(k); }
+    for (const [k, mine] of [...this.#headers]) {
+      if (k > this.#commitMin && !inLog(k, mine.checksum)) { this.#headers.delete(k); this.#bodies.delete(k); }
+    }
+    for (const [k, header] of canonical) if (k > this.#commitMin && k <= op && !this.#headers.has(k)) this.#headers.set(k, header);
     this.#head = op;
-    this.#truncateLog(keep);
-    rewrite.sort((a, b) => a.header.op - b.header.op);
-    this.#writeLog(rewrite.filter((e) => e.header.op <= op));
+    if (cut !== Infinity) {
+      assert(cut > this.#commitMin, 'never truncate an applied op');
+      this.#truncateLog(cut - 1);
+      const rewrite: Entry[] = [];
+      for (let k = cut; k <= op; k++) {
+        const header = this.#headers.get(k);
+        const body = this.#bodies.get(k);
+        if (header !== undefined && body !== undefined) rewrite.push({ header, body });
+      }
+      this.#writeLog(rewrite);
+    }
     this.#commitMax = Math.max(this.#commitMax, commit);
     this.#logView = this.#view;
     this.#viewHeaders = this.#viewHeadersOf();
