@@ -25,6 +25,11 @@ export interface FaultOptions {
   readonly torn: number;
   /** Most replicas down at once. */
   readonly downMax: number;
+  /** Per-tick probabilities of a crash and of a partition change. */
+  readonly crashProbability: number;
+  readonly partitionProbability: number;
+  /** Slowest write; slow disks widen the window in which a crash loses acknowledged-too-early writes. */
+  readonly writeDelayTicksMax: number;
 }
 
 export interface SimulatorOptions {
@@ -60,6 +65,23 @@ export interface SimulationResult {
   };
 }
 
+/**
+ * A harsher profile for proving the checkers can fail: frequent crashes of any number of
+ * replicas, slow disks, frequent partitions.
+ */
+export function harshOptionsForSeed(seed: number, overrides: Partial<SimulatorOptions> = {}): SimulatorOptions {
+  const base = optionsForSeed(seed, overrides);
+  return {
+    ...base,
+    safetyTicks: 1500,
+    faults: {
+      ...base.faults, crashes: true, partitions: true, crashProbability: 0.02, partitionProbability: 0.01,
+      downMax: base.replicaCount, writeDelayTicksMax: 12, torn: 0, diskCorruption: false,
+    },
+    ...overrides,
+  };
+}
+
 /** A fault profile drawn from the seed, so the seed alone names the run. */
 export function optionsForSeed(seed: number, overrides: Partial<SimulatorOptions> = {}): SimulatorOptions {
   const prng = new Prng(seed ^ 0x5eed);
@@ -74,6 +96,7 @@ export function optionsForSeed(seed: number, overrides: Partial<SimulatorOptions
     diskCorruption: prng.chance(0.5),
     torn: prng.pick([0, 0.5]),
     downMax: prng.chance(0.2) ? replicaCount : Math.floor((replicaCount - 1) / 2),
+    crashProbability: 0.003, partitionProbability: 0.004, writeDelayTicksMax: 3,
   };
   const clientCount = prng.pick([2, 4, 8]);
   return {
@@ -86,7 +109,6 @@ export function optionsForSeed(seed: number, overrides: Partial<SimulatorOptions
 const CLIENT_BASE = 100;
 /** Client ids of one simulated client across incarnations differ by multiples of this. */
 const CLIENT_GENERATION = 1000n;
-const WRITE_DELAY_TICKS_MAX = 3;
 
 interface Node {
   replica: Replica | undefined;
@@ -269,7 +291,7 @@ export class Simulator {
         case 'write_log':
         case 'truncate_log':
         case 'write_superblock':
-          node.disk.submit(effect, this.#tick, 1 + this.#prng.int(WRITE_DELAY_TICKS_MAX));
+          node.disk.submit(effect, this.#tick, 1 + this.#prng.int(this.options.faults.writeDelayTicksMax));
           break;
         case 'committed':
           this.#trace(`r${r} committed op${effect.header.op} ${effect.header.operation} c${effect.header.client}#${effect.header.request}${effect.executed ? '' : ' (not executed)'}`);
@@ -337,8 +359,8 @@ export class Simulator {
     const faults = this.options.faults;
     const prng = this.#faultPrng;
     const n = this.options.replicaCount;
-    if (faults.partitions && prng.chance(0.004)) this.#partition();
-    if (faults.crashes && prng.chance(0.003)) {
+    if (faults.partitions && prng.chance(faults.partitionProbability)) this.#partition();
+    if (faults.crashes && prng.chance(faults.crashProbability)) {
       const up = this.#nodes.map((node, r) => (node.replica === undefined ? -1 : r)).filter((r) => r >= 0);
       if (n - up.length < faults.downMax && up.length > 0) this.#crash(prng.pick(up));
     }
