@@ -113,3 +113,35 @@ export class PositionUnavailable extends VerityError {
     super('PositionUnavailable', `position ${requested} is beyond the last applied position ${head}`, { requested, head });
   }
 }
+
+/** The server refused the token (missing, malformed, badly signed, expired or revoked). */
+export class Unauthorized extends VerityError {
+  override readonly name: string = 'Unauthorized';
+  constructor(message: string) {
+    super('Unauthorized', message);
+  }
+}
+
+/** The token is valid but lacks the scope for this call. */
+export class Forbidden extends VerityError {
+  override readonly name: string = 'Forbidden';
+  constructor(message: string) {
+    super('Forbidden', message);
+  }
+}
+
+/** Remote mode: the server or the connection failed the call for a reason that is not about the
+ * call itself. `code` is the wire or client code (`Unavailable`, `ConnectionClosed`,
+ * `Overloaded`, `NotPrimary`, `QuotaExceeded`, `BadRequest`, `Internal`, …). */
+export class RemoteError extends VerityError {
+  override readonly name: string = 'RemoteError';
+}
+
+/** The operation does not exist in this mode (e.g. `verify` over the wire protocol, which has
+ * no verify request yet). */
+export class NotSupported extends VerityError {
+  override readonly name: string = 'NotSupported';
+  constructor(message: string) {
+    super('NotSupported', message);
+  }
+}

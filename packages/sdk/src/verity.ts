@@ -1,12 +1,14 @@
 import type { ApplyResult, KernelError, ReadOutcome } from '@veritydb/kernel';
-import { EVENTS_TABLE, prepare } from '@veritydb/query';
+import { EVENTS_TABLE } from '@veritydb/query';
 import { assert, checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type SqlType, type TenantId } from '@veritydb/types';
 import { EmbeddedEngine } from './engine.js';
 import type { VerifyResult } from '@veritydb/storage';
+import { isReadOnly, type Backend } from './backend.js';
 import {
-  ConstraintViolation, InvalidArgument, isConstraintState, PositionUnavailable, SqlError, TenantExists,
+  ConstraintViolation, InvalidArgument, isConstraintState, NotSupported, PositionUnavailable, SqlError, TenantExists,
   TenantNotFound,
 } from './errors.js';
+import { RemoteBackend, type ConnectOptions } from './remote.js';
 import { guarded, type CallOptions } from './options.js';
 import { toParams, toRow, toRows, type Row, type Timestamp } from './values.js';
 
@@ -84,15 +86,58 @@ export interface VerityEvent {
   readonly hash: string;
 }
 
+export interface TenantInfo {
+  readonly id: number;
+  readonly name: string;
+}
+
+/** One replica as `status()` reports it. */
+export interface ReplicaInfo {
+  readonly index: number;
+  /** Its client address ('' when it has none: embedded). */
+  readonly address: string;
+  readonly role: 'primary' | 'backup' | 'unknown';
+  readonly state: 'normal' | 'viewChange' | 'recovering' | 'unreachable';
+  readonly view: number;
+  /** Highest committed (durable) position. */
+  readonly commit: number;
+  readonly applied: number;
+}
+
+/** What `vdb-admin status` shows: the cluster, its view, its primary and every replica's positions. */
+export interface DatabaseStatus {
+  readonly mode: 'embedded' | 'remote';
+  /** Hex cluster id (remote), null embedded. */
+  readonly clusterId: string | null;
+  readonly view: number;
+  /** The primary's address as the server names it (null embedded or while unknown). */
+  readonly primary: string | null;
+  /** The address this handle is connected to (null embedded). */
+  readonly connectedTo: string | null;
+  readonly replicas: ReplicaInfo[];
+}
+
+export interface VerifyScope {
+  readonly tenant?: number;
+  readonly from?: number;
+  readonly to?: number;
+}
+
+export interface VerifyOptions extends CallOptions {
+  /** Called as records are checked. */
+  readonly onProgress?: (checked: number, total: number) => void;
+}
+
 const CONSISTENCIES: readonly Consistency[] = ['causal', 'linearizable', 'eventual'];
 const DEFAULT_ACTOR = 'embedded';
 
 /**
- * A VerityDB database (DESIGN §11). Embedded mode runs the whole engine in-process on a data
- * directory: `Verity.open('./data')`.
+ * A VerityDB database (DESIGN §11): embedded (`Verity.open`, the whole engine in this process on
+ * a data directory) or remote (`Verity.connect`, a server or cluster over the wire protocol).
+ * Both modes have the same API, results, value conversions and error classes.
  *
  * @example
- *   const db = await Verity.open('./data');
+ *   const db = await Verity.open('./data');   // or: await Verity.connect({ addresses: ['127.0.0.1:7420'], token })
  *   await db.createTenant({ id: 1, name: 'clinic' });
  *   const t = db.tenant(1);
  *   await t.execute('CREATE TABLE p (id BIGINT PRIMARY KEY, name TEXT)');
@@ -101,12 +146,10 @@ const DEFAULT_ACTOR = 'embedded';
  *   await db.close();
  */
 export class Verity {
-  readonly #session: Session;
-  readonly #engine: EmbeddedEngine;
+  readonly #backend: Backend;
 
-  private constructor(engine: EmbeddedEngine, actor: string) {
-    this.#session = new Session(engine, actor);
-    this.#engine = engine;
+  private constructor(backend: Backend) {
+    this.#backend = backend;
   }
 
   /** Opens (creating if needed) an embedded database in `dir`: loads the latest checkpoint and
@@ -124,7 +167,7 @@ export class Verity {
       ? { checkpointIntervalEntries: interval }
       : { checkpointIntervalEntries: interval, segmentBytes: options.segmentBytes });
     try {
-      return await guarded(options, async () => new Verity(await opening, options.actor ?? DEFAULT_ACTOR));
+      return await guarded(options, async () => new Verity(new Session(await opening, options.actor ?? DEFAULT_ACTOR)));
     } catch (error) {
       // A caller that gave up must not leave the directory open (and locked) behind it.
       opening.then((engine) => engine.close(), () => undefined).catch(() => undefined);
@@ -132,76 +175,84 @@ export class Verity {
     }
   }
 
-  /** The last applied position. */
+  /**
+   * Connects to a VerityDB server or cluster (remote mode). `token` defaults to the environment
+   * variable `VDB_TOKEN`; the primary is found from `addresses`. Writes made through this handle
+   * are recorded with the token's subject as their actor.
+   *
+   * @example const db = await Verity.connect({ addresses: ['127.0.0.1:7420'], token: process.env.VDB_TOKEN });
+   */
+  static async connect(options: ConnectOptions): Promise<Verity> {
+    return new Verity(await RemoteBackend.connect(options, process.env));
+  }
+
+  /** Embedded: the last applied position. Remote: the highest position this handle has seen
+   * (its causal token). */
   get position(): number {
-    return this.#engine.head;
+    return this.#backend.position;
   }
 
   /** Creates a tenant. Throws `TenantExists` if the id was ever used. */
   async createTenant(tenant: { readonly id: number; readonly name: string }, options?: CallOptions): Promise<{ position: number }> {
     const id = checkTenantId(tenant?.id);
     if (typeof tenant.name !== 'string') throw new InvalidArgument('tenant name must be a string');
-    return guarded(options, async (progress) => {
-      if (this.#engine.isOpen && this.#engine.kernel.hasTenant(id)) throw new TenantExists(id);
-      const result = await this.#engine.submit({ tenant: id, actor: this.#session.actor, command: { kind: 'tenant_create', id, name: tenant.name } }, progress);
-      this.#session.observe(result.position);
-      if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, id);
-      return { position: result.position };
-    });
+    return this.#backend.createTenant(id, tenant.name, options);
   }
 
   /** Drops a tenant: its tables and history are forgotten (its log entries remain). */
   async dropTenant(id: number, options?: CallOptions): Promise<{ position: number }> {
-    const tenant = checkTenantId(id);
-    return guarded(options, async (progress) => {
-      const result = await this.#engine.submit({ tenant, actor: this.#session.actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
-      this.#session.observe(result.position);
-      if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, tenant);
-      return { position: result.position };
-    });
+    return this.#backend.dropTenant(checkTenantId(id), options);
+  }
+
+  /** The live tenants, by id. Remote mode only (embedded: `NotSupported`). */
+  async listTenants(options?: CallOptions): Promise<TenantInfo[]> {
+    return this.#backend.listTenants(options);
+  }
+
+  /** The cluster as seen from here: view, primary and every replica's positions. */
+  async status(options?: CallOptions): Promise<DatabaseStatus> {
+    return this.#backend.status(options);
   }
 
   /** A handle on one tenant (no I/O; operations fail with `TenantNotFound` if it is missing). */
   tenant(id: number): Tenant {
-    return new Tenant(this.#session, checkTenantId(id));
+    return new Tenant(this.#backend, checkTenantId(id));
   }
 
   /** Checks the log's hash chains (every record, or one tenant's chain): what `vdb-admin
-   * verify` reports. `onProgress(checked, total)` is called as it goes. */
-  async verify(
-    scope: { readonly tenant?: number; readonly from?: number; readonly to?: number } = {},
-    options?: CallOptions & { readonly onProgress?: (checked: number, total: number) => void },
-  ): Promise<VerifyResult> {
+   * verify` reports. `onProgress(checked, total)` is called as it goes. Embedded mode only (the
+   * wire protocol has no verify request yet: remote mode fails with `NotSupported`). */
+  async verify(scope: VerifyScope = {}, options?: VerifyOptions): Promise<VerifyResult> {
     const tenant = scope.tenant === undefined ? undefined : checkTenantId(scope.tenant);
-    return guarded(options, () => this.#engine.verify({
+    return this.#backend.verify({
       ...(tenant === undefined ? {} : { tenant }),
       ...(scope.from === undefined ? {} : { from: scope.from }),
       ...(scope.to === undefined ? {} : { to: scope.to }),
-    }, options?.onProgress));
+    }, options);
   }
 
-  /** Writes a checkpoint now (they are also written periodically and on close). */
+  /** Writes a checkpoint now (they are also written periodically and on close). Embedded only. */
   async checkpoint(options?: CallOptions): Promise<{ position: number }> {
-    return guarded(options, async () => ({ position: await this.#engine.checkpoint() }));
+    return this.#backend.checkpoint(options);
   }
 
-  /** Hex BLAKE3-256 of the whole state (equal for equal histories). */
+  /** Hex BLAKE3-256 of the whole state (equal for equal histories). Embedded only. */
   stateHash(): string {
-    this.#engine.checkUsable();
-    return checksumHex(this.#engine.kernel.stateHash());
+    return this.#backend.stateHash();
   }
 
-  /** Waits for in-flight writes, checkpoints and closes. Later calls fail with `ClosedError`. */
+  /** Waits for in-flight writes and closes (embedded: checkpoints first). Later calls fail with
+   * `ClosedError`. */
   async close(options?: CallOptions): Promise<void> {
-    return guarded(options, () => this.#engine.close());
+    return this.#backend.close(options);
   }
 }
 
 /**
- * What a `Verity` handle and its `Tenant`s share: the engine, the actor recorded for writes and
- * the causal token. Not exported: the public surface is `Verity` and `Tenant`.
+ * The embedded backend: the engine, the actor recorded for writes and the causal token. Not
+ * exported: the public surface is `Verity` and `Tenant`.
  */
-class Session {
+class Session implements Backend {
   readonly #engine: EmbeddedEngine;
   readonly #actor: string;
   /** The highest position this handle has seen: the causal token. */
@@ -212,8 +263,84 @@ class Session {
     this.#actor = actor;
   }
 
-  get actor(): string {
-    return this.#actor;
+  get position(): number {
+    return this.#engine.head;
+  }
+
+  async createTenant(id: TenantId, name: string, options: CallOptions | undefined): Promise<{ position: number }> {
+    return guarded(options, async (progress) => {
+      if (this.#engine.isOpen && this.#engine.kernel.hasTenant(id)) throw new TenantExists(id);
+      const result = await this.#engine.submit({ tenant: id, actor: this.#actor, command: { kind: 'tenant_create', id, name } }, progress);
+      this.observe(result.position);
+      if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, id);
+      return { position: result.position };
+    });
+  }
+
+  async dropTenant(tenant: TenantId, options: CallOptions | undefined): Promise<{ position: number }> {
+    return guarded(options, async (progress) => {
+      const result = await this.#engine.submit({ tenant, actor: this.#actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
+      this.observe(result.position);
+      if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, tenant);
+      return { position: result.position };
+    });
+  }
+
+  async listTenants(): Promise<TenantInfo[]> {
+    throw new NotSupported('listing tenants needs a server (remote mode): the embedded engine keeps no tenant directory');
+  }
+
+  async status(options: CallOptions | undefined): Promise<DatabaseStatus> {
+    return guarded(options, async () => {
+      this.checkOpen();
+      return {
+        mode: 'embedded', clusterId: null, view: 0, primary: null, connectedTo: null,
+        replicas: [{ index: 0, address: '', role: 'primary', state: 'normal', view: 0, commit: this.#engine.head, applied: this.#engine.head }],
+      };
+    });
+  }
+
+  async verify(scope: VerifyScope, options: VerifyOptions | undefined): Promise<VerifyResult> {
+    return guarded(options, () => this.#engine.verify({
+      ...(scope.tenant === undefined ? {} : { tenant: toTenantId(scope.tenant) }),
+      ...(scope.from === undefined ? {} : { from: scope.from }),
+      ...(scope.to === undefined ? {} : { to: scope.to }),
+    }, options?.onProgress));
+  }
+
+  async checkpoint(options: CallOptions | undefined): Promise<{ position: number }> {
+    return guarded(options, async () => ({ position: await this.#engine.checkpoint() }));
+  }
+
+  stateHash(): string {
+    this.#engine.checkUsable();
+    return checksumHex(this.#engine.kernel.stateHash());
+  }
+
+  async close(options: CallOptions | undefined): Promise<void> {
+    return guarded(options, () => this.#engine.close());
+  }
+
+  async execute(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: CallOptions | undefined): Promise<WriteResult> {
+    if (isReadOnly(sql)) {
+      const read = await this.read(tenant, sql, params, options);
+      return { position: read.position, rowsAffected: read.rowsAffected, rows: read.rows, columns: read.columns };
+    }
+    const result = await this.write(tenant, [{ sql, params: params ?? [] }], options);
+    const outcome = result.reply.statements[0];
+    if (outcome === undefined) return { position: result.position, rowsAffected: 0, rows: [], columns: [] };
+    return { position: result.position, rowsAffected: outcome.rowsAffected, rows: toRows(outcome.columns, outcome.rows), columns: columnsOf(outcome.columns) };
+  }
+
+  async query(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): Promise<ReadResult> {
+    const read = await this.read(tenant, sql, params, options);
+    return { rows: read.rows, position: read.position, columns: read.columns };
+  }
+
+  async batch(tenant: TenantId, statements: readonly BatchStatement[], options: CallOptions | undefined): Promise<BatchResult> {
+    const result = await this.write(tenant, statements, options);
+    const results = result.reply.statements.map((s) => ({ rowsAffected: s.rowsAffected, rows: toRows(s.columns, s.rows), columns: columnsOf(s.columns) }));
+    return { position: result.position, rowsAffected: results.reduce((sum, r) => sum + r.rowsAffected, 0), results };
   }
 
   async write(tenant: TenantId, statements: readonly BatchStatement[], options: CallOptions | undefined): Promise<ApplyResult & { reply: { kind: 'sql' } }> {
@@ -232,13 +359,8 @@ class Session {
   }
 
   async read(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): Promise<ReadResult & { rowsAffected: number }> {
-    if (typeof sql !== 'string') throw new InvalidArgument('sql must be a string');
-    if (options?.consistency !== undefined && !CONSISTENCIES.includes(options.consistency)) {
-      throw new InvalidArgument(`consistency must be one of ${CONSISTENCIES.join(', ')}`);
-    }
     const checked = toParams(params);
     const at = options?.position;
-    if (at !== undefined && !(Number.isSafeInteger(at) && at >= 0)) throw new InvalidArgument('position must be a non-negative integer');
     return guarded(options, async () => {
       this.checkOpen();
       if (at !== undefined) await this.#waitForApplied(at);
@@ -250,11 +372,6 @@ class Session {
       this.observe(outcome.position);
       return { rows: toRows(outcome.columns, outcome.rows), position: outcome.position, rowsAffected: outcome.rows.length, columns: columnsOf(outcome.columns) };
     });
-  }
-
-  isReadOnly(sql: string): boolean {
-    const prepared = typeof sql === 'string' ? prepare(sql) : undefined;
-    return prepared !== undefined && prepared.ok && prepared.value.readOnly;
   }
 
   async *events(tenant: TenantId, filter: EventFilter, options: CallOptions | undefined): AsyncGenerator<VerityEvent> {
@@ -312,32 +429,31 @@ class Session {
 
 /** One tenant of a database: every call is scoped to it. */
 export class Tenant {
-  readonly #session: Session;
+  readonly #backend: Backend;
   readonly id: number;
 
   /** Tenants come from `Verity.tenant(id)`. */
-  constructor(session: Session, id: TenantId) {
-    this.#session = session;
+  constructor(backend: Backend, id: TenantId) {
+    this.#backend = backend;
     this.id = id;
   }
 
   /** Runs one statement. Writes are logged, applied atomically and return their position;
    * read-only statements are answered from the latest state without being logged. */
   async execute(sql: string, params?: readonly unknown[], options?: CallOptions): Promise<WriteResult> {
-    if (this.#session.isReadOnly(sql)) {
-      const read = await this.#session.read(this.id as TenantId, sql, params, options);
-      return { position: read.position, rowsAffected: read.rowsAffected, rows: read.rows, columns: read.columns };
-    }
-    const result = await this.#session.write(this.id as TenantId, [{ sql, params: params ?? [] }], options);
-    const outcome = result.reply.statements[0];
-    if (outcome === undefined) return { position: result.position, rowsAffected: 0, rows: [], columns: [] };
-    return { position: result.position, rowsAffected: outcome.rowsAffected, rows: toRows(outcome.columns, outcome.rows), columns: columnsOf(outcome.columns) };
+    if (typeof sql !== 'string') throw new InvalidArgument('sql must be a string');
+    return this.#backend.execute(this.id as TenantId, sql, params, options);
   }
 
   /** Runs a read-only statement; `options.position` reads the state after that position. */
   async query(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<ReadResult> {
-    const read = await this.#session.read(this.id as TenantId, sql, params, options);
-    return { rows: read.rows, position: read.position, columns: read.columns };
+    if (typeof sql !== 'string') throw new InvalidArgument('sql must be a string');
+    if (options?.consistency !== undefined && !CONSISTENCIES.includes(options.consistency)) {
+      throw new InvalidArgument(`consistency must be one of ${CONSISTENCIES.join(', ')}`);
+    }
+    const at = options?.position;
+    if (at !== undefined && !(Number.isSafeInteger(at) && at >= 0)) throw new InvalidArgument('position must be a non-negative integer');
+    return this.#backend.query(this.id as TenantId, sql, params, options);
   }
 
   /** `query(sql, params, { position })`. */
@@ -348,15 +464,16 @@ export class Tenant {
   /** Statements applied atomically at one position: all or nothing. */
   async batch(statements: readonly BatchStatement[], options?: CallOptions): Promise<BatchResult> {
     if (!Array.isArray(statements) || statements.length === 0) throw new InvalidArgument('batch needs at least one statement');
-    const result = await this.#session.write(this.id as TenantId, statements, options);
-    const results = result.reply.statements.map((s) => ({ rowsAffected: s.rowsAffected, rows: toRows(s.columns, s.rows), columns: columnsOf(s.columns) }));
-    return { position: result.position, rowsAffected: results.reduce((sum, r) => sum + r.rowsAffected, 0), results };
+    statements.forEach((s, i) => {
+      if (typeof s?.sql !== 'string') throw new InvalidArgument(`statement ${i + 1} needs sql text`);
+    });
+    return this.#backend.batch(this.id as TenantId, statements, options);
   }
 
   /** The tenant's derived events from `from` on, following the log as it grows; ends when the
    * database closes, `options.signal` aborts or `options.timeoutMs` has passed. */
   events(filter: EventFilter = {}, options?: CallOptions): AsyncIterable<VerityEvent> {
-    return this.#session.events(this.id as TenantId, filter, options);
+    return this.#backend.events(this.id as TenantId, filter, options);
   }
 }
 
