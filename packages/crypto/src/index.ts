@@ -1,4 +1,4 @@
-export { initCrypto, cryptoReady, blake3, blake3Reference, createBlake3Hasher, createBlake3ReferenceHasher, type Blake3Hasher } from './blake3.js';
+export { initCrypto, cryptoReady, blake3, blake3Into, blake3Backend, blake3Reference, createBlake3Hasher, createBlake3ReferenceHasher, type Blake3Hasher } from './blake3.js';
 export { crc32 } from './crc32.js';
 export {
   ed25519Keygen, ed25519PublicKey, ed25519Sign, ed25519Verify, ed25519Portable, type Ed25519KeyPair,

@@ -5,7 +5,7 @@ import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { seedFrom, checksumHex, isVerityError } from '@veritydb/types';
 import {
-  initCrypto, cryptoReady, blake3, blake3Reference, createBlake3Hasher, createBlake3ReferenceHasher, crc32,
+  initCrypto, cryptoReady, blake3, blake3Into, blake3Backend, blake3Reference, createBlake3Hasher, createBlake3ReferenceHasher, crc32,
   ed25519Keygen, ed25519PublicKey, ed25519Sign, ed25519Verify, ed25519Portable, aeadSeal, aeadOpen,
   AEAD_OVERHEAD_BYTES, hkdfSha256,
 } from '../src/index.js';
@@ -37,6 +37,23 @@ t.test('wasm blake3 equals the noble reference over random inputs', async (t) =>
     const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
     t.equal(checksumHex(blake3(bytes)), checksumHex(blake3Reference(bytes)), `${n} bytes`);
   }
+});
+
+t.test('blake3Into writes the digest in place, over the module buffer size and into the buffer it hashes', async (t) => {
+  await initCrypto();
+  t.equal(blake3Backend(), 'wasm-direct', 'the hot path drives hash-wasm\'s module directly in this install');
+  fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 40_000 }), fc.nat(64), (bytes, offset) => {
+    const target = new Uint8Array(offset + 32 + 5).fill(0xee);
+    blake3Into(bytes, target, offset);
+    const untouched = target.subarray(0, offset).every((b) => b === 0xee) && target.subarray(offset + 32).every((b) => b === 0xee);
+    return untouched && checksumHex(target.subarray(offset, offset + 32)) === checksumHex(blake3Reference(bytes));
+  }), { seed, numRuns: 120 });
+  // The log hashes a header's first 192 bytes into its own last 32.
+  const header = Uint8Array.from({ length: 224 }, (_, i) => (i * 7) & 0xff);
+  const expected = checksumHex(blake3Reference(header.subarray(0, 192)));
+  blake3Into(header.subarray(0, 192), header, 192);
+  t.equal(checksumHex(header.subarray(192)), expected);
+  t.throws(() => blake3Into(header, new Uint8Array(40), 9), /leaves no 32 bytes/);
 });
 
 t.test('incremental hashers equal one-shot digests for any split', async (t) => {

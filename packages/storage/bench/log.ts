@@ -5,16 +5,23 @@
  * `record_bytes` is the body size; on disk each record also carries its 232-byte frame
  * (`frame_bytes`) plus a 236-byte index slot. `baseline_records_per_s` writes `record_bytes` per
  * record; `baseline_frame_records_per_s` writes `frame_bytes` per record (the same on-disk record,
- * without the index). Log and baselines alternate in short rounds so that load changes on a
- * shared machine hit all alike.
+ * without the index); `baseline_log_io_records_per_s` does the log's own I/O without its CPU work
+ * (frames to one file and slots to another, written concurrently, both fdatasynced). Every
+ * baseline writes like the log: positional writes (no O_APPEND) through the same helper, one
+ * group per fdatasync, after the same warm-up. Log and baselines alternate in short rounds so
+ * that load changes on a shared machine hit all alike. `cpu_us_per_record` is the process CPU
+ * time (all threads) per record while the log ran; `load_avg` is the 1-minute load average at
+ * the end.
  * Usage: node packages/storage/dist/bench/log.js [secondsPerGroup=3]
  */
 import { mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initCrypto } from '@veritydb/crypto';
+import { blake3Backend, initCrypto } from '@veritydb/crypto';
 import { clientId, clusterId, position, tenantId, view, type Position } from '@veritydb/types';
+import { writeFully } from '../src/files.js';
 import { Log, recordFrameBytes, type RecordFields } from '../src/index.js';
+import { INDEX_SLOT_BYTES } from '../src/segment-index.js';
 
 const RECORD_BYTES = 256;
 const GROUPS = [1, 8, 64, 512] as const;
@@ -24,6 +31,13 @@ const CLUSTER = clusterId(0xbe9c4n);
 interface Measure {
   records: number;
   seconds: number;
+  /** Process CPU time (user + system, all threads), microseconds. */
+  cpuMicros: number;
+}
+
+function cpuMicros(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return used.user + used.system;
 }
 
 function record(at: number, body: Uint8Array): RecordFields {
@@ -41,6 +55,7 @@ function record(at: number, body: Uint8Array): RecordFields {
  */
 async function runLog(log: Log, group: number, seconds: number, body: Uint8Array): Promise<Measure> {
   const batches: RecordFields[][] = [];
+  const cpuStarted = process.cpuUsage();
   const started = performance.now();
   const deadline = started + seconds * 1000;
   let next = log.head().position + 1;
@@ -70,28 +85,44 @@ async function runLog(log: Log, group: number, seconds: number, body: Uint8Array
     submitOne();
     setImmediate(submitOne);
   });
-  return { records, seconds: (performance.now() - started) / 1000 };
+  return { records, seconds: (performance.now() - started) / 1000, cpuMicros: cpuMicros(cpuStarted) };
 }
 
-/** The physical reference: one write of `group` records then fdatasync, appending to a file. */
-async function runBaseline(path: string, group: number, recordBytes: number, seconds: number): Promise<Measure> {
-  const handle = await open(path, 'a+');
+/**
+ * The physical reference: one positional write of `group` records then fdatasync, extending a
+ * file, as the log writes its segment. With `slotBytes`, also writes `group` index slots to a
+ * second file concurrently and fdatasyncs both, as the log does.
+ */
+async function runBaseline(path: string, group: number, recordBytes: number, seconds: number, slotBytes = 0): Promise<Measure> {
+  // Like the log's segment, one file per kind grows across rounds.
+  const data = await open(path, 'a+').then((created) => created.close()).then(() => open(path, 'r+'));
+  const index = slotBytes > 0 ? await open(`${path}.index`, 'a+').then((created) => created.close()).then(() => open(`${path}.index`, 'r+')) : undefined;
   const buffer = new Uint8Array(group * recordBytes).fill(0x5a);
-  let offset = (await handle.stat()).size;
+  const slots = new Uint8Array(group * slotBytes).fill(0xa5);
+  let offset = (await data.stat()).size;
+  let slotOffset = index === undefined ? 0 : (await index.stat()).size;
   let records = 0;
+  const cpuStarted = process.cpuUsage();
   const started = performance.now();
   const deadline = started + seconds * 1000;
   try {
     while (performance.now() < deadline) {
-      await handle.write(buffer, 0, buffer.length, offset);
-      await handle.datasync();
+      if (index === undefined) {
+        await writeFully(data, buffer, offset);
+        await data.datasync();
+      } else {
+        await Promise.all([writeFully(data, buffer, offset), writeFully(index, slots, slotOffset)]);
+        await Promise.all([data.datasync(), index.datasync()]);
+      }
       offset += buffer.length;
+      slotOffset += slots.length;
       records += group;
     }
   } finally {
-    await handle.close();
+    await data.close();
+    await index?.close();
   }
-  return { records, seconds: (performance.now() - started) / 1000 };
+  return { records, seconds: (performance.now() - started) / 1000, cpuMicros: cpuMicros(cpuStarted) };
 }
 
 async function main(): Promise<void> {
@@ -103,19 +134,26 @@ async function main(): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'veritydb-bench-log-'));
     try {
       const log = await Log.open(dir, { cluster: CLUSTER });
-      // Warm up the JIT and the files.
+      const frameBytes = recordFrameBytes(RECORD_BYTES);
+      const baseline = (name: string, bytes: number, seconds: number, slotBytes = 0): Promise<Measure> =>
+        runBaseline(join(dir, name), group, bytes, seconds, slotBytes);
+      // Warm up the JIT and the files, the baselines' as well as the log's.
       await runLog(log, group, 0.1, body);
+      await baseline('warm-up.dat', frameBytes, 0.05, INDEX_SLOT_BYTES);
       const commitsBefore = log.stats();
-      const logTotal: Measure = { records: 0, seconds: 0 };
-      const baseTotal: Measure = { records: 0, seconds: 0 };
-      const frameTotal: Measure = { records: 0, seconds: 0 };
+      const logTotal: Measure = { records: 0, seconds: 0, cpuMicros: 0 };
+      const baseTotal: Measure = { records: 0, seconds: 0, cpuMicros: 0 };
+      const frameTotal: Measure = { records: 0, seconds: 0, cpuMicros: 0 };
+      const logIoTotal: Measure = { records: 0, seconds: 0, cpuMicros: 0 };
       const add = (total: Measure, measured: Measure): void => {
         total.records += measured.records;
         total.seconds += measured.seconds;
+        total.cpuMicros += measured.cpuMicros;
       };
       for (let round = 0; round < ROUNDS; round++) {
-        add(baseTotal, await runBaseline(join(dir, 'baseline.dat'), group, RECORD_BYTES, roundSeconds / 2));
-        add(frameTotal, await runBaseline(join(dir, 'baseline-frame.dat'), group, recordFrameBytes(RECORD_BYTES), roundSeconds / 2));
+        add(baseTotal, await baseline('baseline.dat', RECORD_BYTES, roundSeconds / 2));
+        add(frameTotal, await baseline('baseline-frame.dat', frameBytes, roundSeconds / 4));
+        add(logIoTotal, await baseline('baseline-log-io.dat', frameBytes, roundSeconds / 4, INDEX_SLOT_BYTES));
         add(logTotal, await runLog(log, group, roundSeconds, body));
       }
       const head: Position = log.head().position;
@@ -123,14 +161,18 @@ async function main(): Promise<void> {
       await log.close();
       const recordsPerSecond = logTotal.records / logTotal.seconds;
       const baselinePerSecond = baseTotal.records / baseTotal.seconds;
+      const perRecord = (total: Measure): number => Number((total.cpuMicros / Math.max(1, total.records)).toFixed(2));
       console.log(JSON.stringify({
         bench: 'log', group, record_bytes: RECORD_BYTES, records_per_s: Math.round(recordsPerSecond),
         mb_per_s: Number((recordsPerSecond * RECORD_BYTES / 1e6).toFixed(2)),
         baseline_records_per_s: Math.round(baselinePerSecond),
         ratio: Number((recordsPerSecond / baselinePerSecond).toFixed(3)),
         baseline_frame_records_per_s: Math.round(frameTotal.records / frameTotal.seconds),
-        frame_bytes: recordFrameBytes(RECORD_BYTES), records: logTotal.records,
+        baseline_log_io_records_per_s: Math.round(logIoTotal.records / logIoTotal.seconds),
+        frame_bytes: frameBytes, records: logTotal.records,
         records_per_fdatasync: Number((logTotal.records / Math.max(1, commits)).toFixed(1)), head,
+        cpu_us_per_record: perRecord(logTotal), baseline_cpu_us_per_record: perRecord(baseTotal),
+        blake3: blake3Backend(), load_avg: Number((loadavg()[0] ?? 0).toFixed(2)),
       }));
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -142,7 +142,12 @@ export class Log {
   #queue: PendingWrite[] = [];
   #pendingRecords = 0;
   #flushScheduled = false;
-  #flushing = false;
+  /** A write (with a segment roll, when due) is in progress. */
+  #writing = false;
+  /** Runs on disk (written, in the writer's segment) that no fdatasync started so far covers. */
+  #written: PendingWrite[] = [];
+  /** Runs covered by the fdatasync in flight; undefined when none is. */
+  #syncing: readonly PendingWrite[] | undefined;
   #waiters: Waiter[] = [];
   #waitersHead = 0;
   #builders: ByteBuilder[] = [];
@@ -508,7 +513,7 @@ export class Log {
   async close(): Promise<void> {
     if (this.#closed) return;
     if (this.#failure === undefined) await this.sync().catch(() => undefined);
-    while (this.#flushing) await new Promise((resolve) => setImmediate(resolve));
+    while (this.#busy()) await new Promise((resolve) => setImmediate(resolve));
     this.#closed = true;
     this.#retire(this.#writer);
     for (const files of this.#readers.values()) this.#retire(files);
@@ -635,73 +640,106 @@ export class Log {
   }
 
   #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#flushing) return;
+    if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     // A microtask lets every append issued in the same turn join this group.
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      void this.#flushLoop();
+      this.#pump();
     });
   }
 
-  async #flushLoop(): Promise<void> {
-    if (this.#flushing) return;
-    this.#flushing = true;
-    try {
-      while (this.#queue.length > 0 && this.#failure === undefined) {
-        const group = this.#takeGroup();
-        await this.#writeGroup(group);
-        const last = group[group.length - 1] as PendingWrite;
-        let records = 0;
-        for (const pending of group) {
-          records += pending.records;
-          pending.data.reset();
-          pending.slots.reset();
-          this.#builders.push(pending.data, pending.slots);
-        }
-        this.#pendingRecords -= records;
-        this.#groupCommits++;
-        this.#recordsCommitted += records;
-        this.#durable = last.lastPosition as Position;
-        this.#releaseWaiters();
-      }
-    } catch (error) {
-      this.#fail(error);
-    } finally {
-      this.#flushing = false;
-    }
+  #busy(): boolean {
+    return this.#flushScheduled || this.#writing || this.#syncing !== undefined;
   }
 
-  /** Pending runs covering up to `groupCommitRecordsMax` records (at least one run). */
-  #takeGroup(): PendingWrite[] {
-    const group: PendingWrite[] = [];
-    let records = 0;
+  /**
+   * Group commit as a two-stage pipeline: runs are written, then covered by an fdatasync of the
+   * segment and its index. While one fdatasync is in flight the next runs are already written,
+   * so the next fdatasync starts the moment the previous one completes. An fdatasync covers only
+   * writes that completed before it started, and an append resolves only once an fdatasync
+   * covering its last record has completed. Called whenever a stage may start: after appends,
+   * after a write, after an fdatasync.
+   */
+  #pump(): void {
+    if (this.#failure !== undefined) return;
+    if (this.#syncing === undefined && this.#written.length > 0) this.#startSync();
+    if (!this.#writing && this.#queue.length > 0) this.#startWrite();
+  }
+
+  #startWrite(): void {
+    const first = this.#queue[0] as PendingWrite;
+    const roll = first.segment.number !== this.#writer.number;
+    // A segment is durable before the next one receives data, so a torn tail is only ever in
+    // the last segment: roll only once everything written is synced.
+    if (roll && (this.#syncing !== undefined || this.#written.length > 0)) return;
+    const runs = this.#takeRuns(first.segment, limits.groupCommitRecordsMax - runRecords(this.#written));
+    if (runs.length === 0) return;
+    this.#writing = true;
+    this.#writeRuns(runs, roll).then(() => {
+      this.#writing = false;
+      this.#written.push(...runs);
+      this.#pump();
+    }, (error: unknown) => {
+      this.#writing = false;
+      this.#fail(error);
+    });
+  }
+
+  /** Queued runs of `segment` holding at most `records` records together. */
+  #takeRuns(segment: Segment, records: number): PendingWrite[] {
+    const runs: PendingWrite[] = [];
+    let taken = 0;
     while (this.#queue.length > 0) {
       const next = this.#queue[0] as PendingWrite;
-      if (group.length > 0 && records + next.records > limits.groupCommitRecordsMax) break;
-      group.push(next);
-      records += next.records;
+      if (next.segment !== segment || taken + next.records > records) break;
+      runs.push(next);
+      taken += next.records;
       this.#queue.shift();
     }
-    return group;
+    return runs;
   }
 
-  async #writeGroup(group: readonly PendingWrite[]): Promise<void> {
-    for (let i = 0; i < group.length; i++) {
-      const pending = group[i] as PendingWrite;
-      if (pending.segment.number !== this.#writer.number) await this.#rollWriter(pending.segment);
+  async #writeRuns(runs: readonly PendingWrite[], roll: boolean): Promise<void> {
+    if (roll) await this.#rollWriter((runs[0] as PendingWrite).segment);
+    for (const run of runs) {
+      assert(run.segment.number === this.#writer.number, 'a run is written to its own segment');
       // The two files are independent: write them concurrently (one thread-pool round trip).
       await Promise.all([
-        writeFully(this.#writer.data, pending.data.bytes(), pending.dataOffset),
-        writeFully(this.#writer.index, pending.slots.bytes(), slotFileOffset(pending.firstSlot)),
+        writeFully(this.#writer.data, run.data.bytes(), run.dataOffset),
+        writeFully(this.#writer.index, run.slots.bytes(), slotFileOffset(run.firstSlot)),
       ]);
-      const next = group[i + 1];
-      // A segment is durable before the next one receives data, so a torn tail is only ever
-      // in the last segment.
-      if (next === undefined || next.segment !== pending.segment) {
-        await Promise.all([this.#writer.data.datasync(), this.#writer.index.datasync()]);
-      }
     }
+  }
+
+  #startSync(): void {
+    const runs = this.#written;
+    this.#written = [];
+    this.#syncing = runs;
+    const files = this.#writer;
+    for (const run of runs) assert(run.segment.number === files.number, 'an fdatasync covers runs of the writer\'s segment');
+    Promise.all([files.data.datasync(), files.index.datasync()]).then(() => this.#synced(runs), (error: unknown) => {
+      this.#syncing = undefined;
+      this.#fail(error);
+    });
+  }
+
+  #synced(runs: readonly PendingWrite[]): void {
+    this.#syncing = undefined;
+    // Start the next fdatasync (its runs are already written) before any caller's continuation runs.
+    this.#pump();
+    const records = runRecords(runs);
+    for (const run of runs) {
+      run.data.reset();
+      run.slots.reset();
+      this.#builders.push(run.data, run.slots);
+    }
+    this.#pendingRecords -= records;
+    this.#groupCommits++;
+    this.#recordsCommitted += records;
+    this.#durable = (runs[runs.length - 1] as PendingWrite).lastPosition as Position;
+    this.#releaseWaiters();
+    if (this.#failure !== undefined) this.#fail(this.#failure);
   }
 
   async #rollWriter(segment: Segment): Promise<void> {
@@ -727,13 +765,22 @@ export class Log {
     }
   }
 
+  /**
+   * Stops the log after a failed write or fdatasync: every append not yet durable is rejected,
+   * except those covered by an fdatasync still in flight, which learn its outcome (`#synced`).
+   */
   #fail(error: unknown): void {
-    const message = error instanceof Error ? error.message : String(error);
-    this.#failure = logError('LogFailed', `log write failed, reopen to recover: ${message}`, { cause: error });
-    const waiters = this.#waiters.slice(this.#waitersHead);
-    this.#waiters = [];
-    this.#waitersHead = 0;
-    for (const waiter of waiters) waiter.reject(this.#failure);
+    if (this.#failure === undefined) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#failure = logError('LogFailed', `log write failed, reopen to recover: ${message}`, { cause: error });
+    }
+    const coveredThrough = this.#syncing === undefined ? this.#durable : (this.#syncing[this.#syncing.length - 1] as PendingWrite).lastPosition;
+    // Waiters are in position order.
+    let keep = this.#waiters.length;
+    while (keep > this.#waitersHead && (this.#waiters[keep - 1] as Waiter).position > coveredThrough) keep--;
+    const rejected = this.#waiters.slice(keep);
+    this.#waiters.length = keep;
+    for (const waiter of rejected) waiter.reject(this.#failure);
   }
 
   /** The hash the record at `position` must have: its index copy, else its successor's prevHash. */
@@ -949,6 +996,12 @@ function tenantLinkProblemSeen(record: LogRecord, previous: LogHead | undefined)
   if (record.tenantPrevPosition !== previous.position) return `tenantPrevPosition ${record.tenantPrevPosition}, but the tenant's previous record is ${previous.position}`;
   if (!checksumEqual(record.tenantPrevHash, previous.hash)) return 'tenantPrevHash does not match the tenant\'s previous record';
   return undefined;
+}
+
+function runRecords(runs: readonly PendingWrite[]): number {
+  let records = 0;
+  for (const run of runs) records += run.records;
+  return records;
 }
 
 /** Fast open path for a sealed segment: its index alone, CRC-checked and linked. */

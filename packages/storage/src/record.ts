@@ -1,4 +1,4 @@
-import { blake3, crc32 } from '@veritydb/crypto';
+import { blake3, blake3Into, crc32 } from '@veritydb/crypto';
 import {
   CHECKSUM_BYTES, U128_MAX, limits, type Checksum, type ClientId, type ClusterId, type Position, type TenantId, type View,
 } from '@veritydb/types';
@@ -126,13 +126,15 @@ export function encodeRecordInto(fields: RecordFields, links: RecordLinks, targe
   target.fill(0, headerStart + HEADER.reserved2, headerStart + HEADER.bodyHash);
   const bodyStart = headerStart + RECORD_HEADER_BYTES;
   target.set(fields.body, bodyStart);
-  target.set(blake3(fields.body), headerStart + HEADER.bodyHash);
+  // Digests go straight into the frame: no per-record allocation but the returned hash.
+  blake3Into(fields.body, target, headerStart + HEADER.bodyHash);
   target.set(links.prevHash, headerStart + HEADER.prevHash);
   target.set(links.tenantPrevHash, headerStart + HEADER.tenantPrevHash);
-  const hash = blake3(target.subarray(headerStart, headerStart + HEADER.hash));
-  target.set(hash, headerStart + HEADER.hash);
+  const hashStart = headerStart + HEADER.hash;
+  blake3Into(target.subarray(headerStart, hashStart), target, hashStart);
   view.setUint32(offset + 4, crc32(target.subarray(headerStart, bodyStart + fields.body.length)), true);
-  return hash;
+  // A copy: the frame's buffer is reused once the frame is on disk.
+  return target.slice(hashStart, hashStart + CHECKSUM_BYTES) as Checksum;
 }
 
 // The hot path encodes thousands of records into the same buffer, mostly with the same cluster
