@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { Verity } from 'veritydb';
-import { renderTable, toJsonValue, type ResultRow } from './format.js';
+import { ProgressBar, renderStatus, renderTable, statusJson, toJsonValue, type ResultRow } from './format.js';
 
 /**
- * `vdb-admin`: the operator CLI. Today it runs in embedded mode on a data dir (`--data-dir`);
- * the remote mode (`--addresses`, `--token`) arrives with the server.
+ * `vdb-admin`: the operator CLI (DESIGN §11). Every command runs remotely against a server
+ * (`--addresses`, `--token` or `VDB_TOKEN`, through the SDK's `Verity.connect`) or embedded on a
+ * data dir (`--data-dir`, `Verity.open`).
  *
  * Exit codes: 0 success, 1 the operation failed (one line on stderr says why), 2 bad usage.
  */
@@ -15,6 +16,10 @@ export interface Io {
   readonly stderr: (text: string) => void;
   readonly stdin: NodeJS.ReadableStream;
   readonly interactive: boolean;
+  /** stderr is a terminal: long operations (verify) draw a progress bar there. */
+  readonly progress?: boolean;
+  /** Where `VDB_TOKEN` is read (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export const EXIT_OK = 0;
@@ -24,23 +29,39 @@ export const EXIT_USAGE = 2;
 export const HELP = `vdb-admin — operate a VerityDB database
 
 Usage:
-  vdb-admin sql [STATEMENT] --data-dir DIR [--tenant N] [--json]
+  vdb-admin status [--json]
+      Cluster id, view, primary and every replica's role, state, commit and applied positions.
+  vdb-admin tenant create --id N [--name NAME] [--json]
+  vdb-admin tenant list [--json]                (remote mode)
+  vdb-admin tenant show N | --id N [--json]     (remote mode)
+  vdb-admin tenant drop N | --id N [--json]
+  vdb-admin sql [STATEMENT] [--tenant N] [--json]
       Run one SQL statement, or with no statement an interactive SQL shell.
       The tenant is created on first use if it does not exist.
-  vdb-admin tenant create --id N [--name NAME] --data-dir DIR [--json]
+  vdb-admin verify [--tenant N] [--json]        (embedded mode)
+      Check the log's hash chain (every record, or one tenant's chain).
   vdb-admin help
 
-Options:
-  --data-dir DIR   embedded mode: open the database in DIR (default ./data)
-  --tenant N       tenant id for sql (default 1)
-  --json           machine-readable output (one JSON document per line)
+Every command runs either
+  remote:    --addresses HOST:PORT[,HOST:PORT…] [--token TOKEN]   (token default: $VDB_TOKEN)
+  embedded:  --data-dir DIR   (default ./data; opens the database in this process)
 
-Exit codes: 0 success, 1 failure (reason on stderr), 2 bad usage.
+Options:
+  --tenant N       tenant id for sql (default 1) and verify (default: the whole log)
+  --json           machine-readable output (one JSON document per line; errors too, on stderr)
+
+Exit codes: 0 success, 1 failure (one line on stderr says why), 2 bad usage.
 `;
 
 const READ_PREFIXES = ['select', 'show', 'describe', 'explain'];
 
 class UsageError extends Error {}
+
+interface Target {
+  readonly dataDir: string;
+  readonly addresses: readonly string[] | null;
+  readonly token: string | undefined;
+}
 
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   let parsed;
@@ -50,8 +71,10 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       allowPositionals: true,
       strict: true,
       options: {
-        'data-dir': { type: 'string', default: './data' },
-        tenant: { type: 'string', default: '1' },
+        'data-dir': { type: 'string' },
+        addresses: { type: 'string', multiple: true },
+        token: { type: 'string' },
+        tenant: { type: 'string' },
         id: { type: 'string' },
         name: { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -68,23 +91,43 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(HELP);
     return command === undefined && !values.help ? EXIT_USAGE : EXIT_OK;
   }
+  const json = values.json;
   try {
+    const target = targetOf(values, io);
     switch (command) {
+      case 'status':
+        noArguments(command, rest);
+        return await statusCommand(target, json, io);
       case 'sql':
-        return await sqlCommand(values['data-dir'], parseId(values.tenant, '--tenant'), rest, values.json, io);
+        return await sqlCommand(target, parseId(values.tenant ?? '1', '--tenant'), rest, json, io);
       case 'tenant':
-        return await tenantCommand(values['data-dir'], rest, values.id, values.name, values.json, io);
+        return await tenantCommand(target, rest, values.id, values.name, json, io);
+      case 'verify':
+        noArguments(command, rest);
+        return await verifyCommand(target, values.tenant === undefined ? undefined : parseId(values.tenant, '--tenant'), json, io);
       default:
         throw new UsageError(`unknown command '${command}' (see vdb-admin help)`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`vdb-admin: ${error.message}\n`);
-      return EXIT_USAGE;
-    }
-    io.stderr(`vdb-admin: ${describeError(error)}\n`);
-    return EXIT_FAILED;
+    const usage = error instanceof UsageError;
+    const reason = usage ? (error as Error).message : describeError(error);
+    io.stderr(json
+      ? `${JSON.stringify({ error: { code: usage ? 'Usage' : codeOf(error), message: usage ? reason : messageOf(error) } })}\n`
+      : `vdb-admin: ${oneLine(reason)}\n`);
+    return usage ? EXIT_USAGE : EXIT_FAILED;
   }
+}
+
+function targetOf(values: { 'data-dir'?: string | undefined; addresses?: string[] | undefined; token?: string | undefined }, io: Io): Target {
+  const addresses = values.addresses?.flatMap((list) => list.split(',')).map((a) => a.trim()).filter((a) => a !== '') ?? null;
+  if (addresses !== null && addresses.length === 0) throw new UsageError('--addresses needs at least one HOST:PORT');
+  if (addresses !== null && values['data-dir'] !== undefined) throw new UsageError('--addresses (remote) and --data-dir (embedded) exclude each other');
+  if (addresses === null && values.token !== undefined) throw new UsageError('--token needs --addresses (embedded mode has no authentication)');
+  return { dataDir: values['data-dir'] ?? './data', addresses, token: values.token ?? (io.env ?? process.env)['VDB_TOKEN'] };
+}
+
+function noArguments(command: string, rest: readonly string[]): void {
+  if (rest.length > 0) throw new UsageError(`${command} takes no arguments, got '${rest.join(' ')}'`);
 }
 
 function parseId(text: string | undefined, flag: string): number {
@@ -94,31 +137,103 @@ function parseId(text: string | undefined, flag: string): number {
   return id;
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
-  }
-  return String(error);
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'Error';
 }
 
-async function tenantCommand(
-  dataDir: string, args: readonly string[], id: string | undefined, name: string | undefined, json: boolean, io: Io,
-): Promise<number> {
-  const [sub] = args;
-  if (sub !== 'create') throw new UsageError(`unknown tenant command '${sub ?? ''}' (expected: create)`);
-  const tenantId = parseId(id, '--id');
-  const db = await Verity.open(dataDir);
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function describeError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? `${code}: ${messageOf(error)}` : messageOf(error);
+}
+
+/** The reason on one line, whatever the error message holds. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+/** Opens the database the flags name: a server through the SDK, or the data dir in-process. */
+async function openDb(target: Target): Promise<Verity> {
+  if (target.addresses === null) return Verity.open(target.dataDir);
+  if (target.token === undefined || target.token === '') throw new UsageError('remote mode needs a token: --token TOKEN or VDB_TOKEN');
+  return Verity.connect({ addresses: target.addresses, token: target.token });
+}
+
+async function withDb<T>(target: Target, action: (db: Verity) => Promise<T>): Promise<T> {
+  const db = await openDb(target);
   try {
-    await db.createTenant({ id: tenantId, name: name ?? `tenant-${tenantId}` });
+    return await action(db);
   } finally {
     await db.close();
   }
-  io.stdout(json ? `${JSON.stringify({ created: tenantId })}\n` : `created tenant ${tenantId}\n`);
+}
+
+async function statusCommand(target: Target, json: boolean, io: Io): Promise<number> {
+  const status = await withDb(target, (db) => db.status());
+  io.stdout(json ? `${JSON.stringify(statusJson(status))}\n` : `${renderStatus(status)}\n`);
   return EXIT_OK;
 }
 
-type Db = Awaited<ReturnType<typeof Verity.open>>;
+async function tenantCommand(
+  target: Target, args: readonly string[], id: string | undefined, name: string | undefined, json: boolean, io: Io,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  if (rest.length > 1 || (rest.length === 1 && id !== undefined)) throw new UsageError(`tenant ${sub ?? ''}: give the id once`);
+  const idText = rest[0] ?? id;
+  switch (sub) {
+    case 'create': {
+      const tenantId = parseId(idText, '--id');
+      const { position } = await withDb(target, (db) => db.createTenant({ id: tenantId, name: name ?? `tenant-${tenantId}` }));
+      io.stdout(json ? `${JSON.stringify({ created: tenantId })}\n` : `created tenant ${tenantId} at position ${position}\n`);
+      return EXIT_OK;
+    }
+    case 'list': {
+      if (idText !== undefined) throw new UsageError('tenant list takes no id');
+      const tenants = await withDb(target, (db) => db.listTenants());
+      io.stdout(json ? `${JSON.stringify({ tenants })}\n` : `${renderTable(tenants.map((t) => ({ ...t })))}\n`);
+      return EXIT_OK;
+    }
+    case 'show': {
+      const tenantId = parseId(idText, '--id');
+      const tenant = (await withDb(target, (db) => db.listTenants())).find((t) => t.id === tenantId);
+      if (tenant === undefined) throw Object.assign(new Error(`tenant ${tenantId} does not exist`), { code: 'TenantNotFound' });
+      io.stdout(json ? `${JSON.stringify(tenant)}\n` : `${renderTable([{ ...tenant }])}\n`);
+      return EXIT_OK;
+    }
+    case 'drop': {
+      const tenantId = parseId(idText, '--id');
+      const { position } = await withDb(target, (db) => db.dropTenant(tenantId));
+      io.stdout(json ? `${JSON.stringify({ dropped: tenantId, position })}\n` : `dropped tenant ${tenantId} at position ${position}\n`);
+      return EXIT_OK;
+    }
+    default:
+      throw new UsageError(`unknown tenant command '${sub ?? ''}' (expected: create, list, show, drop)`);
+  }
+}
+
+async function verifyCommand(target: Target, tenant: number | undefined, json: boolean, io: Io): Promise<number> {
+  if (target.addresses !== null) {
+    throw Object.assign(new Error('verify is not available remotely: the wire protocol has no verify request yet; run vdb-admin verify --data-dir DIR on the replica\'s data dir (with the server stopped)'), { code: 'NotSupported' });
+  }
+  const bar = io.progress === true ? new ProgressBar(io.stderr) : null;
+  const result = await withDb(target, (db) => db.verify(tenant === undefined ? {} : { tenant }, bar === null ? {} : { onProgress: (checked, total) => bar.update(checked, total) }));
+  bar?.finish();
+  const scope = tenant === undefined ? 'the log' : `tenant ${tenant}'s chain`;
+  if (json) io.stdout(`${JSON.stringify({ ...(tenant === undefined ? {} : { tenant }), ...result })}\n`);
+  if (result.ok) {
+    if (!json) io.stdout(`ok: ${scope} verified, ${result.checked} record(s) checked\n`);
+    return EXIT_OK;
+  }
+  io.stderr(`vdb-admin: verify failed at position ${result.position} (${result.reason}): ${oneLine(result.detail)} [${result.file}]\n`);
+  return EXIT_FAILED;
+}
+
+type Db = Verity;
+
 
 async function ensureTenant(db: Db, tenant: number): Promise<void> {
   try {
@@ -128,20 +243,15 @@ async function ensureTenant(db: Db, tenant: number): Promise<void> {
   }
 }
 
-async function sqlCommand(
-  dataDir: string, tenant: number, args: readonly string[], json: boolean, io: Io,
-): Promise<number> {
-  const db = await Verity.open(dataDir);
-  try {
+async function sqlCommand(target: Target, tenant: number, args: readonly string[], json: boolean, io: Io): Promise<number> {
+  return withDb(target, async (db) => {
     await ensureTenant(db, tenant);
     if (args.length > 0) {
       await runStatement(db, tenant, args.join(' '), json, io);
       return EXIT_OK;
     }
-    return await repl(db, tenant, json, io);
-  } finally {
-    await db.close();
-  }
+    return repl(db, tenant, json, io);
+  });
 }
 
 async function runStatement(db: Db, tenant: number, sql: string, json: boolean, io: Io): Promise<void> {
@@ -207,7 +317,7 @@ async function safely(action: () => Promise<void>, io: Io): Promise<number> {
     await action();
     return 0;
   } catch (error) {
-    io.stderr(`ERROR ${describeError(error)}\n`);
+    io.stderr(`ERROR ${oneLine(describeError(error))}\n`);
     return 1;
   }
 }

@@ -1,3 +1,5 @@
+import type { DatabaseStatus } from 'veritydb';
+
 /**
  * Rendering of query results for people (an aligned text table) and for programs (JSON lines).
  * Pure functions: no I/O, so they are unit-tested directly.
@@ -51,4 +53,56 @@ function columnsOf(rows: readonly ResultRow[]): string[] {
   const seen = new Set<string>();
   for (const row of rows) for (const key of Object.keys(row)) seen.add(key);
   return [...seen];
+}
+
+/** `status --json`: the cluster and, per replica, its role, status (state), view, commit and
+ * applied positions, and lag (commit of the most advanced replica − applied). */
+export function statusJson(status: DatabaseStatus): unknown {
+  const commit = Math.max(0, ...status.replicas.map((r) => r.commit));
+  return {
+    mode: status.mode,
+    clusterId: status.clusterId,
+    view: status.view,
+    primary: status.primary,
+    connectedTo: status.connectedTo,
+    replicas: status.replicas.map((r) => ({
+      index: r.index, address: r.address, role: r.role, status: r.state, view: r.view, commit: r.commit, applied: r.applied,
+      lag: Math.max(0, commit - r.applied),
+    })),
+  };
+}
+
+/** `status` for people: a header line and one table row per replica. */
+export function renderStatus(status: DatabaseStatus): string {
+  const head = status.mode === 'embedded'
+    ? 'embedded (single node, this process)'
+    : `cluster ${status.clusterId ?? '?'}  view ${status.view}  primary ${status.primary ?? 'unknown'}  (connected to ${status.connectedTo ?? '?'})`;
+  const rows = (statusJson(status) as { replicas: ResultRow[] }).replicas;
+  return `${head}\n${renderTable(rows)}`;
+}
+
+/** A one-line progress bar redrawn in place (`\r`) on a terminal; redrawn only when it changes. */
+export class ProgressBar {
+  readonly #write: (text: string) => void;
+  readonly #width: number;
+  #drawn = '';
+
+  constructor(write: (text: string) => void, width = 30) {
+    this.#write = write;
+    this.#width = width;
+  }
+
+  update(done: number, total: number): void {
+    const fraction = total <= 0 ? 1 : Math.min(1, Math.max(0, done / total));
+    const filled = Math.round(fraction * this.#width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(this.#width - filled)}] ${Math.floor(fraction * 100)}% ${done}/${total}`;
+    if (line === this.#drawn) return;
+    this.#drawn = line;
+    this.#write(`\r${line}`);
+  }
+
+  /** Ends the line (if anything was drawn). */
+  finish(): void {
+    if (this.#drawn !== '') this.#write('\n');
+  }
 }

@@ -1,2 +1,2 @@
 export { runCli, HELP, EXIT_OK, EXIT_FAILED, EXIT_USAGE, type Io } from './cli.js';
-export { renderTable, cellText, toJsonValue } from './format.js';
+export { renderTable, cellText, toJsonValue, statusJson, renderStatus, ProgressBar } from './format.js';

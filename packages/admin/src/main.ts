@@ -6,5 +6,7 @@ const code = await runCli(process.argv.slice(2), {
   stderr: (text) => process.stderr.write(text),
   stdin: process.stdin,
   interactive: process.stdin.isTTY === true,
+  progress: process.stderr.isTTY === true,
+  env: process.env,
 });
 process.exitCode = code;
