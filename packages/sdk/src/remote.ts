@@ -1,9 +1,10 @@
-import { Client, connectionLimits, parseAddress, type ReadOptions } from '@veritydb/client';
+import { Client, connectionLimits, parseAddress, type ExecuteResult, type ReadOptions } from '@veritydb/client';
 import type { VerifyResult } from '@veritydb/storage';
 import type { TenantId } from '@veritydb/types';
 import { isReadOnly, type Backend } from './backend.js';
 import { ClosedError, InvalidArgument, NotSupported } from './errors.js';
 import { guarded, type CallOptions } from './options.js';
+import { SessionWrites, sessionLimits, type WriteAttempt } from './remote-sessions.js';
 import { sdkError, toWireParams, unwrap, wireRow, wireRows, type ErrorContext } from './remote-values.js';
 import type {
   BatchResult, BatchStatement, DatabaseStatus, EventFilter, QueryOptions, ReadResult, ResultColumn, TenantInfo,
@@ -23,6 +24,11 @@ export interface ConnectOptions extends CallOptions {
   readonly position?: number;
   /** Timeout of a call that has no `timeoutMs` of its own (default 30 000 ms). */
   readonly requestTimeoutMs?: number;
+  /** Exactly-once writes through registered sessions, retried with the same numbers when a reply
+   * is lost (default true; used only if the server implements sessions). */
+  readonly exactlyOnce?: boolean;
+  /** Sessions (= writes in flight at once) for exactly-once writes (default 8). */
+  readonly sessionsMax?: number;
 }
 
 const CLIENT_NAME_DEFAULT = 'veritydb-sdk';
@@ -35,6 +41,8 @@ const CLIENT_NAME_DEFAULT = 'veritydb-sdk';
  */
 export class RemoteBackend implements Backend {
   readonly #client: Client;
+  /** null: exactly-once writes were turned off. */
+  readonly #sessions: SessionWrites | null;
   readonly #requestTimeoutMs: number;
   /** Aborted by close: ends every `events()` iteration. */
   readonly #closing = new AbortController();
@@ -43,8 +51,9 @@ export class RemoteBackend implements Backend {
   #seen: number;
   #closed = false;
 
-  private constructor(client: Client, requestTimeoutMs: number, position: number) {
+  private constructor(client: Client, sessions: SessionWrites | null, requestTimeoutMs: number, position: number) {
     this.#client = client;
+    this.#sessions = sessions;
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#seen = position;
   }
@@ -59,13 +68,18 @@ export class RemoteBackend implements Backend {
     const requestTimeoutMs = options.requestTimeoutMs ?? connectionLimits.requestTimeoutMsDefault;
     if (!(Number.isFinite(requestTimeoutMs) && requestTimeoutMs > 0)) throw new InvalidArgument('requestTimeoutMs must be a positive number');
     if (options.clientName !== undefined && typeof options.clientName !== 'string') throw new InvalidArgument('clientName must be a string');
+    const sessionsMax = options.sessionsMax ?? sessionLimits.sessionsMaxDefault;
+    if (!(Number.isSafeInteger(sessionsMax) && sessionsMax >= 1 && sessionsMax <= sessionLimits.sessionsMax)) {
+      throw new InvalidArgument(`sessionsMax must be an integer in [1, ${sessionLimits.sessionsMax}]`);
+    }
     const connecting = Client.connect({
       addresses, token, clientName: options.clientName ?? CLIENT_NAME_DEFAULT, requestTimeoutMs,
       ...(options.timeoutMs === undefined ? {} : { connectTimeoutMs: Math.max(1, options.timeoutMs) }),
     });
     try {
       const client = await guarded(options, () => connecting);
-      return new RemoteBackend(client, requestTimeoutMs, position);
+      const sessions = options.exactlyOnce === false ? null : new SessionWrites(client, sessionsMax);
+      return new RemoteBackend(client, sessions, requestTimeoutMs, position);
     } catch (error) {
       // A caller that gave up must not leave a connection behind it.
       connecting.then((client) => client.close(), () => undefined).catch(() => undefined);
@@ -204,10 +218,18 @@ export class RemoteBackend implements Backend {
     }
   }
 
-  /** An execute carrying the causal token; a rejected write's logged position is observed too. */
+  /** An execute carrying the causal token, exactly-once when the server has sessions; a
+   * rejected write's logged position is observed too. */
   async #execute(tenant: TenantId, statements: readonly { sql: string; params: ReturnType<typeof toWireParams> }[], call: CallOptions) {
+    const signal = call.signal;
+    const attempt: WriteAttempt<ExecuteResult> = (session, timeoutMs) => this.#client.execute(tenant, statements, {
+      timeoutMs, atomic: true, consistency: 'causal', position: this.#seen,
+      ...(signal === undefined ? {} : { signal }),
+      ...(session === null ? {} : { session }),
+    });
+    const timeoutMs = call.timeoutMs ?? this.#requestTimeoutMs;
     try {
-      const result = await this.#client.execute(tenant, statements, { ...call, atomic: true, consistency: 'causal', position: this.#seen });
+      const result = this.#sessions === null ? await attempt(null, timeoutMs) : await this.#sessions.write(attempt, Date.now() + timeoutMs, signal);
       this.#observe(result.position);
       return result;
     } catch (error) {
