@@ -466,3 +466,14 @@ export { SafetyViolation };
 export function simulate(options: SimulatorOptions): SimulationResult {
   return new Simulator(options).run();
 }
+
+/** The command that replays `seed` with a full trace. */
+export function replayCommand(seed: number, replicaCount: number): string {
+  return `node packages/vsr/dist/sim/main.js --seed ${seed} --replicas ${replicaCount} --trace`;
+}
+
+/** One line for a test assertion: the seed, its failure if any, and how to replay it. */
+export function describeResult(result: SimulationResult, replicaCount: number): string {
+  return result.ok ? `seed ${result.seed}: ok (${result.stats.committedOps} ops, liveness in ${result.stats.livenessTicks} ticks)`
+    : `seed ${result.seed}: ${result.failure}\n  replay: ${replayCommand(result.seed, replicaCount)}`;
+}
