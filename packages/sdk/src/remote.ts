@@ -2,7 +2,7 @@ import { Client, connectionLimits, parseAddress, type ExecuteResult, type ReadOp
 import type { VerifyResult } from '@veritydb/storage';
 import type { TenantId } from '@veritydb/types';
 import { isReadOnly, type Backend } from './backend.js';
-import { ClosedError, InvalidArgument, NotSupported } from './errors.js';
+import { ClosedError, InvalidArgument, NotSupported, TenantNotFound } from './errors.js';
 import { guarded, type CallOptions } from './options.js';
 import { SessionWrites, sessionLimits, type WriteAttempt } from './remote-sessions.js';
 import { sdkError, toWireParams, unwrap, wireRow, wireRows, type ErrorContext } from './remote-values.js';
@@ -145,6 +145,9 @@ export class RemoteBackend implements Backend {
 
   async query(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): Promise<ReadResult> {
     const statement = { sql, params: toWireParams(params) };
+    // The state after position 0 has no tenants (embedded mode answers so); the protocol has no
+    // way to ask for it, exact positions start at 1.
+    if (options?.position === 0) throw new TenantNotFound(tenant);
     return this.#call(options, tenant, async (call) => {
       const result = await this.#client.query(tenant, statement, { ...call, ...this.#readMode(options) });
       this.#observe(result.position);

@@ -44,6 +44,7 @@ t.test('the DESIGN §11 walk-through against a real server', async (t) => {
   await tn.execute("UPDATE p SET name = 'Anne' WHERE id = 1");
   t.same((await tn.queryAt('SELECT name FROM p', w.position)).rows, [{ name: 'Ann' }], 'queryAt reads the past');
   t.same((await tn.query('SELECT name FROM p', [], { position: w.position })).rows, [{ name: 'Ann' }]);
+  await t.rejects(tn.query('SELECT 1', [], { position: 0 }), TenantNotFound, 'nothing exists at position 0 (as embedded)');
   t.same((await tn.query('SELECT name FROM p', [], { consistency: 'linearizable' })).rows, [{ name: 'Anne' }]);
   t.same((await tn.query('SELECT name FROM p', [], { consistency: 'eventual' })).rows, [{ name: 'Anne' }]);
   const read = await tn.execute('SELECT count(*) AS n FROM p');
