@@ -45,15 +45,20 @@ function main(): number {
   const count = Number(args.get('seeds') ?? '20');
   const first = Number(args.get('first') ?? String(Date.now() % 1_000_000_000));
   let failed = 0;
+  let livenessTicksMax = 0;
+  let committedOps = 0;
   for (let seed = first; seed < first + count; seed++) {
     const options = profile(seed, overrides);
     const result = simulate(options);
+    livenessTicksMax = Math.max(livenessTicksMax, result.stats.livenessTicks);
+    committedOps += result.stats.committedOps;
     if (!result.ok) {
       failed += 1;
       process.stdout.write(`FAILED seed ${seed} (${result.phase}, tick ${result.tick}): ${result.failure}\n  replay: ${replayCommand(seed, options.replicaCount, bug)}\n`);
     }
   }
-  process.stdout.write(`${count - failed} passed, ${failed} failed (seeds ${first}..${first + count - 1})\n`);
+  process.stdout.write(`seeds ${first}..${first + count - 1}: ${committedOps} ops committed, slowest liveness phase ${livenessTicksMax} ticks\n`);
+  process.stdout.write(`${count - failed} passed, ${failed} failed\n`);
   return failed === 0 ? 0 : 1;
 }
 
