@@ -200,7 +200,9 @@ export class Replica {
       replica.#head = Math.max(replica.#head, header.op);
     }
     replica.#status = 'view_change';
-    replica.#dvcAllowed = false;
+    // Crashed in the middle of a view change that a quorum backed (its view is ahead of its log
+    // view): resume it. Otherwise it was normal in its view: ask that view's primary.
+    replica.#dvcAllowed = sb.view > sb.logView;
     return replica;
   }
 
