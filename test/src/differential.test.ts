@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { Verity } from 'veritydb';
 import { seedFrom, VerityError } from '@veritydb/types';
 import { caseArb, describeCase, describeParams, renderSchema, renderStatement, type RenderedStatement, type Statement, type TestCase } from './sqlgen.js';
-import { PgOracle } from './pg-oracle.js';
+import type { PgOutcome } from './pg-oracle.js';
+import { PgWorker } from './pg-worker.js';
 import { compareOutcomes, formatOutcome, normalizeValue, type NormRow, type Outcome, type ValueKind } from './results.js';
 import { knownBugOf } from './known-differences.js';
 
@@ -20,7 +21,8 @@ const CASES = Number(process.env['DIFF_CASES'] ?? 2000);
 const seed = seedFrom(process.env, () => Math.floor(Math.random() * 0x7fff_ffff));
 t.comment(`SEED=${seed}`);
 
-type Tenant = ReturnType<Awaited<ReturnType<typeof Verity.open>>['tenant']>;
+type Db = Awaited<ReturnType<typeof Verity.open>>;
+type Tenant = ReturnType<Db['tenant']>;
 
 interface Mismatch {
   readonly statement: number;
@@ -35,8 +37,10 @@ const skipped = new Map<string, number>();
 
 t.test('VerityDB agrees with PostgreSQL on generated SQL histories', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'verity-differential-'));
-  const db = await Verity.open(dir);
-  const pg = await PgOracle.create();
+  // One checkpoint at close instead of one every few thousand entries: checkpoints are not
+  // what this test is about, and each one writes every tenant so far.
+  const db = await Verity.open(dir, { checkpointIntervalEntries: Number.MAX_SAFE_INTEGER });
+  const pg = await PgWorker.start();
   t.teardown(async () => {
     await db.close();
     await pg.close();
@@ -46,27 +50,27 @@ t.test('VerityDB agrees with PostgreSQL on generated SQL histories', async (t) =
   let statementsRun = 0;
 
   const runCase = async (testCase: TestCase): Promise<Mismatch | null> => {
-    const id = nextTenant++;
-    await db.createTenant({ id, name: `case-${id}` });
-    const tenant = db.tenant(id);
-    const pgCase = await pg.beginCase(renderSchema(testCase.schema, 'postgres'));
-    for (const [i, ddl] of renderSchema(testCase.schema, 'verity').entries()) {
-      const ours = await runOurs(tenant, ddl, []);
-      if (!ours.ok) return { statement: -1 - i, rendered: ddl, reason: 'DDL rejected by VerityDB', expected: 'ok', actual: formatOutcome(ours) };
-    }
-    for (const [i, stmt] of testCase.statements.entries()) {
+    const compared: { stmt: Statement; rendered: RenderedStatement }[] = [];
+    for (const stmt of testCase.statements) {
       const rendered = renderStatement(stmt);
       const bug = knownBugOf(stmt, rendered);
-      if (bug !== null) {
-        skipped.set(bug, (skipped.get(bug) ?? 0) + 1);
-        continue;
-      }
-      const expected = await pgCase.run(rendered);
-      const actual = await runOurs(tenant, rendered, expected.kinds);
+      if (bug === null) compared.push({ stmt, rendered });
+      else skipped.set(bug, (skipped.get(bug) ?? 0) + 1);
+    }
+    // PostgreSQL runs the case in its worker while VerityDB runs it here.
+    const pgReply = pg.runCase(renderSchema(testCase.schema, 'postgres'), compared.map((c) => c.rendered));
+    const ours = await runOursCase(db, nextTenant++, testCase, compared.map((c) => c.rendered));
+    const reply = await pgReply;
+    if (reply.ddlError !== null) throw new Error(`PostgreSQL rejected the generated schema: ${reply.ddlError}`);
+    if ('ddl' in ours) return ours.ddl;
+    for (const [i, { stmt, rendered }] of compared.entries()) {
+      const expected = reply.outcomes[i] as PgOutcome;
+      const raw = ours.results[i] as OursResult;
       statementsRun++;
-      const reason = 'crash' in actual ? `VerityDB threw a non-VerityError: ${actual.crash}` : compareOutcomes(expected.outcome, actual, orderOf(stmt));
+      const actual = readOurs(raw, expected.kinds);
+      const reason = 'crash' in raw ? `VerityDB threw a non-VerityError: ${raw.crash}` : compareOutcomes(expected.outcome, actual, orderOf(stmt));
       if (reason !== null) {
-        return { statement: i, rendered, reason, expected: formatOutcome(expected.outcome), actual: formatOutcome(actual) };
+        return { statement: testCase.statements.indexOf(stmt), rendered, reason, expected: formatOutcome(expected.outcome), actual: formatOutcome(actual) };
       }
     }
     return null;
@@ -110,24 +114,47 @@ function orderOf(stmt: Statement): Parameters<typeof compareOutcomes>[2] {
   return stmt.kind === 'select' ? stmt.order : { kind: 'none' };
 }
 
-type OursOutcome = Outcome | (Outcome & { readonly crash: string });
+type OursResult =
+  | { readonly ok: true; readonly result: { readonly rows: readonly unknown[]; readonly rowsAffected?: number }; readonly write: boolean }
+  | { readonly ok: false; readonly error: string }
+  | { readonly ok: false; readonly error: string; readonly crash: string };
 
-/** Runs one statement on VerityDB and reads its result as PostgreSQL's column kinds say. */
-async function runOurs(tenant: Tenant, rendered: RenderedStatement, kinds: readonly ValueKind[]): Promise<OursOutcome> {
+/** Runs a case on a fresh VerityDB tenant: its DDL, then every statement (results kept raw:
+ * reading them needs PostgreSQL's column kinds). */
+async function runOursCase(db: Db, id: number, testCase: TestCase, statements: readonly RenderedStatement[]):
+  Promise<{ readonly ddl: Mismatch } | { readonly results: readonly OursResult[] }> {
+  await db.createTenant({ id, name: `case-${id}` });
+  const tenant = db.tenant(id);
+  for (const [i, ddl] of renderSchema(testCase.schema, 'verity').entries()) {
+    const result = await runOurs(tenant, ddl);
+    if (!result.ok) {
+      return { ddl: { statement: -1 - i, rendered: ddl, reason: 'DDL rejected by VerityDB', expected: 'ok', actual: `ERROR ${result.error}` } };
+    }
+  }
+  const results: OursResult[] = [];
+  for (const stmt of statements) results.push(await runOurs(tenant, stmt));
+  return { results };
+}
+
+async function runOurs(tenant: Tenant, rendered: RenderedStatement): Promise<OursResult> {
   try {
     const params = [...rendered.params];
-    if (rendered.mode === 'query') {
-      const result = await tenant.query(rendered.sql, params);
-      const { columns, rows } = readRows(result, kinds);
-      return { ok: true, columns, rows, rowsAffected: null };
-    }
-    const result = await tenant.execute(rendered.sql, params);
-    const { columns, rows } = readRows(result, kinds);
-    return { ok: true, columns: rows.length === 0 && kinds.length === 0 ? null : columns, rows, rowsAffected: result.rowsAffected };
+    if (rendered.mode === 'query') return { ok: true, result: await tenant.query(rendered.sql, params), write: false };
+    return { ok: true, result: await tenant.execute(rendered.sql, params), write: true };
   } catch (error) {
     if (error instanceof VerityError) return { ok: false, error: `${error.code} ${error.message}` };
     return { ok: false, error: String(error), crash: error instanceof Error ? (error.stack ?? error.message) : String(error) };
   }
+}
+
+/** VerityDB's outcome in comparable form, its values read as PostgreSQL's column kinds say. */
+function readOurs(raw: OursResult, kinds: readonly ValueKind[]): Outcome {
+  if (!raw.ok) return { ok: false, error: raw.error };
+  const { columns, rows } = readRows(raw.result, kinds);
+  if (!raw.write) return { ok: true, columns, rows, rowsAffected: null };
+  // A write without RETURNING has no result columns in PostgreSQL.
+  const returning = rows.length > 0 || kinds.length > 0;
+  return { ok: true, columns: returning ? columns : null, rows, rowsAffected: raw.result.rowsAffected ?? null };
 }
 
 /** Rows as arrays in result-column order, and the column names when the result tells them. */
