@@ -35,7 +35,7 @@ export function startServer(
   env: Readonly<Record<string, string>> = {}, startMs = 15_000,
 ): Promise<ServerProcess> {
   const args = [MAIN, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', ...extraArgs];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv(env) });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -77,7 +77,7 @@ export function startServer(
 /** Runs `vdb-server` to completion (for configurations that must refuse to start). */
 export function runServer(args: readonly string[], env: Readonly<Record<string, string>> = {}, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv(env) });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`vdb-server ${args.join(' ')} did not exit`)); }, timeoutMs);
@@ -85,6 +85,11 @@ export function runServer(args: readonly string[], env: Readonly<Record<string, 
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
   });
+}
+
+/** The test's environment without VDB_* variables (the server reads them), plus `extra`. */
+function serverEnv(extra: Readonly<Record<string, string>>): Record<string, string | undefined> {
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('VDB_'))), ...extra };
 }
 
 export async function adminToken(dataDir: string): Promise<string> {
