@@ -3,6 +3,7 @@ import {
   type Position, type Row, type TenantId,
 } from '@veritydb/types';
 import { Store } from '@veritydb/store';
+import { findProjection, recomputeProjection } from '@veritydb/query';
 import { decodeEnvelope, type Command, type Envelope, type SqlBatchCommand } from './codec/command.js';
 import {
   createEventsTable, EVENTS_TABLE, TENANT_STREAM, writeEvents, type EventStamp, type PendingEvent,
@@ -256,6 +257,17 @@ export class Kernel {
       },
       positionAt: (micros) => this.#state.timestamps.positionAt(micros),
     };
+  }
+
+  /**
+   * Projection `name` of `tenant` evaluated from scratch over the base tables at `at` (default:
+   * the head), in no particular order; undefined if it did not exist then. The incrementally
+   * maintained rows must equal it at every position (tests, verification).
+   */
+  recomputeProjection(tenant: TenantId, name: string, at: Position = this.head): Row[] | undefined {
+    const view = this.#history(tenant, this.head).view(at);
+    if (view === undefined || findProjection(view.catalog, name) === undefined) return undefined;
+    return recomputeProjection(view.catalog, name, view.reader);
   }
 
   /** `__events` rows of `tenant` with position ≥ `from` (optionally one stream), at the head. */

@@ -2,10 +2,10 @@ import { position as toPosition, type Position, type Row } from '@veritydb/types
 import type { WriteBatch } from '@veritydb/store';
 import {
   applyCatalogChange, execute, findTable, prepare, SQL_ERROR_STATES, type AsOf, type Catalog, type ColumnInfo,
-  type HistoricalView, type SqlError, type Statement as SqlStatement,
+  type DerivedChange, type HistoricalView, type SqlError, type Statement as SqlStatement, type TableDef,
 } from '@veritydb/query';
 import type { Statement } from './codec/command.js';
-import { RecordingWriter, TENANT_STREAM, type PendingEvent, type TableShape } from './events.js';
+import { keyToJson, RecordingWriter, rowToJson, TENANT_STREAM, type PendingEvent, type TableShape } from './events.js';
 import type { KernelError } from './kernel.js';
 
 /** What one statement of a batch produced: rows from RETURNING (or a read), rows changed. */
@@ -51,7 +51,9 @@ export function executeBatch(input: {
     const statement = input.statements[i] as Statement;
     const prepared = prepare(statement.sql);
     if (!prepared.ok) return { ok: false, error: fromSqlError(prepared.error, i), stream: TENANT_STREAM };
-    const result = execute(prepared.value, statement.params, { catalog, writer: recorder, historical });
+    const result = execute(prepared.value, statement.params, {
+      catalog, writer: recorder, stateWriter: input.batch, historical, onDerived: (change) => recorder.record(derivedEvent(change, input.history.head + 1)),
+    });
     if (!result.ok) return { ok: false, error: fromSqlError(result.error, i), stream: targetTable(prepared.value.statement) };
     const change = result.result.catalogChange;
     if (change !== undefined) catalog = applyCatalogChange(catalog, change);
@@ -106,9 +108,30 @@ function fromSqlError(error: SqlError, statement: number | null): KernelError {
   return error.line === undefined || error.column === undefined ? base : { ...base, line: error.line, column: error.column };
 }
 
+/**
+ * A projection row's change as an event of the projection's stream: `key` its primary key,
+ * `data` `{row, cause}` — the row image (after insert/update, before delete) and the base-table
+ * change that caused it (`{stream, key, position}`: the position is this entry's, the causing
+ * base-table event precedes it in the same entry), or null for the back-fill at creation.
+ */
+function derivedEvent(change: DerivedChange, position: number): PendingEvent {
+  const shape = tableShape(change.projection);
+  const cause = change.cause === null ? null : (() => {
+    const base = tableShape(change.cause.table);
+    return { stream: change.cause.table.name, key: keyToJson(base, change.cause.key), position };
+  })();
+  return {
+    stream: change.projection.name, eventType: change.eventType, key: keyToJson(shape, change.key),
+    data: { row: rowToJson(shape, change.row), cause },
+  };
+}
+
 function shapeOf(catalog: Catalog, table: string): TableShape | undefined {
   const def = findTable(catalog, table);
-  if (def === undefined) return undefined;
+  return def === undefined ? undefined : tableShape(def);
+}
+
+function tableShape(def: TableDef): TableShape {
   const columns = def.columns.map((c) => c.name);
   return { columns, types: def.columns.map((c) => c.type), primaryKey: def.primaryKey.map((c) => columns.indexOf(c)) };
 }
@@ -127,7 +150,10 @@ function targetTable(statement: SqlStatement): string {
     case 'select': return statement.from?.name ?? TENANT_STREAM;
     case 'explain': return statement.select.from?.name ?? TENANT_STREAM;
     case 'describe': return statement.table;
+    case 'createProjection':
+    case 'dropProjection': return statement.name;
     case 'dropIndex':
+    case 'showProjections':
     case 'showTables': return TENANT_STREAM;
   }
 }

@@ -83,6 +83,25 @@ export interface SelectStatement {
   readonly offset: Expr | null;
 }
 
+/** One table of a projection's FROM clause: the first has no join, the others join an
+ * earlier one (`INNER`/`LEFT`) on `on`. */
+export interface ProjectionSource {
+  readonly ref: TableRef;
+  readonly join: 'inner' | 'left' | null;
+  readonly on: Expr | null;
+}
+
+/** `CREATE PROJECTION name AS SELECT …`: `sql` is the whole statement text, kept in the catalog. */
+export interface CreateProjectionStatement {
+  readonly kind: 'createProjection';
+  readonly name: string;
+  readonly sql: string;
+  readonly from: readonly ProjectionSource[];
+  readonly items: readonly SelectItem[];
+  readonly where: Expr | null;
+  readonly groupBy: readonly Expr[];
+}
+
 export type Statement =
   | SelectStatement
   | { readonly kind: 'explain'; readonly select: SelectStatement }
@@ -110,6 +129,9 @@ export type Statement =
   | { readonly kind: 'addColumn'; readonly table: string; readonly column: ColumnSpec }
   | { readonly kind: 'dropColumn'; readonly table: string; readonly column: string; readonly ifExists: boolean }
   | { readonly kind: 'showTables' }
+  | CreateProjectionStatement
+  | { readonly kind: 'dropProjection'; readonly name: string; readonly ifExists: boolean }
+  | { readonly kind: 'showProjections' }
   | { readonly kind: 'describe'; readonly table: string };
 
 export type StatementKind = Statement['kind'];

@@ -39,9 +39,20 @@ export interface TableDef {
   readonly indexes: readonly IndexDef[];
 }
 
+/** A projection (DESIGN §8): its rows live in the table of the same name in `tables` (so it is
+ * read like a table); this records how it is derived. `sql` is the CREATE PROJECTION text. */
+export interface ProjectionDef {
+  readonly name: string;
+  readonly sql: string;
+  /** The base tables it reads, in FROM order. */
+  readonly tables: readonly string[];
+}
+
 export interface Catalog {
   /** Sorted by name. */
   readonly tables: readonly TableDef[];
+  /** Sorted by name; absent when there are none (so older catalogs encode unchanged). */
+  readonly projections?: readonly ProjectionDef[];
 }
 
 export type CatalogChange =
@@ -50,7 +61,9 @@ export type CatalogChange =
   | { readonly kind: 'createIndex'; readonly table: string; readonly index: IndexDef }
   | { readonly kind: 'dropIndex'; readonly table: string; readonly name: string }
   | { readonly kind: 'addColumn'; readonly table: string; readonly column: ColumnDef }
-  | { readonly kind: 'dropColumn'; readonly table: string; readonly name: string };
+  | { readonly kind: 'dropColumn'; readonly table: string; readonly name: string }
+  | { readonly kind: 'createProjection'; readonly table: TableDef; readonly projection: ProjectionDef }
+  | { readonly kind: 'dropProjection'; readonly name: string };
 
 export function emptyCatalog(): Catalog {
   return { tables: [] };
@@ -66,6 +79,19 @@ export function findIndex(catalog: Catalog, name: string): { table: TableDef; in
     if (index !== undefined) return { table, index };
   }
   return undefined;
+}
+
+export function findProjection(catalog: Catalog, name: string): ProjectionDef | undefined {
+  return catalog.projections?.find((p) => p.name === name);
+}
+
+/** Projections that read `table`, in name order. */
+export function projectionsOn(catalog: Catalog, table: string): readonly ProjectionDef[] {
+  return catalog.projections?.filter((p) => p.tables.includes(table)) ?? [];
+}
+
+function withProjections(tables: readonly TableDef[], projections: readonly ProjectionDef[]): Catalog {
+  return projections.length === 0 ? { tables } : { tables, projections };
 }
 
 export function columnIndex(table: TableDef, name: string): number {
@@ -92,7 +118,7 @@ function byName<T extends { readonly name: string }>(a: T, b: T): number {
 }
 
 function replaceTable(catalog: Catalog, table: TableDef): Catalog {
-  return { tables: catalog.tables.map((t) => (t.name === table.name ? table : t)) };
+  return withProjections(catalog.tables.map((t) => (t.name === table.name ? table : t)), catalog.projections ?? []);
 }
 
 function mustTable(catalog: Catalog, name: string): TableDef {
@@ -109,11 +135,12 @@ export function applyCatalogChange(catalog: Catalog, change: CatalogChange): Cat
       assert(findTable(catalog, change.table.name) === undefined, `table ${change.table.name} is new`);
       assert(catalog.tables.length < limits.tenantTablesMax, 'table count within limit');
       checkTableDef(change.table);
-      return { tables: [...catalog.tables, change.table].sort(byName) };
+      return withProjections([...catalog.tables, change.table].sort(byName), catalog.projections ?? []);
     }
     case 'dropTable': {
       mustTable(catalog, change.name);
-      return { tables: catalog.tables.filter((t) => t.name !== change.name) };
+      assert(findProjection(catalog, change.name) === undefined && (catalog.projections ?? []).every((p) => !p.tables.includes(change.name)), `no projection depends on ${change.name}`);
+      return withProjections(catalog.tables.filter((t) => t.name !== change.name), catalog.projections ?? []);
     }
     case 'createIndex': {
       const table = mustTable(catalog, change.table);
@@ -144,6 +171,17 @@ export function applyCatalogChange(catalog: Catalog, change: CatalogChange): Cat
       assert(next.columns.length === table.columns.length - 1, `column ${change.name} exists`);
       checkTableDef(next);
       return replaceTable(catalog, next);
+    }
+    case 'createProjection': {
+      assert(findTable(catalog, change.table.name) === undefined && change.projection.name === change.table.name, `projection ${change.table.name} is new`);
+      for (const t of change.projection.tables) mustTable(catalog, t);
+      checkTableDef(change.table);
+      return withProjections([...catalog.tables, change.table].sort(byName), [...(catalog.projections ?? []), change.projection].sort(byName));
+    }
+    case 'dropProjection': {
+      mustTable(catalog, change.name);
+      assert(findProjection(catalog, change.name) !== undefined, `projection ${change.name} exists`);
+      return withProjections(catalog.tables.filter((t) => t.name !== change.name), (catalog.projections ?? []).filter((p) => p.name !== change.name));
     }
     default: return assertNever(change);
   }
@@ -197,6 +235,9 @@ export function encodeCatalog(catalog: Catalog): string {
       primaryKey: [...t.primaryKey],
       indexes: t.indexes.map((i) => ({ name: i.name, columns: [...i.columns], unique: i.unique })),
     })),
+    ...(catalog.projections === undefined || catalog.projections.length === 0 ? {} : {
+      projections: catalog.projections.map((p) => ({ name: p.name, sql: p.sql, tables: [...p.tables] })),
+    }),
   });
 }
 
@@ -243,5 +284,15 @@ export function decodeCatalog(text: string): Result<Catalog> {
     }
     tables.push(table);
   }
-  return { ok: true, value: { tables: tables.sort(byName) } };
+  const projections: ProjectionDef[] = [];
+  if (root['projections'] !== undefined) {
+    if (!Array.isArray(root['projections'])) return bad('projections malformed');
+    for (const p of root['projections'] as unknown[]) {
+      const o = p as Record<string, unknown>;
+      if (typeof o['name'] !== 'string' || typeof o['sql'] !== 'string' || !isStrings(o['tables'])) return bad('malformed projection');
+      if (!tables.some((t) => t.name === o['name']) || !o['tables'].every((n) => tables.some((t) => t.name === n))) return bad(`projection ${o['name']} is inconsistent`);
+      projections.push({ name: o['name'], sql: o['sql'], tables: o['tables'] });
+    }
+  }
+  return { ok: true, value: withProjections(tables.sort(byName), projections.sort(byName)) };
 }

@@ -6,10 +6,13 @@ import {
   bindAssignment, bindExpr, coerce, exprKey, newAccumulator, rowKey, type AggregateSpec, type BindEnv, type Bound, type GroupContext, type ScopeColumn,
 } from './bind.js';
 import {
-  applyCatalogChange, columnIndex, findIndex, findTable, indexLayout, tableLayout, type Catalog, type CatalogChange, type ColumnDef,
+  applyCatalogChange, columnIndex, findIndex, findProjection, findTable, indexLayout, projectionsOn, tableLayout, type Catalog, type CatalogChange, type ColumnDef,
   type IndexDef, type TableDef,
 } from './catalog.js';
 import { fail, sqlError, SqlFault, type SqlError } from './errors.js';
+import {
+  compiledProjection, compileProjection, createProjection, dropProjection, MaintainingWriter, type DerivedSink,
+} from './projection.js';
 import { describePath, planAccess, type AccessPath, type Plan } from './plan.js';
 import type { Prepared } from './prepare.js';
 import { typeName, valueHasType, type ExprType } from './values.js';
@@ -45,6 +48,11 @@ export interface ExecuteContext {
   readonly writer?: TableWriter;
   /** Resolves `AS OF POSITION/TIMESTAMP` to a snapshot, or an error (e.g. beyond the horizon). */
   readonly historical?: (asOf: AsOf) => HistoricalView | SqlError;
+  /** Where projection state is written (DESIGN §8): the kernel passes its raw batch, so those
+   * writes are not recorded as base-table events. Defaults to `writer`. */
+  readonly stateWriter?: TableWriter;
+  /** Told of every change of a projection's row (the kernel records them in `__events`). */
+  readonly onDerived?: DerivedSink;
   /** Testing aid: ignore indexes and read every row (results must not change). */
   readonly forceFullScan?: boolean;
 }
@@ -101,6 +109,12 @@ function run(statement: Statement, params: readonly unknown[], ctx: ExecuteConte
     case 'dropIndex': return runDropIndex(statement, ctx);
     case 'addColumn': return runAddColumn(statement, params, ctx);
     case 'dropColumn': return runDropColumn(statement, ctx);
+    case 'createProjection': return runCreateProjection(statement, ctx);
+    case 'dropProjection': return runDropProjection(statement, ctx);
+    case 'showProjections': {
+      const rows = (ctx.catalog.projections ?? []).map((p): Row => [p.name, p.tables.join(', '), p.sql]);
+      return { columns: [{ name: 'projection_name', type: 'TEXT' }, { name: 'tables', type: 'TEXT' }, { name: 'definition', type: 'TEXT' }], rows, rowsAffected: rows.length };
+    }
     case 'showTables': return {
       columns: [{ name: 'table_name', type: 'TEXT' }],
       rows: ctx.catalog.tables.map((t) => [t.name]),
@@ -471,8 +485,19 @@ function writeTarget(ref: TableRef, ctx: ExecuteContext, what: string): { table:
   const writer = mustWriter(ctx, what);
   if (ref.name === EVENTS_TABLE.name) fail('Unsupported', '__events is read-only: events are derived from the log');
   const table = mustTable(ctx.catalog, ref.name);
+  if (findProjection(ctx.catalog, table.name) !== undefined) fail('Unsupported', `"${table.name}" is a projection: its rows are derived from its tables, write to those`);
   assert(writer.hasTable(table.name), `the store has catalog table ${table.name}`);
-  return { table, writer };
+  if (projectionsOn(ctx.catalog, table.name).length === 0) return { table, writer };
+  return { table, writer: new MaintainingWriter(writer, ctx.stateWriter ?? writer, ctx.catalog, ctx.onDerived) };
+}
+
+/** Refuses DDL that would change a projection's table, or a table a projection reads. */
+function checkNotDerived(ctx: ExecuteContext, table: string, what: string): void {
+  if (findProjection(ctx.catalog, table) !== undefined) fail('Unsupported', `${what} of projection "${table}" is not supported: DROP PROJECTION and create it again`);
+  const users = projectionsOn(ctx.catalog, table);
+  if (users.length > 0) {
+    fail('DependentObjects', `cannot ${what} "${table}": projection ${users.map((p) => `"${p.name}"`).join(', ')} depends on it (DROP PROJECTION first)`);
+  }
 }
 
 function checkRow(table: TableDef, row: Value[]): void {
@@ -757,6 +782,8 @@ function runDropTable(s: Statement & { kind: 'dropTable' }, ctx: ExecuteContext)
     if (s.ifExists) return { columns: [], rows: [], rowsAffected: 0 };
     fail('UndefinedTable', `table "${name}" does not exist`);
   }
+  if (findProjection(ctx.catalog, name) !== undefined) fail('Unsupported', `"${name}" is a projection: use DROP PROJECTION`);
+  checkNotDerived(ctx, name, 'DROP TABLE');
   const result = ddlResult(ctx, { kind: 'dropTable', name });
   writer.dropTable(name);
   return result;
@@ -800,6 +827,7 @@ function runDropIndex(s: Statement & { kind: 'dropIndex' }, ctx: ExecuteContext)
 function runAddColumn(s: Statement & { kind: 'addColumn' }, params: readonly unknown[], ctx: ExecuteContext): QueryResult {
   const writer = mustWriter(ctx, 'ALTER TABLE');
   const table = mustTable(ctx.catalog, s.table);
+  if (findProjection(ctx.catalog, table.name) !== undefined) checkNotDerived(ctx, table.name, 'ALTER TABLE');
   if (columnIndex(table, s.column.name) >= 0) fail('DuplicateColumn', `column "${s.column.name}" of relation "${table.name}" already exists`);
   if (table.columns.length >= limits.tableColumnsMax) fail('InvalidTableDefinition', `tables can have at most ${limits.tableColumnsMax} columns`);
   const column: ColumnDef = { name: s.column.name, type: s.column.type, notNull: s.column.notNull, default: constantDefault(s.column, params) };
@@ -816,6 +844,7 @@ function runAddColumn(s: Statement & { kind: 'addColumn' }, params: readonly unk
 function runDropColumn(s: Statement & { kind: 'dropColumn' }, ctx: ExecuteContext): QueryResult {
   const writer = mustWriter(ctx, 'ALTER TABLE');
   const table = mustTable(ctx.catalog, s.table);
+  checkNotDerived(ctx, table.name, 'ALTER TABLE … DROP COLUMN');
   const position = columnIndex(table, s.column);
   if (position < 0) {
     if (s.ifExists) return { columns: [], rows: [], rowsAffected: 0 };
@@ -830,5 +859,31 @@ function runDropColumn(s: Statement & { kind: 'dropColumn' }, ctx: ExecuteContex
   for (const index of table.indexes) writer.dropIndex(table.name, index.name);
   writer.alterTable(table.name, tableLayout(next), (row) => row.filter((_v, i) => i !== position));
   for (const index of next.indexes) writer.createIndex(table.name, index.name, indexLayout(next, index));
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Projections
+
+function runCreateProjection(s: Statement & { kind: 'createProjection' }, ctx: ExecuteContext): QueryResult {
+  const writer = mustWriter(ctx, 'CREATE PROJECTION');
+  checkNewName(ctx, s.name);
+  if (ctx.catalog.tables.length >= limits.tenantTablesMax) fail('Unsupported', `a tenant may have at most ${limits.tenantTablesMax} tables`);
+  const compiled = compileProjection(s, ctx.catalog);
+  const result = ddlResult(ctx, { kind: 'createProjection', table: compiled.visible, projection: compiled.def });
+  createProjection(compiled, writer, ctx.stateWriter ?? writer, ctx.onDerived);
+  return result;
+}
+
+function runDropProjection(s: Statement & { kind: 'dropProjection' }, ctx: ExecuteContext): QueryResult {
+  const writer = mustWriter(ctx, 'DROP PROJECTION');
+  const def = findProjection(ctx.catalog, s.name);
+  if (def === undefined) {
+    if (s.ifExists) return { columns: [], rows: [], rowsAffected: 0 };
+    fail('UndefinedTable', `projection "${s.name}" does not exist`);
+  }
+  const compiled = compiledProjection(ctx.catalog, def);
+  const result = ddlResult(ctx, { kind: 'dropProjection', name: s.name });
+  dropProjection(compiled, writer, ctx.stateWriter ?? writer);
   return result;
 }

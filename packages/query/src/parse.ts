@@ -3,7 +3,7 @@
 import NodeSqlParser from 'node-sql-parser/build/postgresql.js';
 import { limits, type SqlType } from '@veritydb/types';
 import type {
-  AggregateFn, Assignment, BinaryOp, ColumnSpec, Expr, OnConflict, OrderItem, SelectItem, SelectStatement, Statement, TableRef,
+  AggregateFn, Assignment, CreateProjectionStatement, ProjectionSource, BinaryOp, ColumnSpec, Expr, OnConflict, OrderItem, SelectItem, SelectStatement, Statement, TableRef,
 } from './ast.js';
 import { fail, lineColumn, sqlError, SqlFault, type Result } from './errors.js';
 import { prepass, type Prepassed } from './prepass.js';
@@ -29,8 +29,13 @@ export function parseStatement(sql: string): Result<Parsed> {
   if (!pre.ok) return pre;
   const p = pre.value;
   if (p.special !== null) {
-    const statement: Statement = p.special.kind === 'showTables' ? { kind: 'showTables' } : { kind: 'describe', table: p.special.table };
-    return { ok: true, value: { statement, paramCount: 0 } };
+    switch (p.special.kind) {
+      case 'showTables': return { ok: true, value: { statement: { kind: 'showTables' }, paramCount: 0 } };
+      case 'showProjections': return { ok: true, value: { statement: { kind: 'showProjections' }, paramCount: 0 } };
+      case 'describe': return { ok: true, value: { statement: { kind: 'describe', table: p.special.table }, paramCount: 0 } };
+      case 'dropProjection': return { ok: true, value: { statement: { kind: 'dropProjection', name: p.special.name, ifExists: p.special.ifExists }, paramCount: 0 } };
+      case 'createProjection': return parseProjection(sql, p.special.name, p.special.bodyStart);
+    }
   }
   if (p.text.trim() === '' || p.text.trim() === ';') {
     return { ok: false, error: sqlError('SyntaxError', 'empty statement', { line: 1, column: 1 }) };
@@ -54,6 +59,72 @@ export function parseStatement(sql: string): Result<Parsed> {
     if (e instanceof RangeError) return { ok: false, error: sqlError('Unsupported', 'statement is nested too deeply') };
     throw e;
   }
+}
+
+/** `CREATE PROJECTION name AS <select>`: the SELECT is pre-passed and parsed on its own, with
+ * the prefix blanked (newlines kept) so error positions point into the original text. */
+function parseProjection(sql: string, name: string, bodyStart: number): Result<Parsed> {
+  const blanked = sql.slice(0, bodyStart).replace(/[^\n]/g, ' ') + sql.slice(bodyStart);
+  const pre = prepass(blanked);
+  if (!pre.ok) return pre;
+  const p = pre.value;
+  const refuse = (what: string): Result<Parsed> => ({ ok: false, error: sqlError('Unsupported', `CREATE PROJECTION does not support ${what}`) });
+  if (p.special !== null || p.explain) return refuse('this statement: expected AS SELECT …');
+  if (p.paramCount > 0) return refuse('parameters ($n or ?): a projection is defined by constants');
+  if (p.asOf.size > 0) return refuse('AS OF: a projection is maintained at the head and read AS OF like a table');
+  let raw: Raw;
+  try {
+    raw = parser.astify(p.text, PARSER_OPTIONS);
+  } catch (e) {
+    // The parser reports offsets into its input with leading whitespace trimmed.
+    const leading = p.text.length - p.text.trimStart().length;
+    return { ok: false, error: syntaxError({ ...p, original: sql, toOriginal: (offset) => p.toOriginal(offset + leading) }, e) };
+  }
+  if (Array.isArray(raw)) {
+    if (raw.length !== 1) return refuse('several statements');
+    raw = raw[0];
+  }
+  if (raw?.type !== 'select') return refuse(`${String(raw?.type).toUpperCase()}: expected AS SELECT …`);
+  try {
+    return { ok: true, value: { statement: convertProjection(raw, p, name, sql), paramCount: 0 }, };
+  } catch (e) {
+    if (e instanceof SqlFault) return { ok: false, error: e.error };
+    if (e instanceof TypeError) return { ok: false, error: sqlError('Unsupported', 'unsupported SQL construct in CREATE PROJECTION') };
+    if (e instanceof RangeError) return { ok: false, error: sqlError('Unsupported', 'statement is nested too deeply') };
+    throw e;
+  }
+}
+
+function convertProjection(raw: Raw, p: Prepassed, name: string, sql: string): CreateProjectionStatement {
+  const refuse = (what: string): never => fail('Unsupported', `CREATE PROJECTION does not support ${what}`);
+  if (raw.with !== null && raw.with !== undefined) refuse('common table expressions (WITH)');
+  if (raw._next !== undefined && raw._next !== null) refuse(`${String(raw.set_op ?? 'set operation').toUpperCase()}`);
+  if (raw.having !== null && raw.having !== undefined) refuse('HAVING (filter the projection when you read it)');
+  if (raw.window !== null && raw.window !== undefined) refuse('window functions');
+  if (raw.distinct?.type !== null && raw.distinct?.type !== undefined) refuse('SELECT DISTINCT');
+  if (raw.orderby !== null && raw.orderby !== undefined && raw.orderby.length > 0) refuse('ORDER BY (order when you read the projection)');
+  if (raw.limit?.value !== undefined && raw.limit.value.length > 0) refuse('LIMIT/OFFSET (limit when you read the projection)');
+  const fromList: Raw[] = Array.isArray(raw.from) ? raw.from : [];
+  if (fromList.length === 0) refuse('a SELECT without FROM');
+  const from = fromList.map((f, i): ProjectionSource => {
+    const ref = tableRef(f, p);
+    if (i === 0) return { ref, join: null, on: null };
+    const kind = typeof f.join === 'string' ? f.join.toUpperCase() : null;
+    if (kind === null) refuse('several tables in FROM separated by commas: use JOIN … ON');
+    if (f.using !== undefined && f.using !== null) refuse('JOIN … USING: write ON a.x = b.y');
+    if (kind !== 'INNER JOIN' && kind !== 'JOIN' && kind !== 'LEFT JOIN' && kind !== 'LEFT OUTER JOIN') refuse(`${String(kind)} (only INNER and LEFT joins)`);
+    if (f.on === null || f.on === undefined) refuse(`${String(kind)} without ON`);
+    return { ref, join: kind.startsWith('LEFT') ? 'left' : 'inner', on: convertExpr(f.on) };
+  });
+  return {
+    kind: 'createProjection',
+    name,
+    sql,
+    from,
+    items: convertItems(raw.columns),
+    where: raw.where === null || raw.where === undefined ? null : convertExpr(raw.where),
+    groupBy: (raw.groupby?.columns ?? []).map(convertExpr),
+  };
 }
 
 function syntaxError(p: Prepassed, e: unknown): ReturnType<typeof sqlError> {

@@ -63,7 +63,7 @@ export function prepareUncached(sql: string): Result<Prepared> {
   const parsed = parseStatement(sql);
   if (!parsed.ok) return parsed;
   const statement = parsed.value.statement;
-  const readOnly = statement.kind === 'select' || statement.kind === 'explain' || statement.kind === 'showTables' || statement.kind === 'describe';
+  const readOnly = statement.kind === 'select' || statement.kind === 'explain' || statement.kind === 'showTables' || statement.kind === 'showProjections' || statement.kind === 'describe';
   const select = statement.kind === 'select' ? statement : statement.kind === 'explain' ? statement.select : null;
   return { ok: true, value: { sql, statement, paramCount: parsed.value.paramCount, readOnly, asOf: select?.from?.asOf ?? null } };
 }

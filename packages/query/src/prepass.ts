@@ -10,7 +10,9 @@ import { parseTimestampText } from './values.js';
  *   - `AS OF POSITION n` / `AS OF TIMESTAMP '…'` after a table name are recorded and removed;
  *   - `ON CONFLICT [(cols)] DO NOTHING` is recorded and removed (the parser rejects it);
  *   - `EXPLAIN`, `SHOW TABLES`, `DESCRIBE t`, `SHOW COLUMNS FROM t` are recognised;
- *   - `CREATE/DROP PROJECTION` are recognised and refused as not yet supported;
+ *   - `CREATE PROJECTION name AS SELECT …`, `DROP PROJECTION [IF EXISTS] name` and
+ *     `SHOW PROJECTIONS` are recognised (the projection's SELECT is then pre-passed on its own,
+ *     with the prefix blanked so positions stay exact);
  *   - type names `BYTES`, `BLOB`, `DOUBLE` become `BYTEA`, `BYTEA`, `DOUBLE PRECISION`.
  * Every rewrite is recorded in an offset map, so parser errors point into the original text.
  */
@@ -29,7 +31,7 @@ export interface Prepassed {
   /** Text for node-sql-parser. */
   readonly text: string;
   readonly explain: boolean;
-  readonly special: { readonly kind: 'showTables' } | { readonly kind: 'describe'; readonly table: string } | null;
+  readonly special: Special | null;
   /** Table name (lower case) → snapshot, from `AS OF` clauses. */
   readonly asOf: ReadonlyMap<string, AsOf>;
   readonly onConflictNothing: { readonly target: readonly string[] | null } | null;
@@ -37,6 +39,14 @@ export interface Prepassed {
   /** Maps an offset in `text` back to the original text. */
   toOriginal(offset: number): number;
 }
+
+export type Special =
+  | { readonly kind: 'showTables' }
+  | { readonly kind: 'showProjections' }
+  | { readonly kind: 'describe'; readonly table: string }
+  | { readonly kind: 'dropProjection'; readonly name: string; readonly ifExists: boolean }
+  /** `bodyStart`: offset of the SELECT after `AS`. */
+  | { readonly kind: 'createProjection'; readonly name: string; readonly bodyStart: number };
 
 interface Chunk {
   readonly outStart: number;
@@ -83,9 +93,24 @@ export function prepass(sql: string): Result<Prepassed> {
   if (word(0) === 'SHOW' && word(1) === 'COLUMNS' && (word(2) === 'FROM' || word(2) === 'IN') && name(3) !== null && endsAt(4)) {
     return ok(sql, sql, [], { kind: 'describe', table: name(3) as string });
   }
-  if ((word(0) === 'CREATE' || word(0) === 'DROP') && (word(1) === 'PROJECTION' || (word(1) === 'MATERIALIZED' && word(2) === 'VIEW'))) {
-    const first = tokens[0] as Token;
-    return err('Unsupported', `${word(0) as string} PROJECTION is not yet supported`, first.start);
+  if (word(0) === 'SHOW' && word(1) === 'PROJECTIONS' && endsAt(2)) return ok(sql, sql, [], { kind: 'showProjections' });
+  if ((word(0) === 'CREATE' || word(0) === 'DROP') && word(1) === 'MATERIALIZED' && word(2) === 'VIEW') {
+    return err('Unsupported', `${word(0) as string} MATERIALIZED VIEW is not supported: use ${word(0) as string} PROJECTION`, (tokens[0] as Token).start);
+  }
+  if (word(0) === 'DROP' && word(1) === 'PROJECTION') {
+    const ifExists = word(2) === 'IF' && word(3) === 'EXISTS';
+    const at = ifExists ? 4 : 2;
+    const target = name(at);
+    if (target === null || !endsAt(at + 1)) return err('SyntaxError', 'expected DROP PROJECTION [IF EXISTS] <name>', (tokens[Math.min(at, tokens.length - 1)] as Token).start);
+    return ok(sql, sql, [], { kind: 'dropProjection', name: target, ifExists });
+  }
+  if (word(0) === 'CREATE' && word(1) === 'PROJECTION') {
+    const target = name(2);
+    const as = tokens[3];
+    if (target === null || word(3) !== 'AS' || as === undefined || tokens[4] === undefined) {
+      return err('SyntaxError', 'expected CREATE PROJECTION <name> AS SELECT …', (tokens[Math.min(3, tokens.length - 1)] as Token).start);
+    }
+    return ok(sql, sql, [], { kind: 'createProjection', name: target, bodyStart: as.end });
   }
 
   const out: string[] = [];

@@ -34,15 +34,41 @@ t.test('? placeholders become $n, skipping strings, quoted names and comments', 
   t.equal(db.err('SELECT $1, $2', [1]).code, 'InvalidParameter');
 });
 
-t.test('projections and several statements are recognised and refused clearly', async (t) => {
-  for (const sql of ['CREATE PROJECTION totals AS SELECT a, COUNT(*) FROM t GROUP BY a', 'DROP PROJECTION totals', '  create projection x as select 1']) {
+t.test('projection statements parse, with precise refusals and positions', async (t) => {
+  const create = prepareUncached('CREATE PROJECTION totals AS SELECT a, COUNT(*) FROM t GROUP BY a');
+  t.ok(create.ok);
+  if (create.ok && create.value.statement.kind === 'createProjection') {
+    t.equal(create.value.statement.name, 'totals');
+    t.equal(create.value.statement.from.length, 1);
+    t.equal(create.value.readOnly, false);
+  } else t.fail('a createProjection statement');
+  const joined = prepareUncached('create projection x as select a.k, sum(b.v) from a left join b on b.k = a.k inner join c on c.k = b.k group by a.k');
+  t.ok(joined.ok);
+  if (joined.ok && joined.value.statement.kind === 'createProjection') t.same(joined.value.statement.from.map((f) => f.join), [null, 'left', 'inner']);
+  const drop = prepareUncached('DROP PROJECTION IF EXISTS totals');
+  t.ok(drop.ok && drop.value.statement.kind === 'dropProjection' && drop.value.statement.ifExists);
+  const show = prepareUncached('SHOW PROJECTIONS');
+  t.ok(show.ok && show.value.readOnly);
+  const refusals: [string, RegExp][] = [
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t GROUP BY a HAVING COUNT(*) > 1', /HAVING/],
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t RIGHT JOIN u ON u.a = t.a GROUP BY a', /RIGHT JOIN/],
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t JOIN u USING (a) GROUP BY a', /USING/],
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t, u GROUP BY a', /commas/],
+    ['CREATE PROJECTION x AS SELECT DISTINCT a FROM t', /DISTINCT/],
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t WHERE a = $1 GROUP BY a', /parameters/],
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t AS OF POSITION 3 GROUP BY a', /AS OF/],
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t GROUP BY a ORDER BY a', /ORDER BY/],
+    ['CREATE PROJECTION x AS SELECT a, COUNT(*) FROM t WHERE a IN (SELECT 1) GROUP BY a', /subqueries/],
+    ['CREATE MATERIALIZED VIEW x AS SELECT 1', /use CREATE PROJECTION/],
+  ];
+  for (const [sql, message] of refusals) {
     const r = prepareUncached(sql);
-    t.notOk(r.ok);
-    if (!r.ok) {
-      t.equal(r.error.code, 'Unsupported');
-      t.match(r.error.message, /PROJECTION is not yet supported/);
-    }
+    t.notOk(r.ok, sql);
+    if (!r.ok) t.match(r.error.message, message, sql);
   }
+  const bad = prepareUncached('CREATE PROJECTION x AS\nSELECT a FROMM t');
+  t.notOk(bad.ok);
+  if (!bad.ok) t.equal(bad.error.line, 2, 'syntax errors point into the original text');
   const multi = prepareUncached('SELECT 1; SELECT 2');
   t.notOk(multi.ok);
   if (!multi.ok) t.match(multi.error.message, /batch/);
