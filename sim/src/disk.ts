@@ -1,5 +1,5 @@
 import { assert, assertNever, type Prng } from '@veritydb/types';
-import { encodeEntry, type DurableState, type Effect, type Superblock } from '../src/index.js';
+import { encodeEntry, type DurableState, type Effect, type Superblock } from '@veritydb/vsr';
 
 type StorageEffect = Extract<Effect, { kind: 'write_log' | 'truncate_log' | 'write_superblock' }>;
 

@@ -1,7 +1,7 @@
 import { clusterId, Prng, type ClusterId } from '@veritydb/types';
 import {
   decodeMessage, encodeMessage, FROM_CLIENT, Replica, type Effect, type Message, type ReplicaBugs, type Superblock,
-} from '../src/index.js';
+} from '@veritydb/vsr';
 import { Checker, SafetyViolation } from './checker.js';
 import { describe } from './describe.js';
 import { SimDisk } from './disk.js';

@@ -1,5 +1,5 @@
 import { assertNever } from '@veritydb/types';
-import type { Message } from '../src/index.js';
+import type { Message } from '@veritydb/vsr';
 
 /** One-line, deterministic description of a message for traces and transcripts. */
 export function describe(message: Message): string {

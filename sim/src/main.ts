@@ -2,8 +2,8 @@ import { harshOptionsForSeed, optionsForSeed, simulate, type SimulatorOptions } 
 
 /**
  * Simulator CLI.
- *   node packages/vsr/dist/sim/main.js --seed 42 [--replicas 3|5] [--trace]
- *   node packages/vsr/dist/sim/main.js --seeds 100 [--first 1000] [--replicas 3|5]
+ *   npm run sim -- --seed 42 [--replicas 3|5] [--trace]
+ *   npm run sim -- --seeds 100 [--first 1000] [--replicas 3|5]
  *   --bug ackBeforeDurable|commitWithoutQuorum|viewChangeByOpOnly|sessionAtPrepare  (expect failures)
  */
 function parse(argv: readonly string[]): Map<string, string> {
@@ -19,7 +19,7 @@ function parse(argv: readonly string[]): Map<string, string> {
 }
 
 function replayCommand(seed: number, replicas: number, bug?: string): string {
-  return `node packages/vsr/dist/sim/main.js --seed ${seed} --replicas ${replicas}${bug === undefined ? '' : ` --bug ${bug} --harsh`} --trace`;
+  return `npm run sim -- --seed ${seed} --replicas ${replicas}${bug === undefined ? '' : ` --bug ${bug} --harsh`} --trace`;
 }
 
 function main(): number {

@@ -1,4 +1,4 @@
-import type { ApplyInput, StateMachine } from '../src/index.js';
+import type { ApplyInput, StateMachine } from '@veritydb/vsr';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

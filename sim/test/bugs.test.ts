@@ -1,6 +1,6 @@
 import t from 'tap';
-import type { ReplicaBugs } from '../src/index.js';
-import { harshOptionsForSeed, simulate } from '../sim/cluster.js';
+import type { ReplicaBugs } from '@veritydb/vsr';
+import { harshOptionsForSeed, simulate } from '../src/cluster.js';
 
 /**
  * Each deliberate protocol bug must be caught by the simulator's checkers within a seed budget.

@@ -1,5 +1,5 @@
 import { checksumEqual, checksumHex } from '@veritydb/types';
-import { linksTo, type Header } from '../src/index.js';
+import { linksTo, type Header } from '@veritydb/vsr';
 
 /** A violated cluster property: the seed that produced it is a bug report. */
 export class SafetyViolation extends Error {

@@ -3,7 +3,7 @@ import { assert, clusterId, checksumHex, Prng, type ClusterId } from '@veritydb/
 import {
   Client, decodeMessage, encodeMessage, Replica, type ClientEffect, type Effect, type ReplicaBugs,
   type ReplicaOptions, type Superblock,
-} from '../src/index.js';
+} from '@veritydb/vsr';
 import { Checker, SafetyViolation } from './checker.js';
 import { describe } from './describe.js';
 import { SimDisk } from './disk.js';
@@ -469,7 +469,7 @@ export function simulate(options: SimulatorOptions): SimulationResult {
 
 /** The command that replays `seed` with a full trace. */
 export function replayCommand(seed: number, replicaCount: number): string {
-  return `node packages/vsr/dist/sim/main.js --seed ${seed} --replicas ${replicaCount} --trace`;
+  return `npm run sim -- --seed ${seed} --replicas ${replicaCount} --trace`;
 }
 
 /** One line for a test assertion: the seed, its failure if any, and how to replay it. */

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { seedFrom } from '@veritydb/types';
-import { describeResult, optionsForSeed, simulate } from '../sim/cluster.js';
+import { describeResult, optionsForSeed, simulate } from '../src/cluster.js';
 
 const fresh = seedFrom(process.env, () => Date.now() % 1_000_000_000);
 t.comment(`SEED=${fresh}`);

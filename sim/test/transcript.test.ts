@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Harness } from '../sim/harness.js';
+import { Harness } from '../src/harness.js';
 
 /**
  * Scripted transcript tests (etcd-raft style). Each file in test/transcripts starts with a

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { describeResult, optionsForSeed, simulate } from '../sim/cluster.js';
+import { describeResult, optionsForSeed, simulate } from '../src/cluster.js';
 
 /** Seeds every CI run replays with 5 replicas (fault profile drawn from each seed). */
 const SEEDS = Array.from({ length: 22 }, (_, i) => 101 + i);
