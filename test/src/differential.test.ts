@@ -10,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Verity } from 'veritydb';
 import { seedFrom, VerityError } from '@veritydb/types';
-import { caseArb, describeCase, describeParams, renderSchema, renderStatement, type RenderedStatement, type Statement, type TestCase } from './sqlgen.js';
+import {
+  caseArb, describeCase, describeParams, renderSchema, renderStatement, stepsOf, type RenderedStatement, type Statement, type TestCase,
+} from './sqlgen.js';
 import type { PgOutcome } from './pg-oracle.js';
-import { PgWorker } from './pg-worker.js';
+import { PgWorker, type StepOutcome } from './pg-worker.js';
 import { compareOutcomes, formatOutcome, normalizeValue, type NormRow, type Outcome, type ValueKind } from './results.js';
 import { knownBugOf } from './known-differences.js';
 
@@ -48,30 +50,32 @@ t.test('VerityDB agrees with PostgreSQL on generated SQL histories', async (t) =
   });
   let nextTenant = 1;
   let statementsRun = 0;
+  let batchesRun = 0;
 
   const runCase = async (testCase: TestCase): Promise<Mismatch | null> => {
-    const compared: { stmt: Statement; rendered: RenderedStatement }[] = [];
-    for (const stmt of testCase.statements) {
-      const rendered = renderStatement(stmt);
-      const bug = knownBugOf(stmt, rendered);
-      if (bug === null) compared.push({ stmt, rendered });
-      else skipped.set(bug, (skipped.get(bug) ?? 0) + 1);
+    const steps: Compared[][] = [];
+    for (const step of stepsOf(testCase)) {
+      const kept: Compared[] = [];
+      for (const stmt of step) {
+        const rendered = renderStatement(stmt);
+        const bug = knownBugOf(stmt, rendered);
+        if (bug === null) kept.push({ stmt, rendered, index: testCase.statements.indexOf(stmt) });
+        else skipped.set(bug, (skipped.get(bug) ?? 0) + 1);
+      }
+      if (kept.length > 0) steps.push(kept);
     }
+    const renderedSteps = steps.map((step) => step.map((c) => c.rendered));
     // PostgreSQL runs the case in its worker while VerityDB runs it here.
-    const pgReply = pg.runCase(renderSchema(testCase.schema, 'postgres'), compared.map((c) => c.rendered));
-    const ours = await runOursCase(db, nextTenant++, testCase, compared.map((c) => c.rendered));
+    const pgReply = pg.runCase(renderSchema(testCase.schema, 'postgres'), renderedSteps);
+    const ours = await runOursCase(db, nextTenant++, testCase, renderedSteps);
     const reply = await pgReply;
     if (reply.ddlError !== null) throw new Error(`PostgreSQL rejected the generated schema: ${reply.ddlError}`);
     if ('ddl' in ours) return ours.ddl;
-    for (const [i, { stmt, rendered }] of compared.entries()) {
-      const expected = reply.outcomes[i] as PgOutcome;
-      const raw = ours.results[i] as OursResult;
-      statementsRun++;
-      const actual = readOurs(raw, expected.kinds);
-      const reason = 'crash' in raw ? `VerityDB threw a non-VerityError: ${raw.crash}` : compareOutcomes(expected.outcome, actual, orderOf(stmt));
-      if (reason !== null) {
-        return { statement: testCase.statements.indexOf(stmt), rendered, reason, expected: formatOutcome(expected.outcome), actual: formatOutcome(actual) };
-      }
+    for (const [i, step] of steps.entries()) {
+      statementsRun += step.length;
+      if (step.length > 1) batchesRun++;
+      const mismatch = compareStep(step, reply.outcomes[i] as StepOutcome, ours.results[i] as OursStep);
+      if (mismatch !== null) return mismatch;
     }
     return null;
   };
@@ -82,7 +86,7 @@ t.test('VerityDB agrees with PostgreSQL on generated SQL histories', async (t) =
     { seed, numRuns: CASES },
   );
   const seconds = (performance.now() - started) / 1000;
-  t.comment(`${details.numRuns} cases, ${statementsRun} statements compared in ${seconds.toFixed(1)} s`);
+  t.comment(`${details.numRuns} cases, ${statementsRun} statements (${batchesRun} atomic batches) compared in ${seconds.toFixed(1)} s`);
   for (const [bug, count] of skipped) t.comment(`skipped ${count} statements for known bug: ${bug}`);
   if (details.failed && details.counterexample !== null) {
     const [minimal] = details.counterexample;
@@ -114,15 +118,58 @@ function orderOf(stmt: Statement): Parameters<typeof compareOutcomes>[2] {
   return stmt.kind === 'select' ? stmt.order : { kind: 'none' };
 }
 
+interface Compared {
+  readonly stmt: Statement;
+  readonly rendered: RenderedStatement;
+  /** Position in the case's statement list. */
+  readonly index: number;
+}
+
+/** One statement's result, or a batch's: a failure of the whole batch or one result each. */
+type OursStep = { readonly kind: 'single'; readonly result: OursResult } | { readonly kind: 'batch'; readonly result: OursResult | readonly OursResult[] };
+
+function compareStep(step: readonly Compared[], expected: StepOutcome, ours: OursStep): Mismatch | null {
+  const first = step[0] as Compared;
+  if (expected.kind === 'single' && ours.kind === 'single') {
+    const raw = ours.result;
+    const actual = readOurs(raw, expected.outcome.kinds);
+    const reason = 'crash' in raw ? `VerityDB threw a non-VerityError: ${raw.crash}` : compareOutcomes(expected.outcome.outcome, actual, orderOf(first.stmt));
+    if (reason === null) return null;
+    return { statement: first.index, rendered: first.rendered, reason, expected: formatOutcome(expected.outcome.outcome), actual: formatOutcome(actual) };
+  }
+  if (expected.kind !== 'batch' || ours.kind !== 'batch') throw new Error('a step ran alone in one engine and as a batch in the other');
+  const batch = `in an atomic batch of ${step.length} statements starting here`;
+  const results = ours.result;
+  if (!Array.isArray(results)) {
+    const failed = results as OursResult;
+    const actual = failed.ok ? 'ok' : `ERROR ${failed.error}`;
+    if ('crash' in failed) return { statement: first.index, rendered: first.rendered, reason: `VerityDB threw a non-VerityError ${batch}: ${failed.crash}`, expected: '', actual };
+    if (!expected.outcome.ok) return null;
+    return { statement: first.index, rendered: first.rendered, reason: `PostgreSQL committed the batch, VerityDB failed ${batch}`, expected: 'ok', actual };
+  }
+  if (!expected.outcome.ok) {
+    return { statement: first.index, rendered: first.rendered, reason: `PostgreSQL failed the batch, VerityDB committed it ${batch}`, expected: `ERROR ${expected.outcome.error}`, actual: 'ok' };
+  }
+  for (const [j, c] of step.entries()) {
+    const pgOutcome = expected.outcome.outcomes[j] as PgOutcome;
+    const actual = readOurs(results[j] as OursResult, pgOutcome.kinds);
+    const reason = compareOutcomes(pgOutcome.outcome, actual, { kind: 'none' });
+    if (reason !== null) {
+      return { statement: c.index, rendered: c.rendered, reason: `${reason} (statement ${j + 1} of an atomic batch)`, expected: formatOutcome(pgOutcome.outcome), actual: formatOutcome(actual) };
+    }
+  }
+  return null;
+}
+
 type OursResult =
   | { readonly ok: true; readonly result: { readonly rows: readonly unknown[]; readonly rowsAffected?: number }; readonly write: boolean }
   | { readonly ok: false; readonly error: string }
   | { readonly ok: false; readonly error: string; readonly crash: string };
 
-/** Runs a case on a fresh VerityDB tenant: its DDL, then every statement (results kept raw:
+/** Runs a case on a fresh VerityDB tenant: its DDL, then every step (results kept raw:
  * reading them needs PostgreSQL's column kinds). */
-async function runOursCase(db: Db, id: number, testCase: TestCase, statements: readonly RenderedStatement[]):
-  Promise<{ readonly ddl: Mismatch } | { readonly results: readonly OursResult[] }> {
+async function runOursCase(db: Db, id: number, testCase: TestCase, steps: readonly (readonly RenderedStatement[])[]):
+  Promise<{ readonly ddl: Mismatch } | { readonly results: readonly OursStep[] }> {
   await db.createTenant({ id, name: `case-${id}` });
   const tenant = db.tenant(id);
   for (const [i, ddl] of renderSchema(testCase.schema, 'verity').entries()) {
@@ -131,9 +178,27 @@ async function runOursCase(db: Db, id: number, testCase: TestCase, statements: r
       return { ddl: { statement: -1 - i, rendered: ddl, reason: 'DDL rejected by VerityDB', expected: 'ok', actual: `ERROR ${result.error}` } };
     }
   }
-  const results: OursResult[] = [];
-  for (const stmt of statements) results.push(await runOurs(tenant, stmt));
+  const results: OursStep[] = [];
+  for (const step of steps) {
+    results.push(step.length === 1
+      ? { kind: 'single', result: await runOurs(tenant, step[0] as RenderedStatement) }
+      : { kind: 'batch', result: await runOursBatch(tenant, step) });
+  }
   return { results };
+}
+
+async function runOursBatch(tenant: Tenant, step: readonly RenderedStatement[]): Promise<OursResult | readonly OursResult[]> {
+  try {
+    const batch = await tenant.batch(step.map((s) => ({ sql: s.sql, params: [...s.params] })));
+    return batch.results.map((result): OursResult => ({ ok: true, result, write: true }));
+  } catch (error) {
+    return failure(error);
+  }
+}
+
+function failure(error: unknown): OursResult {
+  if (error instanceof VerityError) return { ok: false, error: `${error.code} ${error.message}` };
+  return { ok: false, error: String(error), crash: error instanceof Error ? (error.stack ?? error.message) : String(error) };
 }
 
 async function runOurs(tenant: Tenant, rendered: RenderedStatement): Promise<OursResult> {
@@ -142,8 +207,7 @@ async function runOurs(tenant: Tenant, rendered: RenderedStatement): Promise<Our
     if (rendered.mode === 'query') return { ok: true, result: await tenant.query(rendered.sql, params), write: false };
     return { ok: true, result: await tenant.execute(rendered.sql, params), write: true };
   } catch (error) {
-    if (error instanceof VerityError) return { ok: false, error: `${error.code} ${error.message}` };
-    return { ok: false, error: String(error), crash: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+    return failure(error);
   }
 }
 

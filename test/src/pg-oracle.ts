@@ -74,11 +74,31 @@ export class PgOracle {
   }
 }
 
+/** An atomic batch in PostgreSQL: one transaction, committed only if every statement succeeds. */
+export type PgBatchOutcome =
+  | { readonly ok: true; readonly outcomes: readonly PgOutcome[] }
+  | { readonly ok: false; readonly error: string };
+
 export class PgCase {
   readonly #db: PGlite;
 
   constructor(db: PGlite) {
     this.#db = db;
+  }
+
+  async runBatch(stmts: readonly RenderedStatement[]): Promise<PgBatchOutcome> {
+    await this.#db.exec('BEGIN');
+    const outcomes: PgOutcome[] = [];
+    for (const stmt of stmts) {
+      const result = await this.run(stmt);
+      if (!result.outcome.ok) {
+        await this.#db.exec('ROLLBACK');
+        return { ok: false, error: result.outcome.error };
+      }
+      outcomes.push(result);
+    }
+    await this.#db.exec('COMMIT');
+    return { ok: true, outcomes };
   }
 
   async run(stmt: RenderedStatement): Promise<PgOutcome> {

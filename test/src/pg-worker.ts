@@ -5,24 +5,27 @@
  *
  * @example
  *   const pg = await PgWorker.start();
- *   const { outcomes } = await pg.runCase(renderSchema(schema, 'postgres'), statements);
+ *   const { outcomes } = await pg.runCase(renderSchema(schema, 'postgres'), [[insert], [update, del]]);
  *   await pg.close();
  */
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { PgOracle, type PgOutcome } from './pg-oracle.js';
+import { PgOracle, type PgBatchOutcome, type PgOutcome } from './pg-oracle.js';
 import type { RenderedStatement } from './sqlgen.js';
 
 interface CaseRequest {
   readonly id: number;
   readonly ddl: readonly RenderedStatement[];
-  readonly statements: readonly RenderedStatement[];
+  /** One statement alone, or several as one atomic batch. */
+  readonly steps: readonly (readonly RenderedStatement[])[];
 }
+
+export type StepOutcome = { readonly kind: 'single'; readonly outcome: PgOutcome } | { readonly kind: 'batch'; readonly outcome: PgBatchOutcome };
 
 export interface CaseReply {
   readonly id: number;
   /** PostgreSQL rejected the schema: a generator bug. */
   readonly ddlError: string | null;
-  readonly outcomes: readonly PgOutcome[];
+  readonly outcomes: readonly StepOutcome[];
 }
 
 export class PgWorker {
@@ -49,12 +52,12 @@ export class PgWorker {
     return pg;
   }
 
-  /** Runs the DDL in a fresh schema, then every statement in order. */
-  runCase(ddl: readonly RenderedStatement[], statements: readonly RenderedStatement[]): Promise<CaseReply> {
+  /** Runs the DDL in a fresh schema, then every step in order. */
+  runCase(ddl: readonly RenderedStatement[], steps: readonly (readonly RenderedStatement[])[]): Promise<CaseReply> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, ddl, statements } satisfies CaseRequest);
+      this.#worker.postMessage({ id, ddl, steps } satisfies CaseRequest);
     });
   }
 
@@ -79,8 +82,12 @@ async function runCase(oracle: PgOracle, request: CaseRequest): Promise<CaseRepl
   } catch (error) {
     return { id: request.id, ddlError: String(error), outcomes: [] };
   }
-  const outcomes: PgOutcome[] = [];
-  for (const stmt of request.statements) outcomes.push(await pgCase.run(stmt));
+  const outcomes: StepOutcome[] = [];
+  for (const step of request.steps) {
+    outcomes.push(step.length === 1
+      ? { kind: 'single', outcome: await pgCase.run(step[0] as RenderedStatement) }
+      : { kind: 'batch', outcome: await pgCase.runBatch(step) });
+  }
   return { id: request.id, ddlError: null, outcomes };
 }
 

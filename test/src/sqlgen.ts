@@ -161,6 +161,8 @@ export interface OrderKey {
   /** A column name, an output alias, or a 1-based output position. */
   readonly ref: string | number;
   readonly descending: boolean;
+  /** Explicit NULLS FIRST/LAST, or null for the default (NULLs sort as if larger than any value). */
+  readonly nulls: 'FIRST' | 'LAST' | null;
 }
 
 /** How a SELECT's rows may be compared: `total` = the ORDER BY fixes the row order; `keys` = the
@@ -225,6 +227,27 @@ export type Statement = InsertStmt | UpdateStmt | DeleteStmt | SelectStmt;
 export interface TestCase {
   readonly schema: Schema;
   readonly statements: readonly Statement[];
+  /** Consecutive writes sent together as one atomic batch (`Tenant.batch`; in PostgreSQL one
+   * transaction): sizes of the groups, in order. Reads and groups of one run alone. */
+  readonly groupSizes: readonly number[];
+}
+
+/** The case's statements split into steps: single statements and atomic batches of writes. */
+export function stepsOf(testCase: TestCase): Statement[][] {
+  const steps: Statement[][] = [];
+  let next = 0;
+  let group = 0;
+  while (next < testCase.statements.length) {
+    const size = Math.max(1, testCase.groupSizes[group++] ?? 1);
+    const taken = testCase.statements.slice(next, next + size);
+    if (taken.length > 1 && taken.every((st) => st.kind !== 'select')) {
+      steps.push(taken);
+    } else {
+      for (const st of taken) steps.push([st]);
+    }
+    next += taken.length;
+  }
+  return steps;
 }
 
 /** One statement as text plus parameters, and whether it reads (`query`) or writes (`execute`). */
@@ -669,7 +692,7 @@ function plainSelectArb(table: TableDef): fc.Arbitrary<SelectStmt> {
     distinct: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
     where: fc.oneof({ weight: 1, arbitrary: fc.constant(null) }, { weight: 3, arbitrary: predicateArb(table, 2, true) }),
     orderCount: fc.integer({ min: 0, max: 3 }),
-    orderPicks: fc.array(fc.record({ pick: fc.nat(), descending: fc.boolean(), ordinal: fc.nat({ max: 5 }) }), { minLength: 3, maxLength: 3 }),
+    orderPicks: fc.array(fc.record({ pick: fc.nat(), descending: fc.boolean(), nulls: fc.constantFrom<'FIRST' | 'LAST' | null>(null, null, 'FIRST', 'LAST'), ordinal: fc.nat({ max: 5 }) }), { minLength: 3, maxLength: 3 }),
     limit: fc.option(fc.record({ limit: fc.integer({ min: 0, max: 5 }), offset: fc.option(fc.integer({ min: 0, max: 3 }), { nil: null }) }), { nil: null, freq: 2 }),
   }).map((s) => buildPlainSelect(table, s));
 }
@@ -680,7 +703,7 @@ interface PlainSelectChoices {
   readonly distinct: boolean;
   readonly where: Expr | null;
   readonly orderCount: number;
-  readonly orderPicks: readonly { readonly pick: number; readonly descending: boolean; readonly ordinal: number }[];
+  readonly orderPicks: readonly { readonly pick: number; readonly descending: boolean; readonly nulls: 'FIRST' | 'LAST' | null; readonly ordinal: number }[];
   readonly limit: { readonly limit: number; readonly offset: number | null } | null;
 }
 
@@ -735,7 +758,7 @@ function buildPlainSelect(table: TableDef, choices: PlainSelectChoices): SelectS
     if (orderBy.some((k) => k.ref === name)) continue;
     const output = outputs.findIndex((o) => o.column === name || o.name === name);
     const useOrdinal = output >= 0 && pick.ordinal === 0;
-    orderBy.push({ ref: useOrdinal ? output + 1 : (output >= 0 ? (outputs[output] as { name: string }).name : name), descending: pick.descending });
+    orderBy.push({ ref: useOrdinal ? output + 1 : (output >= 0 ? (outputs[output] as { name: string }).name : name), descending: pick.descending, nulls: pick.nulls });
     if (output >= 0) keys.push({ output, descending: pick.descending });
     else allKeysOutput = false;
   }
@@ -746,7 +769,7 @@ function buildPlainSelect(table: TableDef, choices: PlainSelectChoices): SelectS
       const output = outputs.findIndex((o) => o.column === name || o.name === name);
       const ref = output >= 0 ? (outputs[output] as { name: string }).name : name;
       if (orderBy.some((k) => k.ref === ref || k.ref === output + 1)) continue;
-      orderBy.push({ ref, descending: false });
+      orderBy.push({ ref, descending: false, nulls: null });
     }
   }
   const refersTo = (name: string): boolean => orderBy.some((k) => {
@@ -798,6 +821,7 @@ function aggregateSelectArb(table: TableDef): fc.Arbitrary<SelectStmt> {
     where: fc.oneof({ weight: 1, arbitrary: fc.constant(null) }, { weight: 2, arbitrary: predicateArb(table, 1, true) }),
     ordered: fc.boolean(),
     descending: fc.boolean(),
+    nulls: fc.constantFrom<'FIRST' | 'LAST' | null>(null, null, 'FIRST', 'LAST'),
     limit: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null, freq: 3 }),
   }).map((s): SelectStmt => {
     const groupItems: SelectItem[] = s.groupBy.length > 0 && (s.showGroups || s.ordered || s.limit !== null)
@@ -805,7 +829,7 @@ function aggregateSelectArb(table: TableDef): fc.Arbitrary<SelectStmt> {
       : [];
     const items = [...groupItems, ...s.aggregates.map((expr, i): SelectItem => ({ expr, alias: `a${i}` }))];
     const limit = mayFail(s.where) ? null : s.limit;
-    const orderBy: OrderKey[] = (s.ordered || limit !== null) ? groupItems.map((it) => ({ ref: outputName(it), descending: s.descending })) : [];
+    const orderBy: OrderKey[] = (s.ordered || limit !== null) ? groupItems.map((it) => ({ ref: outputName(it), descending: s.descending, nulls: s.nulls })) : [];
     const total = s.groupBy.length === 0 || (orderBy.length > 0 && orderBy.length === s.groupBy.length);
     return {
       kind: 'select', table: table.name, distinct: false, items, where: s.where, groupBy: s.groupBy, orderBy,
@@ -858,7 +882,10 @@ function statementArb(schema: Schema): fc.Arbitrary<Statement> {
 /** A whole case: a schema and 1–`statementsMax` statements over it. */
 export function caseArb(statementsMax = 14): fc.Arbitrary<TestCase> {
   return schemaArb().chain((schema) =>
-    fc.array(statementArb(schema), { minLength: 1, maxLength: statementsMax }).map((statements) => ({ schema, statements })));
+    fc.record({
+      statements: fc.array(statementArb(schema), { minLength: 1, maxLength: statementsMax }),
+      groupSizes: fc.array(fc.oneof({ weight: 4, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: 3 }) }), { maxLength: statementsMax }),
+    }).map(({ statements, groupSizes }) => ({ schema, statements, groupSizes })));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -973,7 +1000,7 @@ export function renderStatement(stmt: Statement): RenderedStatement {
       const items = stmt.items === null ? '*' : renderItems(stmt.items, params);
       const where = stmt.where === null ? '' : ` WHERE ${renderExpr(stmt.where, params)}`;
       const group = stmt.groupBy.length === 0 ? '' : ` GROUP BY ${stmt.groupBy.join(', ')}`;
-      const order = stmt.orderBy.length === 0 ? '' : ` ORDER BY ${stmt.orderBy.map((k) => `${k.ref}${k.descending ? ' DESC' : ''}`).join(', ')}`;
+      const order = stmt.orderBy.length === 0 ? '' : ` ORDER BY ${stmt.orderBy.map((k) => `${k.ref}${k.descending ? ' DESC' : ''}${k.nulls === null ? '' : ` NULLS ${k.nulls}`}`).join(', ')}`;
       const limit = stmt.limit === null ? '' : ` LIMIT ${stmt.limit}`;
       const offset = stmt.offset === null ? '' : ` OFFSET ${stmt.offset}`;
       sql = `SELECT ${stmt.distinct ? 'DISTINCT ' : ''}${items} FROM ${stmt.table}${where}${group}${order}${limit}${offset}`;
@@ -1012,9 +1039,13 @@ export function renderSchema(schema: Schema, dialect: Dialect): RenderedStatemen
 /** A readable script of a case (for failure reports): DDL then statements with parameters. */
 export function describeCase(testCase: TestCase, dialect: Dialect): string {
   const lines = renderSchema(testCase.schema, dialect).map((s) => `${s.sql};`);
-  for (const stmt of testCase.statements) {
-    const r = renderStatement(stmt);
-    lines.push(r.params.length === 0 ? `${r.sql};` : `${r.sql};  -- params ${describeParams(r.params)}`);
+  for (const step of stepsOf(testCase)) {
+    if (step.length > 1) lines.push('-- one atomic batch:');
+    for (const stmt of step) {
+      const r = renderStatement(stmt);
+      lines.push(`${step.length > 1 ? '  ' : ''}${r.sql};${r.params.length === 0 ? '' : `  -- params ${describeParams(r.params)}`}`);
+    }
+    if (step.length > 1) lines.push('-- end of batch');
   }
   return lines.join('\n');
 }
