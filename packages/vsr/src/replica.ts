@@ -12,7 +12,7 @@ import {
   type RequestPrepareMessage, type StartViewMessage,
 } from './message.js';
 import { SessionTable } from './sessions.js';
-import type { StateMachine } from './state-machine.js';
+import type { ApplyInput, StateMachine } from './state-machine.js';
 import type { DurableState, Superblock } from './storage.js';
 
 /**
@@ -625,6 +625,7 @@ export class Replica {
         break;
       case 'register': {
         this.#sessions.register(header.client, header.op);
+        this.#machine.skip?.(applyInput(header, body));
         const result = new Uint8Array(0);
         this.#effects.push({ kind: 'committed', header, result, executed: true });
         if (replying) this.#reply(header.client, 0, header.op, result);
@@ -633,13 +634,14 @@ export class Replica {
       case 'normal': {
         const verdict = this.#sessions.check(header.client, header.session, header.request);
         if (verdict.kind === 'new') {
-          const result = this.#machine.apply({ op: header.op, timestampUs: header.timestampUs, client: header.client, body });
+          const result = this.#machine.apply(applyInput(header, body));
           this.#sessions.commit(header.client, header.request, result, header.op);
           this.#effects.push({ kind: 'committed', header, result, executed: true });
           if (replying) this.#reply(header.client, header.request, header.op, result);
           return;
         }
         // The session table decides deterministically, on every replica alike: no second execution.
+        this.#machine.skip?.(applyInput(header, body));
         this.#effects.push({ kind: 'committed', header, result: new Uint8Array(0), executed: false });
         if (replying && verdict.kind === 'evicted') this.#evict(header.client, header.session);
         return;
@@ -990,4 +992,8 @@ export class Replica {
       if (above !== undefined && checksumEqual(above.parent, header.checksum)) this.#headers.set(header.op, header);
     }
   }
+}
+
+function applyInput(header: Header, body: Uint8Array): ApplyInput {
+  return { op: header.op, timestampUs: header.timestampUs, client: header.client, body, checksum: header.checksum };
 }

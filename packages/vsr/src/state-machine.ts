@@ -1,19 +1,29 @@
+import type { Checksum } from '@veritydb/types';
+
 /** One committed operation as the replicated state machine sees it. */
 export interface ApplyInput {
   readonly op: number;
   readonly timestampUs: number;
   readonly client: bigint;
   readonly body: Uint8Array;
+  /** The op's header checksum: its hash in the log's chain (the kernel records it in `__events`). */
+  readonly checksum: Checksum;
 }
 
 /**
  * The deterministic state machine VSR replicates (the kernel, or a test machine). The replica
- * calls `apply` once per committed `normal` op, in op order, on every replica; the returned bytes
- * are the reply the client receives and the session table caches. It must be pure: the same
- * sequence of inputs gives the same outputs on every replica.
+ * calls `apply` once per committed `normal` op that executes, in op order, on every replica; the
+ * returned bytes are the reply the client receives and the session table caches. It must be
+ * pure: the same sequence of inputs gives the same outputs on every replica.
+ *
+ * A machine that numbers its state by log position (the kernel) also implements `skip`: it is
+ * called, in the same op order, for every other committed op (a registration, or a request the
+ * session table does not execute: a duplicate, an older request, an evicted session), so the
+ * machine sees every op of the log exactly once.
  *
  * @example const machine: StateMachine = { apply: ({ body }) => body };
  */
 export interface StateMachine {
   apply(input: ApplyInput): Uint8Array;
+  skip?(input: ApplyInput): void;
 }
