@@ -91,7 +91,9 @@ t.test('VerityDB agrees with PostgreSQL on generated SQL histories', async (t) =
   if (details.failed && details.counterexample !== null) {
     const [minimal] = details.counterexample;
     const mismatch = await runCase(minimal);
-    t.fail(report(minimal, mismatch, details.numShrinks));
+    // tap folds a failure's message onto one line: the report goes out as comment lines.
+    for (const line of report(minimal, mismatch, details.numShrinks).split('\n')) t.comment(line);
+    t.fail(`VerityDB differs from PostgreSQL: ${mismatch?.reason ?? 'see the case above'} (replay: SEED=${seed})`);
   } else if (details.failed) {
     t.fail(`the property failed without a counterexample: ${String(details.errorInstance)}`);
   } else {

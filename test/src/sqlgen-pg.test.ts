@@ -7,7 +7,7 @@ import { seedFrom } from '@veritydb/types';
 import { caseArb, describeCase, renderSchema, renderStatement } from './sqlgen.js';
 import { PgOracle } from './pg-oracle.js';
 
-const CASES = 200;
+const CASES = 100;
 const seed = seedFrom(process.env, () => Math.floor(Math.random() * 0x7fff_ffff));
 t.comment(`SEED=${seed}`);
 
