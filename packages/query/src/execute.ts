@@ -183,6 +183,8 @@ function outputType(t: ExprType): SqlType {
 interface Source {
   readonly table: TableDef;
   readonly reader: TableReader;
+  /** A projection's stored rows carry its groups' state after the catalog columns. */
+  readonly projection?: true;
 }
 
 function resolveSource(ref: TableRef, ctx: ExecuteContext): Source {
@@ -203,7 +205,7 @@ function resolveSource(ref: TableRef, ctx: ExecuteContext): Source {
   const table = mustTable(catalog, ref.name);
   if (ref.asOf !== null && !reader.hasTable(table.name)) fail('UndefinedTable', `relation "${table.name}" does not exist at that point in history`);
   assert(reader.hasTable(table.name), `the store has catalog table ${table.name}`);
-  return { table, reader };
+  return findProjection(catalog, table.name) === undefined ? { table, reader } : { table, reader, projection: true };
 }
 
 function primaryKeyOf(table: TableDef, row: Row): Key {
@@ -257,7 +259,8 @@ function isPoint(range: { lower?: { key: Key; inclusive: boolean }; upper?: { ke
 /** Rows of `source` matching `where`, in the path's order, lazily. */
 function* matching(source: Source, path: AccessPath, where: Bound | null): Generator<Row> {
   for (const row of readPath(source, path)) {
-    assert(row.length === source.table.columns.length, `row of ${source.table.name} has ${source.table.columns.length} columns`);
+    assert(source.projection === true ? row.length > source.table.columns.length : row.length === source.table.columns.length,
+      `row of ${source.table.name} has ${source.table.columns.length} columns`);
     if (where === null || where.eval(row) === true) yield row;
   }
 }

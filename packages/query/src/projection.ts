@@ -17,9 +17,9 @@ import { typeName } from './values.js';
  *
  * State, all in the store (so it is versioned, checkpointed and covered by the state hash):
  *   - the projection's own table, named like the projection, one row per group, primary key =
- *     the GROUP BY columns; this is what SQL reads;
- *   - `__proj/<name>/groups`: per group (keyed by the canonical text of its key) the number of
- *     joined rows and, per aggregate, a running sum and a count of non-NULL inputs;
+ *     the GROUP BY columns; SQL reads its catalog columns, and each stored row carries after
+ *     them the group's state: the number of joined rows and, per aggregate, a running sum, a
+ *     count of non-NULL inputs and the current MIN/MAX;
  *   - `__proj/<name>/extremes`: per MIN/MAX aggregate and group, an ordered multiset
  *     (value → count) of its non-NULL inputs, so deleting the current extreme finds the next;
  *   - `__proj/<name>/by/<table>/<column>`: an index of each join column that is not its table's
@@ -78,10 +78,11 @@ export interface CompiledProjection {
   readonly outputs: readonly Output[];
   /** The projection's table: columns in select-list order, primary key = GROUP BY columns. */
   readonly visible: TableDef;
-  readonly groupsTable: string;
   readonly extremesTable: string;
   /** `${table index}.${column}` → index table name. */
   readonly indexTables: ReadonlyMap<string, string>;
+  /** The same, as a list. */
+  readonly indexes: readonly { readonly table: number; readonly column: number; readonly name: string }[];
 }
 
 function stateName(projection: string, part: string): string {
@@ -181,9 +182,12 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
     def: { name: s.name, sql: s.sql, tables: tables.map((t) => t.def.name) },
     tables, edges, width, where, keys, specs, outputs,
     visible: { name: s.name, columns, primaryKey, indexes: [] },
-    groupsTable: stateName(s.name, 'groups'),
     extremesTable: stateName(s.name, 'extremes'),
     indexTables,
+    indexes: [...indexTables].map(([key, name]) => {
+      const [table, column] = key.split('.').map(Number) as [number, number];
+      return { table, column, name };
+    }),
   };
 }
 
@@ -325,8 +329,15 @@ function* expandTo(reader: TableReader, p: CompiledProjection, parts: Parts, k: 
 /** Whether table k has at least `n` rows matching `prefix` (counts stop early). */
 function matchCount(reader: TableReader, p: CompiledProjection, k: number, prefix: Parts, limit: number): number {
   const edge = p.edges[k] as Edge;
+  const value = joinValue(prefix, edge.other, edge.otherColumn);
+  if (value === null) return 0;
+  const table = p.tables[k] as SourceTable;
+  if (table.pkColumns.length === 1 && table.pkColumns[0] === edge.column) return reader.get(table.def.name, [value]) === undefined ? 0 : 1;
+  const index = p.indexTables.get(`${k}.${edge.column}`) as string;
+  const bound = { key: [value], inclusive: true };
   let n = 0;
-  for (const _row of lookup(reader, p, k, edge.column, joinValue(prefix, edge.other, edge.otherColumn))) {
+  // The index alone says how many rows match: no need to read them.
+  for (const _entry of reader.scan(index, { range: { lower: bound, upper: bound } })) {
     if (++n >= limit) break;
   }
   return n;
@@ -416,74 +427,115 @@ function sameRow(a: Row, b: Row): boolean {
   return a.length === b.length && a.every((v, i) => compareValues(v, b[i] as Value) === 0 && typeof v === typeof b[i]);
 }
 
-/** Writes the delta's groups: state, extremes and the projection's rows, reporting each row change. */
+/** The projection's stored rows carry, after the visible columns (which SQL reads), the group's
+ * running state: `rows, …per aggregate (sum, count, extreme)`. The visible part is a function
+ * of the state, and one row per group holds both, so maintenance reads and writes one row. */
+const STATE_FIELDS = 3;
+
+function stateRows(p: CompiledProjection, stored: Row): number {
+  return stored[p.visible.columns.length] as number;
+}
+
+function stateSum(p: CompiledProjection, stored: Row, i: number): number | bigint {
+  return stored[p.visible.columns.length + 1 + STATE_FIELDS * i] as number | bigint;
+}
+
+function stateCount(p: CompiledProjection, stored: Row, i: number): number {
+  return stored[p.visible.columns.length + 2 + STATE_FIELDS * i] as number;
+}
+
+function stateExtreme(p: CompiledProjection, stored: Row, i: number): Value {
+  return stored[p.visible.columns.length + 3 + STATE_FIELDS * i] as Value;
+}
+
+/** Writes the delta's groups (their rows and MIN/MAX multisets), reporting each visible change. */
 function flush(writer: TableWriter, p: CompiledProjection, delta: Delta, cause: DerivedChange['cause'], sink: DerivedSink | undefined): void {
-  for (const [id, change] of delta.groups) {
+  const width = p.visible.columns.length;
+  for (const change of delta.groups.values()) {
     const unchanged = change.rows === 0 && change.counts.every((c) => c === 0) && change.sums.every((x) => x === 0n || x === 0) &&
       change.extremes.every((m) => [...m.values()].every((e) => e.count === 0));
     if (unchanged) continue;
-    const before = writer.get(p.groupsTable, [id]);
-    const rows = (before === undefined ? 0 : (before[1] as number)) + change.rows;
-    assert(rows >= 0, `group of ${p.def.name} keeps a non-negative row count`);
-    const state: Value[] = [id, rows];
-    p.specs.forEach((spec, i) => {
-      const sum = before === undefined ? zeroSum(spec) : (before[2 + 2 * i] as number | bigint);
-      const delta = change.sums[i] as number | bigint;
-      const count = (before === undefined ? 0 : (before[3 + 2 * i] as number)) + (change.counts[i] as number);
-      assert(count >= 0, 'aggregate input count stays non-negative');
-      state.push(typeof sum === 'bigint' ? sum + (delta as bigint) : (sum as number) + (delta as number), count);
-      for (const entry of (change.extremes[i] as Map<string, { value: Value; count: number }>).values()) {
-        if (entry.count === 0) continue;
-        const key = [i, id, entry.value];
-        const old = writer.get(p.extremesTable, key);
-        const next = (old === undefined ? 0 : (old[3] as number)) + entry.count;
-        assert(next >= 0, 'extreme multiset counts stay non-negative');
-        if (old !== undefined && next === 0) writer.delete(p.extremesTable, key);
-        else if (old !== undefined) writer.update(p.extremesTable, key, [...key, next]);
-        else writer.insert(p.extremesTable, [...key, next]);
-      }
-    });
     const pk = p.outputs.flatMap((o) => (o.kind === 'key' ? [change.keys[o.index] as Value] : []));
-    const visibleBefore = writer.get(p.visible.name, pk);
+    const before = writer.get(p.visible.name, pk);
+    const rows = (before === undefined ? 0 : stateRows(p, before)) + change.rows;
+    assert(rows >= 0, `group of ${p.def.name} keeps a non-negative row count`);
+    const state: Value[] = [rows];
+    p.specs.forEach((spec, i) => {
+      const sum = before === undefined ? zeroSum(spec) : stateSum(p, before, i);
+      const delta = change.sums[i] as number | bigint;
+      const count = (before === undefined ? 0 : stateCount(p, before, i)) + (change.counts[i] as number);
+      assert(count >= 0, 'aggregate input count stays non-negative');
+      const extreme = spec.fn === 'MIN' || spec.fn === 'MAX'
+        ? updateExtremes(writer, p, i, change, count, before === undefined ? null : stateExtreme(p, before, i))
+        : null;
+      state.push(typeof sum === 'bigint' ? sum + (delta as bigint) : (sum as number) + (delta as number), count, extreme);
+    });
+    const visibleBefore = before?.slice(0, width);
     if (rows === 0) {
       assert(before !== undefined && visibleBefore !== undefined, 'an emptied group existed');
-      assert(state.slice(2).every((v, i) => i % 2 === 0 || v === 0), 'an empty group has no inputs');
-      writer.delete(p.groupsTable, [id]);
+      assert(p.specs.every((_s, i) => state[2 + STATE_FIELDS * i] === 0), 'an empty group has no inputs');
       writer.delete(p.visible.name, pk);
       sink?.({ projection: p.visible, eventType: 'delete', key: pk, row: visibleBefore, cause });
       continue;
     }
-    if (before === undefined) writer.insert(p.groupsTable, state);
-    else writer.update(p.groupsTable, [id], state);
-    const row = visibleRow(writer, p, id, change.keys, state);
-    if (visibleBefore === undefined) {
-      writer.insert(p.visible.name, row);
+    const row = visibleRow(p, change.keys, state);
+    const stored = [...row, ...state];
+    if (before === undefined) {
+      writer.insert(p.visible.name, stored);
       sink?.({ projection: p.visible, eventType: 'insert', key: pk, row, cause });
-    } else if (!sameRow(visibleBefore, row)) {
-      writer.update(p.visible.name, pk, row);
-      sink?.({ projection: p.visible, eventType: 'update', key: pk, row, cause });
+      continue;
     }
+    if (sameRow(before, stored)) continue;
+    writer.update(p.visible.name, pk, stored);
+    if (!sameRow(visibleBefore as Row, row)) sink?.({ projection: p.visible, eventType: 'update', key: pk, row, cause });
   }
 }
 
-function visibleRow(reader: TableReader, p: CompiledProjection, id: string, keys: readonly Value[], state: readonly Value[]): Row {
+/** Applies a group's MIN/MAX input changes to its multiset and returns the new extreme. */
+function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, change: GroupDelta, count: number, previous: Value): Value {
+  const entries = change.extremes[i] as Map<string, { value: Value; count: number }>;
+  const countAt = change.keys.length + 2;
+  let removed = false;
+  for (const entry of entries.values()) {
+    if (entry.count === 0) continue;
+    removed ||= entry.count < 0;
+    const key = [i, ...change.keys, entry.value];
+    const old = writer.get(p.extremesTable, key);
+    const next = (old === undefined ? 0 : (old[countAt] as number)) + entry.count;
+    assert(next >= 0, 'extreme multiset counts stay non-negative');
+    if (old !== undefined && next === 0) writer.delete(p.extremesTable, key);
+    else if (old !== undefined) writer.update(p.extremesTable, key, [...key, next]);
+    else writer.insert(p.extremesTable, [...key, next]);
+  }
+  if (count === 0) return null;
+  const max = (p.specs[i] as AggregateSpec).fn === 'MAX';
+  if (!removed) {
+    // Only inputs were added: the extreme is the better of the old one and the new values.
+    let best = previous;
+    for (const e of entries.values()) {
+      if (e.count > 0 && (best === null || compareValues(e.value, best) * (max ? 1 : -1) > 0)) best = e.value;
+    }
+    assert(best !== null, 'a group with inputs has an extreme');
+    return best;
+  }
+  const prefix = { key: [i, ...change.keys], inclusive: true };
+  for (const entry of writer.scan(p.extremesTable, { range: { lower: prefix, upper: prefix }, reverse: max })) return entry[countAt - 1] as Value;
+  return assert(false, 'a group with inputs has an extreme') as never;
+}
+
+/** The visible columns from the group's state (`rows, …(sum, count, extreme)`). */
+function visibleRow(p: CompiledProjection, keys: readonly Value[], state: Row): Row {
   return p.outputs.map((o): Value => {
     if (o.kind === 'key') return keys[o.index] as Value;
     const spec = p.specs[o.index] as AggregateSpec;
-    const sum = state[2 + 2 * o.index] as number | bigint;
-    const count = state[3 + 2 * o.index] as number;
+    const sum = state[1 + STATE_FIELDS * o.index] as number | bigint;
+    const count = state[2 + STATE_FIELDS * o.index] as number;
     switch (spec.fn) {
       case 'COUNT': return BigInt(count);
       case 'SUM': return count === 0 ? null : sum;
       case 'AVG': return count === 0 ? null : typeof sum === 'bigint' ? Number(sum) / count : sum / count;
       case 'MIN':
-      case 'MAX': {
-        if (count === 0) return null;
-        const prefix = { key: [o.index, id], inclusive: true };
-        const options: ScanOptions = { range: { lower: prefix, upper: prefix }, reverse: spec.fn === 'MAX' };
-        for (const entry of reader.scan(p.extremesTable, options)) return entry[2] as Value;
-        return assert(false, 'a group with inputs has an extreme') as never;
-      }
+      case 'MAX': return state[3 + STATE_FIELDS * o.index] as Value;
     }
   });
 }
@@ -491,12 +543,10 @@ function visibleRow(reader: TableReader, p: CompiledProjection, id: string, keys
 // ---------------------------------------------------------------------------------------------
 // Creating, dropping, maintaining
 
-const GROUPS_LAYOUT: TableLayout = { primaryKey: [0], columnCount: 2 };
-const EXTREMES_LAYOUT: TableLayout = { primaryKey: [0, 1, 2], columnCount: 4 };
 
-/** The store layout of the projection's own table. */
+/** The store layout of the projection's own table: its columns, then the group's state. */
 export function visibleLayout(p: CompiledProjection): TableLayout {
-  return { primaryKey: p.visible.primaryKey.map((c) => columnIndex(p.visible, c)), columnCount: p.visible.columns.length };
+  return { primaryKey: p.visible.primaryKey.map((c) => columnIndex(p.visible, c)), columnCount: p.visible.columns.length + 1 + STATE_FIELDS * p.specs.length };
 }
 
 function indexEntry(p: CompiledProjection, t: number, column: number, row: Row): Row | null {
@@ -506,10 +556,7 @@ function indexEntry(p: CompiledProjection, t: number, column: number, row: Row):
 }
 
 function eachIndex(p: CompiledProjection, f: (t: number, column: number, name: string) => void): void {
-  for (const [key, name] of p.indexTables) {
-    const [t, column] = key.split('.').map(Number) as [number, number];
-    f(t, column, name);
-  }
+  for (const index of p.indexes) f(index.table, index.column, index.name);
 }
 
 /**
@@ -519,8 +566,9 @@ function eachIndex(p: CompiledProjection, f: (t: number, column: number, name: s
  */
 export function createProjection(p: CompiledProjection, visibleWriter: TableWriter, stateWriter: TableWriter, sink: DerivedSink | undefined): void {
   visibleWriter.createTable(p.visible.name, visibleLayout(p));
-  stateWriter.createTable(p.groupsTable, { ...GROUPS_LAYOUT, columnCount: 2 + 2 * p.specs.length });
-  stateWriter.createTable(p.extremesTable, EXTREMES_LAYOUT);
+  // (aggregate index, …group key, value) → count
+  const keyWidth = p.keys.length + 2;
+  stateWriter.createTable(p.extremesTable, { primaryKey: [...Array(keyWidth).keys()], columnCount: keyWidth + 1 });
   eachIndex(p, (t, column, name) => {
     const table = p.tables[t] as SourceTable;
     stateWriter.createTable(name, { primaryKey: [...Array(1 + table.pkColumns.length).keys()], columnCount: 1 + table.pkColumns.length });
@@ -536,9 +584,25 @@ export function createProjection(p: CompiledProjection, visibleWriter: TableWrit
 
 export function dropProjection(p: CompiledProjection, visibleWriter: TableWriter, stateWriter: TableWriter): void {
   visibleWriter.dropTable(p.visible.name);
-  stateWriter.dropTable(p.groupsTable);
   stateWriter.dropTable(p.extremesTable);
   eachIndex(p, (_t, _column, name) => stateWriter.dropTable(name));
+}
+
+/** Catalogs are immutable values that live across many entries: compile once per catalog and table. */
+const dependentsCache = new WeakMap<Catalog, Map<string, readonly CompiledProjection[]>>();
+
+function dependents(catalog: Catalog, table: string): readonly CompiledProjection[] {
+  let byTable = dependentsCache.get(catalog);
+  if (byTable === undefined) {
+    byTable = new Map();
+    dependentsCache.set(catalog, byTable);
+  }
+  let found = byTable.get(table);
+  if (found === undefined) {
+    found = projectionsOn(catalog, table).map((def) => compiledProjection(catalog, def));
+    byTable.set(table, found);
+  }
+  return found;
 }
 
 /**
@@ -586,7 +650,7 @@ export class MaintainingWriter implements TableWriter {
   }
 
   #change(table: string, before: Row | null, after: Row | null, write: () => void): void {
-    const affected = projectionsOn(this.#catalog, table).map((def) => compiledProjection(this.#catalog, def));
+    const affected = dependents(this.#catalog, table);
     const deltas = affected.map((p) => {
       const delta = new Delta(p);
       const k = p.tables.findIndex((t) => t.def.name === table);
@@ -659,5 +723,5 @@ export function recomputeProjection(catalog: Catalog, name: string, reader: Tabl
 
 /** Names of a projection's internal state tables (for checks and tests). */
 export function projectionStateTables(p: CompiledProjection): readonly string[] {
-  return [p.groupsTable, p.extremesTable, ...p.indexTables.values()];
+  return [p.extremesTable, ...p.indexTables.values()];
 }
