@@ -68,7 +68,7 @@ t.test('introspection: SHOW PROJECTIONS, DESCRIBE', async (t) => {
   d.sql(1, SUMMARY);
   t.same(rows(d, 'SHOW PROJECTIONS'), [['patient_summary', 'patients, visits', SUMMARY]]);
   t.same(rows(d, 'DESCRIBE patient_summary'), [
-    ['id', 'integer', false, true, null], ['name', 'text', false, true, null], ['visits', 'bigint', false, false, null],
+    ['id', 'integer', true, true, null], ['name', 'text', true, true, null], ['visits', 'bigint', false, false, null],
     ['total', 'bigint', true, false, null], ['first_visit', 'date', true, false, null], ['max_cost', 'bigint', true, false, null],
     ['mean_cost', 'double precision', true, false, null],
   ]);

@@ -122,8 +122,10 @@ function run(statement: Statement, params: readonly unknown[], ctx: ExecuteConte
     };
     case 'describe': {
       const table = statement.table === EVENTS_TABLE.name ? EVENTS_TABLE : mustTable(ctx.catalog, statement.table);
+      // A projection's GROUP BY columns key its rows and may still hold NULL (a NULL group).
+      const keyImpliesNotNull = findProjection(ctx.catalog, table.name) === undefined;
       const rows = table.columns.map((c): Row => [
-        c.name, typeName(c.type), !(c.notNull || table.primaryKey.includes(c.name)), table.primaryKey.includes(c.name),
+        c.name, typeName(c.type), !(c.notNull || (keyImpliesNotNull && table.primaryKey.includes(c.name))), table.primaryKey.includes(c.name),
         c.default === null ? null : describeDefault(c),
       ]);
       return {
