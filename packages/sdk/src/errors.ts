@@ -1,4 +1,5 @@
 import { VerityError } from '@veritydb/types';
+import { ClosedError, InvalidArgument } from '@veritydb/runtime';
 
 /**
  * Errors the SDK throws. Every one is a `VerityError` with a stable `code` to switch on;
@@ -10,6 +11,11 @@ import { VerityError } from '@veritydb/types';
  *   catch (e) { if (e instanceof ConstraintViolation) console.log(e.code, e.position); }
  */
 export { VerityError };
+
+/** `ClosedError` (the database is closed) and `InvalidArgument` (a call with arguments the SDK
+ * cannot send: wrong types, bad ids, oversize text) are the engine's own: they live in
+ * `@veritydb/runtime`, shared with the server. */
+export { ClosedError, InvalidArgument };
 
 export interface SqlErrorDetails {
   /** PostgreSQL SQLSTATE, where one exists. */
@@ -88,21 +94,6 @@ export class IndeterminateError extends VerityError {
   override readonly name: string = 'IndeterminateError';
   constructor(why: string) {
     super('Indeterminate', `${why} after the write was submitted: it may or may not have been applied`);
-  }
-}
-
-export class ClosedError extends VerityError {
-  override readonly name: string = 'ClosedError';
-  constructor() {
-    super('Closed', 'the database is closed');
-  }
-}
-
-/** A call with arguments the SDK cannot send (wrong types, bad ids, oversize text). */
-export class InvalidArgument extends VerityError {
-  override readonly name: string = 'InvalidArgument';
-  constructor(message: string) {
-    super('InvalidArgument', message);
   }
 }
 

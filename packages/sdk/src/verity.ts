@@ -1,7 +1,7 @@
-import type { ApplyResult, KernelError, ReadOutcome } from '@veritydb/kernel';
+import type { ApplyResult, Envelope, KernelError, ReadOutcome } from '@veritydb/kernel';
 import { EVENTS_TABLE } from '@veritydb/query';
 import { assert, checksumHex, limits, position as toPosition, tenantId as toTenantId, VerityError, type SqlType, type TenantId } from '@veritydb/types';
-import { EmbeddedEngine } from './engine.js';
+import { EMBEDDED_CLUSTER, SingleNodeEngine } from '@veritydb/runtime';
 import type { VerifyResult } from '@veritydb/storage';
 import { isReadOnly, type Backend } from './backend.js';
 import {
@@ -9,7 +9,7 @@ import {
   TenantNotFound,
 } from './errors.js';
 import { RemoteBackend, type ConnectOptions } from './remote.js';
-import { guarded, type CallOptions } from './options.js';
+import { guarded, type CallOptions, type CallProgress } from './options.js';
 import { toParams, toRow, toRows, type Row, type Timestamp } from './values.js';
 
 export interface OpenOptions extends CallOptions {
@@ -163,9 +163,10 @@ export class Verity {
       throw new InvalidArgument(`segmentBytes must be an integer in [${limits.segmentBytesMin}, ${limits.segmentBytesMax}]`);
     }
     if (options.actor !== undefined && typeof options.actor !== 'string') throw new InvalidArgument('actor must be a string');
-    const opening = EmbeddedEngine.open(dir, options.segmentBytes === undefined
-      ? { checkpointIntervalEntries: interval }
-      : { checkpointIntervalEntries: interval, segmentBytes: options.segmentBytes });
+    const opening = SingleNodeEngine.open({
+      dataDir: dir, clusterId: null, freshClusterId: EMBEDDED_CLUSTER, checkpointIntervalEntries: interval,
+      ...(segment === undefined ? {} : { segmentBytes: segment }),
+    });
     try {
       return await guarded(options, async () => new Verity(new Session(await opening, options.actor ?? DEFAULT_ACTOR)));
     } catch (error) {
@@ -253,12 +254,12 @@ export class Verity {
  * exported: the public surface is `Verity` and `Tenant`.
  */
 class Session implements Backend {
-  readonly #engine: EmbeddedEngine;
+  readonly #engine: SingleNodeEngine;
   readonly #actor: string;
   /** The highest position this handle has seen: the causal token. */
   #seen = 0;
 
-  constructor(engine: EmbeddedEngine, actor: string) {
+  constructor(engine: SingleNodeEngine, actor: string) {
     this.#engine = engine;
     this.#actor = actor;
   }
@@ -270,7 +271,7 @@ class Session implements Backend {
   async createTenant(id: TenantId, name: string, options: CallOptions | undefined): Promise<{ position: number }> {
     return guarded(options, async (progress) => {
       if (this.#engine.isOpen && this.#engine.kernel.hasTenant(id)) throw new TenantExists(id);
-      const result = await this.#engine.submit({ tenant: id, actor: this.#actor, command: { kind: 'tenant_create', id, name } }, progress);
+      const result = await this.#submit({ tenant: id, actor: this.#actor, command: { kind: 'tenant_create', id, name } }, progress);
       this.observe(result.position);
       if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, id);
       return { position: result.position };
@@ -279,7 +280,7 @@ class Session implements Backend {
 
   async dropTenant(tenant: TenantId, options: CallOptions | undefined): Promise<{ position: number }> {
     return guarded(options, async (progress) => {
-      const result = await this.#engine.submit({ tenant, actor: this.#actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
+      const result = await this.#submit({ tenant, actor: this.#actor, command: { kind: 'tenant_drop', id: tenant } }, progress);
       this.observe(result.position);
       if (result.reply.kind === 'rejected') throw replyError(result.reply.error, result.position, tenant);
       return { position: result.position };
@@ -287,7 +288,7 @@ class Session implements Backend {
   }
 
   async listTenants(): Promise<TenantInfo[]> {
-    throw new NotSupported('listing tenants needs a server (remote mode): the embedded engine keeps no tenant directory');
+    throw new NotSupported('listing tenants is offered in remote mode only');
   }
 
   async status(options: CallOptions | undefined): Promise<DatabaseStatus> {
@@ -349,7 +350,7 @@ class Session implements Backend {
       return { sql: s.sql, params: toParams(s.params) };
     });
     return guarded(options, async (progress) => {
-      const result = await this.#engine.submit({ tenant, actor: this.#actor, command: { kind: 'sql', statements: checked } }, progress);
+      const result = await this.#submit({ tenant, actor: this.#actor, command: { kind: 'sql', statements: checked } }, progress);
       this.observe(result.position);
       if (result.reply.kind !== 'sql') {
         throw result.reply.kind === 'rejected' ? replyError(result.reply.error, result.position, tenant) : new VerityError('Internal', `unexpected reply ${result.reply.kind}`);
@@ -408,6 +409,14 @@ class Session implements Backend {
       }
       await waitAbortable(this.#engine.nextApplied(), signal);
     }
+  }
+
+  /** Hands one entry to the engine: from the moment `submit` returns it is in the log's hands,
+   * so giving up after it is `Indeterminate`. */
+  #submit(envelope: Envelope, progress: CallProgress): Promise<ApplyResult> {
+    const applied = this.#engine.submit(envelope);
+    progress.submitted = true;
+    return applied;
   }
 
   observe(at: number): void {

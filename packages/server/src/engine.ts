@@ -1,4 +1,5 @@
 import type { Position, Row, SqlType, Value } from '@veritydb/types';
+import type { EngineStatus } from '@veritydb/runtime';
 import type { Consistency, TenantInfo, WireError } from '@veritydb/wire';
 
 /**
@@ -64,17 +65,8 @@ export interface ReadRequest {
   readonly signal?: AbortSignal;
 }
 
-export interface EngineStatus {
-  /** Last position appended to the log (durable or not). */
-  readonly logHead: Position;
-  readonly durable: Position;
-  readonly applied: Position;
-  readonly tenants: number;
-  /** Writes submitted and not yet answered. */
-  readonly writesInFlight: number;
-  /** Why the engine stopped (a failed fsync, a broken invariant), or null while it serves. */
-  readonly failure: string | null;
-}
+/** Positions, tenants, writes in flight and the failure, if any (the runtime engine's status). */
+export type { EngineStatus } from '@veritydb/runtime';
 
 export type EngineOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: WireError };
 

@@ -1,7 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { formatAddress, type Address } from '@veritydb/client';
 import { VerityError, type ClusterId, type ReplicaIndex } from '@veritydb/types';
 import { connectionError, encodeFrame, encodeServerMessage, type PrimaryHint } from '@veritydb/wire';
@@ -20,8 +18,6 @@ export const serverLimits = Object.freeze({
   drainTimeoutMs: 10_000,
 });
 
-const LOCK_FILE = 'LOCK';
-
 export interface ServerOptions {
   /** Seconds since the epoch (injected by token-expiry tests). */
   readonly nowSeconds?: () => number;
@@ -37,7 +33,6 @@ export interface ServerOptions {
 export class VerityServer {
   readonly listen: Address;
   readonly http: Address;
-  readonly #config: ServerConfig;
   readonly #logger: Logger;
   readonly #engine: Engine;
   readonly #tcp: TcpServer;
@@ -48,10 +43,9 @@ export class VerityServer {
   #stopping: Promise<void> | null = null;
 
   private constructor(init: {
-    config: ServerConfig; logger: Logger; engine: Engine; tcp: TcpServer; httpServer: HttpServer; metrics: Metrics;
+    logger: Logger; engine: Engine; tcp: TcpServer; httpServer: HttpServer; metrics: Metrics;
     listen: Address; http: Address;
   }) {
-    this.#config = init.config;
     this.#logger = init.logger;
     this.#engine = init.engine;
     this.#tcp = init.tcp;
@@ -63,19 +57,17 @@ export class VerityServer {
 
   static async start(config: ServerConfig, logger: Logger, options: ServerOptions = {}): Promise<VerityServer> {
     const nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
-    await mkdir(config.dataDir, { recursive: true });
-    await takeLock(config.dataDir);
-    let engine: LocalEngine | null = null;
+    // Opening the engine takes the data dir's lock (one process per data dir; a lock whose
+    // process is gone is taken over), so it comes before anything else touches the dir.
+    const engine = await LocalEngine.open({ dataDir: config.dataDir, clusterId: config.clusterId });
     try {
       const keys = await ensureAdminKeys(config.dataDir, nowSeconds());
       if (keys.createdTokenPath !== null) logger.info({ path: keys.createdTokenPath }, 'admin token created');
-      engine = await LocalEngine.open({ dataDir: config.dataDir, clusterId: config.clusterId });
       const status = engine.status();
       logger.info({ dataDir: config.dataDir, clusterId: `0x${engine.clusterId.toString(16)}`, applied: status.applied, tenants: status.tenants }, 'log replayed');
       return await VerityServer.#listen(config, logger, engine, keys, nowSeconds);
     } catch (error) {
-      await engine?.close().catch(() => undefined);
-      await rm(join(config.dataDir, LOCK_FILE), { force: true });
+      await engine.close().catch(() => undefined);
       throw error;
     }
   }
@@ -99,7 +91,7 @@ export class VerityServer {
       tcp.close();
       throw error;
     }
-    server = new VerityServer({ config, logger, engine, tcp, httpServer, metrics, listen, http });
+    server = new VerityServer({ logger, engine, tcp, httpServer, metrics, listen, http });
     // The address clients should use: the configured peer address when there is one (the listen
     // address may be a wildcard like 0.0.0.0), else the bound one.
     const advertised = config.peers[config.replicaIndex] ?? listen;
@@ -195,7 +187,6 @@ export class VerityServer {
       this.#httpServer.close(() => resolve());
       this.#httpServer.closeAllConnections();
     });
-    await rm(join(this.#config.dataDir, LOCK_FILE), { force: true });
     this.#logger.info({ exitCode: 0 }, 'stopped');
   }
 }
@@ -217,31 +208,4 @@ function listenOn(server: TcpServer | HttpServer, address: Address): Promise<Add
       resolve({ host: address.host, port: bound.port });
     });
   });
-}
-
-/**
- * One server per data dir: `<data-dir>/LOCK` holds the owner's pid. A lock whose process is gone
- * (SIGKILL) is taken over; a live one refuses the start.
- */
-async function takeLock(dataDir: string): Promise<void> {
-  const path = join(dataDir, LOCK_FILE);
-  try {
-    const pid = Number((await readFile(path, 'utf8')).trim());
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new VerityError('DataDirLocked', `${dataDir} is in use by process ${pid} (${path})`);
-    }
-  } catch (error) {
-    if (error instanceof VerityError) throw error;
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  await writeFile(path, `${process.pid}\n`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

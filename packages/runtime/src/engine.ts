@@ -1,0 +1,425 @@
+import { mkdir } from 'node:fs/promises';
+import { initCrypto } from '@veritydb/crypto';
+import { Log, type VerifyOptions, type VerifyProgress, type VerifyResult } from '@veritydb/storage';
+import { encodeEnvelope, OPERATION, validateCommand, type ApplyResult, type Envelope, type Kernel } from '@veritydb/kernel';
+import {
+  assert, clientId, clusterId as toClusterId, limits, position, tenantId, VerityError, view, type Checksum, type Position,
+  type TenantId,
+} from '@veritydb/types';
+import { removeStaleCheckpointTemp, writeCheckpointFile, type TenantName } from './checkpoint-file.js';
+import { clusterIdentity } from './cluster-identity.js';
+import { ClosedError, InvalidArgument, Overloaded } from './errors.js';
+import { lockDirectory, type DirectoryLock } from './lock.js';
+import { replay, trackTenants, type Replayed } from './recovery.js';
+
+/**
+ * The single-node engine: the append → apply → read path a replica runs, as a one-replica
+ * cluster (DESIGN §5.7, §9). Used by `vdb-server` (behind its `Engine` seam) and by the SDK's
+ * embedded mode. Writes get their position at submission, are appended to the log, acknowledged
+ * only once an fdatasync covers them (group commit: concurrent writes share one), applied by
+ * the kernel in position order, and only then answered, so a read never sees a write that a
+ * crash could lose. Checkpoints of the whole state are written every `checkpointIntervalEntries`
+ * entries and on close; open loads the latest and replays the log after it. One process at a
+ * time may open a data directory (a lock file), and the directory belongs to one cluster
+ * (`cluster.id`).
+ *
+ * @example
+ *   const engine = await SingleNodeEngine.open({ dataDir: './data', clusterId: null });
+ *   const result = await engine.submit({ tenant: tenantId(1), actor: 'admin', command: { kind: 'tenant_create', id: tenantId(1), name: 'clinic' } });
+ *   await engine.close();
+ */
+export interface EngineOptions {
+  readonly dataDir: string;
+  /** The cluster id the configuration names; null = the data dir's own (created at first start). */
+  readonly clusterId: bigint | null;
+  /** The id a fresh data dir gets when `clusterId` is null (default: a random one). */
+  readonly freshClusterId?: bigint;
+  /** Entries between automatic checkpoints (default `limits.checkpointIntervalOps`). */
+  readonly checkpointIntervalEntries?: number;
+  /** Log segment size (default the log's). */
+  readonly segmentBytes?: number;
+  /** Wall clock in µs since the epoch, for entry timestamps (injected for tests). */
+  readonly nowMicros?: () => number;
+}
+
+export const runtimeLimits = Object.freeze({
+  /** Writes submitted but not yet applied; beyond it, writes are refused with `Overloaded`. */
+  writesInFlightMax: limits.requestQueueMax,
+  /** Reads waiting for a position; beyond it, `waitApplied` answers `overloaded`. */
+  readWaitersMax: limits.requestQueueMax,
+});
+
+/**
+ * A checkpoint encodes the whole state synchronously (the store has no incremental
+ * checkpoints yet), so its cost grows with the data. Periodic checkpoints therefore also wait
+ * until the time since the last one is at least its cost divided by this share: checkpointing
+ * never takes more than ~5% of the engine's time, whatever the data size (replay after a crash
+ * grows accordingly, and is bounded the same way).
+ */
+export const CHECKPOINT_TIME_SHARE_MAX = 0.05;
+
+/** The SDK's embedded databases are one-replica clusters with this id (unless the data dir
+ * already names another, e.g. a server's data dir opened offline). */
+export const EMBEDDED_CLUSTER = toClusterId(0x5644_4201n);
+
+export interface EngineStatus {
+  /** Last position appended to the log (durable or not). */
+  readonly logHead: Position;
+  readonly durable: Position;
+  readonly applied: Position;
+  /** Live tenants. */
+  readonly tenants: number;
+  /** Writes submitted and not yet answered. */
+  readonly writesInFlight: number;
+  /** Why the engine stopped (a failed fsync, a broken invariant), or null while it serves. */
+  readonly failure: string | null;
+}
+
+/** How a wait for a position ended: only `applied` means the state has reached it. */
+export type WaitOutcome = 'applied' | 'timeout' | 'aborted' | 'closed' | 'overloaded';
+
+export type { TenantName };
+
+interface PendingEntry {
+  readonly position: Position;
+  readonly timestampMicros: number;
+  readonly tenant: TenantId;
+  readonly hash: Checksum;
+  readonly body: Uint8Array;
+  readonly resolve: (result: ApplyResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface ReadWaiter {
+  readonly position: Position;
+  readonly wake: () => void;
+}
+
+interface Opened extends Replayed {
+  readonly clusterId: bigint;
+  readonly log: Log;
+  readonly lock: DirectoryLock;
+}
+
+export class SingleNodeEngine {
+  readonly clusterId: bigint;
+  readonly #dir: string;
+  readonly #log: Log;
+  readonly #kernel: Kernel;
+  readonly #lock: DirectoryLock;
+  readonly #checkpointIntervalEntries: number;
+  readonly #nowMicros: () => number;
+  /** Live tenants and their names, kept from applied entries (and the checkpoint). */
+  readonly #tenants: Map<number, string>;
+  /** Tenants with a create submitted and not yet answered, with how many. */
+  readonly #pendingCreates = new Map<number, number>();
+  readonly #pending: PendingEntry[] = [];
+  readonly #readWaiters = new Set<ReadWaiter>();
+  readonly #listeners = new Set<(tenant: TenantId, position: Position) => void>();
+  #fatalListener: ((error: Error) => void) | null = null;
+  #lastTimestampMicros: number;
+  #lastAppliedHash: Checksum;
+  #checkpointPosition: number;
+  /** Checkpoint writes run one at a time (they share a temporary file). */
+  #checkpointQueue: Promise<void> = Promise.resolve();
+  #checkpointDue = false;
+  /** Wall-clock end and duration of the last checkpoint, for `CHECKPOINT_TIME_SHARE_MAX`. */
+  #lastCheckpointEndMs = 0;
+  #lastCheckpointCostMs = 0;
+  #applied = signal();
+  #failure: Error | null = null;
+  #state: 'open' | 'closing' | 'closed' = 'open';
+
+  private constructor(dir: string, options: EngineOptions, opened: Opened) {
+    this.clusterId = opened.clusterId;
+    this.#dir = dir;
+    this.#log = opened.log;
+    this.#kernel = opened.kernel;
+    this.#lock = opened.lock;
+    this.#tenants = opened.tenants;
+    this.#checkpointIntervalEntries = options.checkpointIntervalEntries ?? limits.checkpointIntervalOps;
+    this.#nowMicros = options.nowMicros ?? (() => Date.now() * 1000);
+    this.#lastAppliedHash = opened.lastHash;
+    this.#checkpointPosition = opened.checkpointPosition;
+    this.#lastTimestampMicros = opened.kernel.lastTimestampMicros;
+  }
+
+  /** Opens (creating if needed) the data dir: loads the latest checkpoint and replays the log after it. */
+  static async open(options: EngineOptions): Promise<SingleNodeEngine> {
+    const interval = options.checkpointIntervalEntries;
+    assert(interval === undefined || (Number.isSafeInteger(interval) && interval >= 1), 'checkpoint interval is a positive integer');
+    const dir = options.dataDir;
+    await mkdir(dir, { recursive: true });
+    const lock = await lockDirectory(dir);
+    try {
+      await initCrypto();
+      const clusterId = await clusterIdentity(dir, options.clusterId, options.freshClusterId);
+      await removeStaleCheckpointTemp(dir);
+      const cluster = toClusterId(clusterId);
+      const log = await Log.open(dir, options.segmentBytes === undefined ? { cluster } : { cluster, segmentBytes: options.segmentBytes });
+      try {
+        const replayed = await replay(dir, log);
+        return new SingleNodeEngine(dir, options, { clusterId, log, lock, ...replayed });
+      } catch (error) {
+        await log.close();
+        throw error;
+      }
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** The kernel, for reads. Reads are synchronous and see every acknowledged write. */
+  get kernel(): Kernel {
+    return this.#kernel;
+  }
+
+  /** The last applied position. */
+  get head(): Position {
+    return this.#kernel.head;
+  }
+
+  /** The last position handed to the log (applied or about to be). */
+  get logHead(): Position {
+    return this.#log.head().position;
+  }
+
+  /** Open and not failed: usable for reads and writes. */
+  get isOpen(): boolean {
+    return this.#state === 'open' && this.#failure === null;
+  }
+
+  /** Why the engine stopped serving (failed fsync, broken invariant), or null. */
+  get failure(): Error | null {
+    return this.#failure;
+  }
+
+  /** Throws why the engine cannot be used (the failure, or `ClosedError`). */
+  checkUsable(): void {
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#state !== 'open') throw new ClosedError();
+  }
+
+  /** Whether `tenant` is live or has a create in flight (a write to it may succeed). */
+  tenantMayExist(tenant: number): boolean {
+    return this.#kernel.hasTenant(tenantId(tenant)) || this.#pendingCreates.has(tenant);
+  }
+
+  /** Whether `tenant` is live or has a create in flight (a new create of it would fail). */
+  tenantIsTaken(tenant: number): boolean {
+    return this.#tenants.has(tenant) || this.#pendingCreates.has(tenant);
+  }
+
+  /** The live tenants, by id. */
+  listTenants(): TenantName[] {
+    return [...this.#tenants].sort((a, b) => a[0] - b[0]).map(([id, name]) => ({ id, name }));
+  }
+
+  /**
+   * Appends one entry; the promise resolves with what applying it did, once it is durable and
+   * applied. Throws (synchronously) when the entry is refused before reaching the log: the
+   * failure, `ClosedError`, `Overloaded`, `InvalidArgument`. Once `submit` returns, the entry is
+   * in the log's hands; if the engine then fails, the promise rejects with the failure (the
+   * write may or may not have been made durable).
+   */
+  submit(envelope: Envelope): Promise<ApplyResult> {
+    this.checkUsable();
+    if (this.#pending.length >= runtimeLimits.writesInFlightMax) throw new Overloaded(`${this.#pending.length} writes are in flight`);
+    const problem = validateCommand(envelope);
+    if (problem !== undefined) throw new InvalidArgument(problem);
+    const body = encodeEnvelope(envelope);
+    if (body.length > limits.recordBodyBytesMax) {
+      throw new InvalidArgument(`the request is ${body.length} bytes, an entry holds at most ${limits.recordBodyBytesMax}`);
+    }
+    const at = position(this.#log.head().position + 1);
+    const timestampMicros = Math.max(this.#nowMicros(), this.#lastTimestampMicros + 1);
+    let durable: Promise<Position>;
+    try {
+      durable = this.#log.append([{
+        view: view(0), position: at, commit: this.#log.committedPosition(), timestamp: timestampMicros, client: clientId(0n), request: 0,
+        tenant: envelope.tenant, operation: OPERATION[envelope.command.kind], body,
+      }]);
+    } catch (error) {
+      if (error instanceof VerityError && error.code === 'LogOverloaded') throw new Overloaded(error.message);
+      throw error;
+    }
+    this.#lastTimestampMicros = timestampMicros;
+    const hash = this.#log.head().hash;
+    const result = new Promise<ApplyResult>((resolve, reject) => {
+      this.#pending.push({ position: at, timestampMicros, tenant: envelope.tenant, hash, body, resolve, reject });
+    });
+    durable.then((upTo) => this.#applyDurable(upTo), (error: unknown) => this.#fail(error));
+    if (envelope.command.kind !== 'tenant_create') return result;
+    const created = envelope.command.id;
+    this.#pendingCreates.set(created, (this.#pendingCreates.get(created) ?? 0) + 1);
+    return result.finally(() => this.#settleCreate(created));
+  }
+
+  /** Checks the log's chains (see `Log.verify`). */
+  async verify(options: VerifyOptions, onProgress?: VerifyProgress): Promise<VerifyResult> {
+    this.checkUsable();
+    return this.#log.verify(options, onProgress);
+  }
+
+  /** Resolves at the next apply (or close, or failure): for followers of the log. */
+  nextApplied(): Promise<void> {
+    return this.#applied.promise;
+  }
+
+  /**
+   * Waits (bounded: at most `timeoutMs`, at most `runtimeLimits.readWaitersMax` waiters) until
+   * `needed` is applied. Never rejects: how the wait ended is the value.
+   */
+  waitApplied(needed: Position, timeoutMs: number, abort?: AbortSignal): Promise<WaitOutcome> {
+    if (this.#kernel.head >= needed) return Promise.resolve('applied');
+    if (!this.isOpen) return Promise.resolve('closed');
+    if (this.#readWaiters.size >= runtimeLimits.readWaitersMax) return Promise.resolve('overloaded');
+    return new Promise((resolve) => {
+      const done = (outcome: WaitOutcome): void => {
+        clearTimeout(timer);
+        abort?.removeEventListener('abort', onAbort);
+        this.#readWaiters.delete(waiter);
+        resolve(outcome);
+      };
+      const waiter: ReadWaiter = { position: needed, wake: () => done(this.#kernel.head >= needed ? 'applied' : 'closed') };
+      const timer = setTimeout(() => done('timeout'), timeoutMs);
+      const onAbort = (): void => done('aborted');
+      abort?.addEventListener('abort', onAbort, { once: true });
+      this.#readWaiters.add(waiter);
+    });
+  }
+
+  /** Called after every applied entry with its tenant and position; returns an unsubscribe. */
+  onApplied(listener: (tenant: TenantId, position: Position) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Called once if the engine fails (an fsync error, a broken invariant): the node must stop
+   * rather than serve. */
+  onFatal(listener: (error: Error) => void): void {
+    this.#fatalListener = listener;
+  }
+
+  status(): EngineStatus {
+    return {
+      logHead: this.#log.head().position, durable: this.#log.durablePosition(), applied: this.#kernel.head,
+      tenants: this.#tenants.size, writesInFlight: this.#pending.length, failure: this.#failure?.message ?? null,
+    };
+  }
+
+  /** Writes a checkpoint of everything applied so far. */
+  async checkpoint(): Promise<Position> {
+    this.checkUsable();
+    await this.#queueCheckpoint();
+    return position(this.#checkpointPosition);
+  }
+
+  /** Stops taking writes, waits for the ones in flight, writes a final checkpoint, closes the
+   * log and releases the directory. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    try {
+      if (this.#failure === null) {
+        await this.#log.sync().catch((error: unknown) => this.#fail(error));
+        if (this.#failure === null) this.#applyDurable(this.#log.durablePosition());
+        await this.#checkpointQueue;
+        if (this.#failure === null && this.#kernel.head > this.#checkpointPosition) await this.#queueCheckpoint();
+      }
+    } finally {
+      this.#state = 'closed';
+      await this.#log.close();
+      await this.#lock.release();
+      this.#wake();
+    }
+  }
+
+  #settleCreate(id: number): void {
+    const count = (this.#pendingCreates.get(id) ?? 1) - 1;
+    if (count === 0) this.#pendingCreates.delete(id);
+    else this.#pendingCreates.set(id, count);
+  }
+
+  /** Applies, in position order, every pending entry up to `upTo` (durable). */
+  #applyDurable(upTo: number): void {
+    if (this.#failure !== null) return;
+    if (upTo > this.#log.committedPosition()) this.#log.setCommitted(position(upTo));
+    let applied = false;
+    while (this.#pending.length > 0 && (this.#pending[0] as PendingEntry).position <= upTo) {
+      const entry = this.#pending.shift() as PendingEntry;
+      let result: ApplyResult;
+      try {
+        result = this.#kernel.apply({ position: entry.position, timestampMicros: entry.timestampMicros, tenant: entry.tenant, hash: entry.hash }, entry.body);
+      } catch (error) {
+        // A broken invariant in apply: stop rather than serve a state that may be wrong.
+        entry.reject(error);
+        this.#fail(error);
+        return;
+      }
+      this.#lastAppliedHash = entry.hash;
+      trackTenants(this.#tenants, result, entry.body);
+      applied = true;
+      entry.resolve(result);
+      for (const listener of this.#listeners) listener(entry.tenant, entry.position);
+    }
+    if (!applied) return;
+    this.#wake();
+    if (this.#checkpointIsDue()) {
+      this.#checkpointDue = true;
+      this.#queueCheckpoint()
+        .catch((error: unknown) => this.#fail(error))
+        .finally(() => { this.#checkpointDue = false; });
+    }
+  }
+
+  #checkpointIsDue(): boolean {
+    if (this.#checkpointDue || this.#state !== 'open') return false;
+    if (this.#kernel.head - this.#checkpointPosition < this.#checkpointIntervalEntries) return false;
+    return Date.now() - this.#lastCheckpointEndMs >= this.#lastCheckpointCostMs / CHECKPOINT_TIME_SHARE_MAX;
+  }
+
+  #queueCheckpoint(): Promise<void> {
+    const run = this.#checkpointQueue.then(() => this.#writeCheckpoint());
+    this.#checkpointQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Captures the state now (synchronously, so it is one consistent position), then writes it. */
+  async #writeCheckpoint(): Promise<void> {
+    const startedMs = Date.now();
+    const file = {
+      position: this.#kernel.head, recordHash: this.#lastAppliedHash, tenants: this.listTenants(), payload: this.#kernel.checkpoint(),
+    };
+    await writeCheckpointFile(this.#dir, file);
+    this.#checkpointPosition = Math.max(this.#checkpointPosition, file.position);
+    this.#lastCheckpointEndMs = Date.now();
+    this.#lastCheckpointCostMs = this.#lastCheckpointEndMs - startedMs;
+  }
+
+  /** A failed fsync or a broken invariant stops the engine: nothing more is applied or acknowledged. */
+  #fail(error: unknown): void {
+    if (this.#failure !== null) return;
+    this.#failure = error instanceof Error ? error : new VerityError('EngineFailed', String(error));
+    for (const entry of this.#pending.splice(0)) entry.reject(this.#failure);
+    this.#wake();
+    this.#fatalListener?.(this.#failure);
+  }
+
+  /** Wakes followers (`nextApplied`) and the read waiters whose position is applied (all of
+   * them once the engine no longer serves). */
+  #wake(): void {
+    const current = this.#applied;
+    this.#applied = signal();
+    current.resolve();
+    const serving = this.isOpen;
+    for (const waiter of [...this.#readWaiters]) if (!serving || waiter.position <= this.#kernel.head) waiter.wake();
+  }
+}
+
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
+}

@@ -1,0 +1,13 @@
+/**
+ * @veritydb/runtime (DESIGN §9): the layer that owns the real world — files, fsync, the clock —
+ * and drives the pure core. Today: the single-node engine (log with group commit → kernel apply
+ * → reads, checkpoints, directory lock, cluster identity) shared by `vdb-server` and the SDK's
+ * embedded mode.
+ */
+export {
+  SingleNodeEngine, runtimeLimits, CHECKPOINT_TIME_SHARE_MAX, EMBEDDED_CLUSTER, type EngineOptions, type EngineStatus,
+  type TenantName, type WaitOutcome,
+} from './engine.js';
+export { ClosedError, InvalidArgument, Overloaded } from './errors.js';
+export { CHECKPOINT_FILE } from './checkpoint-file.js';
+export { CLUSTER_ID_FILE } from './cluster-identity.js';
