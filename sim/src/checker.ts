@@ -6,6 +6,12 @@ export class SafetyViolation extends Error {
   override readonly name = 'SafetyViolation';
 }
 
+/**
+ * Default distance between state hash comparisons. A hash covers all state (the store's
+ * checkpoint image), so its cost grows with the run; every 128 ops keeps it a small share of a run.
+ */
+export const STATE_HASH_INTERVAL_OPS = 128;
+
 function fail(message: string): never {
   throw new SafetyViolation(message);
 }
@@ -32,11 +38,45 @@ export class Checker {
   readonly #lastCommitted = new Map<number, number>();
   readonly #executed = new Map<string, number>();
   readonly #views = new Map<number, { view: number; commit: number }>();
+  /** State hash (hex) at each op where one was taken, and the replica that took it first. */
+  readonly #stateHashes = new Map<number, { hash: string; replica: number }>();
+  /** Ops (beyond the interval) where a hash is wanted: where a replica crashed. */
+  readonly #stateHashOps = new Set<number>();
+  readonly #stateHashIntervalOps: number;
+  stateHashChecks = 0;
   /** Highest op of any reply accepted so far (real-time order bound for later requests). */
   #acceptedOpMax = 0;
   acceptedReplies = 0;
 
+  /** `stateHashIntervalOps`: compare replica state hashes at every multiple of it. */
+  constructor(stateHashIntervalOps = STATE_HASH_INTERVAL_OPS) {
+    this.#stateHashIntervalOps = stateHashIntervalOps;
+  }
+
   get committedOpMax(): number { return this.#committed.size; }
+
+  /** Whether a replica that just applied `op` should report its state hash. */
+  wantsStateHash(op: number): boolean {
+    return op % this.#stateHashIntervalOps === 0 || this.#stateHashOps.has(op);
+  }
+
+  /**
+   * Replicas agree on the state hash at equal applied positions, across replicas and across a
+   * replica's incarnations (a restart replays its durable log into a fresh state machine).
+   * `want`: ask every replica that applies `op` from now on for its hash too (a crash point).
+   */
+  onStateHash(replica: number, op: number, hash: string, want = false): void {
+    if (want) this.#stateHashOps.add(op);
+    this.stateHashChecks += 1;
+    const known = this.#stateHashes.get(op);
+    if (known === undefined) {
+      this.#stateHashes.set(op, { hash, replica });
+      return;
+    }
+    if (known.hash !== hash) {
+      fail(`state hash at op ${op}: replica ${replica} has ${hash.slice(0, 12)}, replica ${known.replica} had ${known.hash.slice(0, 12)}`);
+    }
+  }
 
   committedAt(op: number): Header | undefined { return this.#committed.get(op)?.header; }
 

@@ -1,5 +1,6 @@
 import { blake3 } from '@noble/hashes/blake3.js';
-import { assert, clusterId, checksumHex, Prng, type ClusterId } from '@veritydb/types';
+import { assert, clusterId, checksumHex, Prng, type ClusterId, type TenantId } from '@veritydb/types';
+import type { Kernel } from '@veritydb/kernel';
 import {
   Client, decodeMessage, encodeMessage, Replica, type ClientEffect, type Effect, type ReplicaBugs,
   type ReplicaOptions, type Superblock,
@@ -7,8 +8,11 @@ import {
 import { Checker, SafetyViolation } from './checker.js';
 import { describe } from './describe.js';
 import { SimDisk } from './disk.js';
-import { CounterMachine, counterBody, type MachineFactory } from './machine.js';
+import { KernelMachine } from './kernel-machine.js';
 import { SimNetwork } from './network.js';
+import {
+  checkReply, checkStateAtReply, learn, nextRequest, tenantOfClient, type ClientProgress, type WorkRequest,
+} from './workload.js';
 
 export interface FaultOptions {
   /** Packet loss probability while faults are on (up to 0.3). */
@@ -42,7 +46,8 @@ export interface SimulatorOptions {
   readonly livenessTicksMax: number;
   readonly faults: FaultOptions;
   readonly bugs?: Partial<ReplicaBugs>;
-  readonly machine?: MachineFactory;
+  /** Replicas compare kernel state hashes at every multiple of this op (and where one crashed). */
+  readonly stateHashIntervalOps?: number;
   readonly trace?: (line: string) => void;
 }
 
@@ -62,6 +67,9 @@ export interface SimulationResult {
     readonly packetsRejected: number;
     readonly corruptions: number;
     readonly livenessTicks: number;
+    readonly requestsSubmitted: number;
+    readonly stateHashChecks: number;
+    readonly stateReads: number;
   };
 }
 
@@ -112,6 +120,8 @@ const CLIENT_GENERATION = 1000n;
 
 interface Node {
   replica: Replica | undefined;
+  /** The replica incarnation's kernel (a restart starts a fresh one and replays the log into it). */
+  machine: KernelMachine | undefined;
   readonly disk: SimDisk;
   restartTick: number;
 }
@@ -124,11 +134,16 @@ interface SimClient {
   /** Floor of the first attempt to register, kept across indeterminate retries of the same register. */
   registerFloor: number | undefined;
   probeDone: boolean;
+  readonly tenant: TenantId;
+  /** The request in flight, to check its reply against. */
+  pending: WorkRequest | undefined;
+  readonly progress: ClientProgress;
 }
 
 /**
- * Runs one seeded simulation of a VSR cluster with the real replica code: a safety phase with
- * faults, then a liveness phase (faults off, everyone up) that must converge within the bound.
+ * Runs one seeded simulation of a VSR cluster with the real replica code and the real kernel and
+ * store as its state machine: a safety phase with faults, then a liveness phase (faults off,
+ * everyone up) that must converge within the bound.
  */
 export class Simulator {
   readonly options: SimulatorOptions;
@@ -138,15 +153,17 @@ export class Simulator {
   readonly #network: SimNetwork;
   readonly #nodes: Node[] = [];
   readonly #clients: SimClient[] = [];
-  readonly checker = new Checker();
+  readonly checker: Checker;
   readonly #traceHash = blake3.create();
-  readonly #machine: MachineFactory;
   #tick = 0;
   #phase: 'safety' | 'liveness' = 'safety';
   #crashes = 0;
   #rejected = 0;
   #corruptions = 0;
   #viewMax = 0;
+  #requestsSubmitted = 0;
+  #stateReads = 0;
+  readonly #eventsCheckedTo = new Map<TenantId, number>();
 
   constructor(options: SimulatorOptions) {
     assert(options.faults.loss <= 0.3, 'loss at most 30%');
@@ -158,17 +175,20 @@ export class Simulator {
       delayMinTicks: 1, delayMaxTicks: options.faults.delayMaxTicks, loss: options.faults.loss,
       duplicate: options.faults.duplicate, corrupt: options.faults.corrupt,
     });
-    this.#machine = options.machine ?? (() => new CounterMachine());
+    this.checker = new Checker(options.stateHashIntervalOps);
     for (let r = 0; r < options.replicaCount; r++) {
       const superblock: Superblock = {
         cluster: this.cluster, replica: r, replicaCount: options.replicaCount, view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [],
       };
-      this.#nodes.push({ replica: Replica.format(this.#replicaOptions(r)), disk: new SimDisk(superblock), restartTick: 0 });
+      const node: Node = { replica: undefined, machine: undefined, disk: new SimDisk(superblock), restartTick: 0 };
+      this.#nodes.push(node);
+      node.replica = Replica.format(this.#replicaOptions(r));
     }
     for (let i = 0; i < options.clientCount; i++) {
       this.#clients.push({
         client: this.#newClient(BigInt(i + 1)),
-        floor: 0, registerFloor: undefined, probeDone: false,
+        floor: 0, registerFloor: undefined, probeDone: false, tenant: tenantOfClient(i, options.clientCount), pending: undefined,
+        progress: { tenantExists: false, tableExists: false },
       });
     }
   }
@@ -181,11 +201,24 @@ export class Simulator {
     return CLIENT_BASE + Number((id - 1n) % CLIENT_GENERATION);
   }
 
+  /** The kernel of replica `r`'s current incarnation (undefined while it is down). */
+  kernel(r: number): Kernel | undefined {
+    return this.#nodes[r]?.machine?.kernel;
+  }
+
+  /** Options for a new incarnation of replica `r`, with a fresh kernel. */
   #replicaOptions(r: number): ReplicaOptions {
+    const node = this.#nodes[r] as Node;
+    const machine = new KernelMachine((op, kernel) => this.#applied(r, op, kernel));
+    node.machine = machine;
     return {
-      cluster: this.cluster, replica: r, replicaCount: this.options.replicaCount, machine: this.#machine(),
+      cluster: this.cluster, replica: r, replicaCount: this.options.replicaCount, machine,
       prng: this.#prng.split(), sessionsMax: this.options.sessionsMax, ...(this.options.bugs ? { bugs: this.options.bugs } : {}),
     };
+  }
+
+  #applied(r: number, op: number, kernel: Kernel): void {
+    if (this.checker.wantsStateHash(op)) this.checker.onStateHash(r, op, checksumHex(kernel.stateHash()));
   }
 
   #trace(line: string): void {
@@ -208,6 +241,7 @@ export class Simulator {
         this.#step();
       }
       livenessTicks = this.#tick - start;
+      this.#checkFinalStates();
     } catch (error) {
       if (!(error instanceof Error)) throw error;
       failure = `${error.name}: ${error.message}`;
@@ -219,7 +253,8 @@ export class Simulator {
       stats: {
         committedOps: this.checker.committedOpMax, acceptedReplies: this.checker.acceptedReplies, crashes: this.#crashes,
         viewMax: this.#viewMax, packetsSent: this.#network.sent, packetsRejected: this.#rejected,
-        corruptions: this.#corruptions, livenessTicks,
+        corruptions: this.#corruptions, livenessTicks, requestsSubmitted: this.#requestsSubmitted,
+        stateHashChecks: this.checker.stateHashChecks, stateReads: this.#stateReads,
       },
     };
     return failure === undefined ? result : { ...result, failure };
@@ -318,14 +353,17 @@ export class Simulator {
         case 'result':
           this.#trace(`c${id} #${effect.request} result at op${effect.op}`);
           this.checker.onReply(id, effect.request, effect.op, effect.body, sim.floor);
+          this.#checkResult(sim, effect.op, effect.body);
           break;
         case 'indeterminate':
           this.#trace(`c${id} #${effect.request} indeterminate`);
+          sim.pending = undefined;
           break;
         case 'evicted':
           this.#trace(`c${id} #${effect.request} evicted`);
           sim.client = this.#newClient(id + CLIENT_GENERATION);
           sim.registerFloor = undefined;
+          sim.pending = undefined;
           break;
         default:
           effect satisfies never;
@@ -348,8 +386,40 @@ export class Simulator {
       sim.floor = sim.registerFloor;
       this.#clientEffects(sim, sim.client.register());
     } else {
-      const key = `k${this.#prng.int(4)}`;
-      this.#clientEffects(sim, sim.client.submit(counterBody(key, 1 + this.#prng.int(9))));
+      const request = nextRequest(sim.tenant, `c${sim.client.id}`, sim.progress, this.#prng);
+      sim.pending = request;
+      this.#requestsSubmitted += 1;
+      this.#clientEffects(sim, sim.client.submit(request.body));
+    }
+  }
+
+  /**
+   * An accepted kernel reply makes sense for its request, and the state it reports is what a
+   * replica's kernel holds at the reply's op: read through the first live replica that has
+   * applied that far (tenant isolation, inserted/deleted keys).
+   */
+  #checkResult(sim: SimClient, op: number, body: Uint8Array): void {
+    const request = sim.pending;
+    sim.pending = undefined;
+    if (request === undefined) return;
+    const reply = checkReply(request, body, op);
+    learn(sim.progress, request, reply);
+    const kernel = this.#nodes.find((node) => node.machine !== undefined && node.replica !== undefined && node.machine.kernel.head >= op)?.machine?.kernel;
+    if (kernel === undefined) return;
+    this.#stateReads += 1;
+    checkStateAtReply(kernel, request, reply, op, this.#tenants(), this.#eventsCheckedTo);
+  }
+
+  #tenants(): TenantId[] {
+    return [...new Set(this.#clients.map((c) => c.tenant))];
+  }
+
+  /** Once converged, every replica holds the same state at the same op. */
+  #checkFinalStates(): void {
+    for (let r = 0; r < this.#nodes.length; r++) {
+      const kernel = this.#nodes[r]?.machine?.kernel;
+      assert(kernel !== undefined, 'every replica is up once converged');
+      this.checker.onStateHash(r, kernel.head, checksumHex(kernel.stateHash()), true);
     }
   }
 
@@ -388,7 +458,11 @@ export class Simulator {
   #crash(r: number): void {
     const node = this.#nodes[r] as Node;
     const outcome = node.disk.crash(this.#faultPrng, this.options.faults.torn);
+    const kernel = node.machine?.kernel;
+    // Its restart replays the durable log into a fresh kernel, which must pass through this state.
+    if (kernel !== undefined && kernel.head > 0) this.checker.onStateHash(r, kernel.head, checksumHex(kernel.stateHash()), true);
     node.replica = undefined;
+    node.machine = undefined;
     node.restartTick = this.#tick + this.#faultPrng.range(20, 300);
     this.#network.dropTo(r);
     this.#crashes += 1;

@@ -4,8 +4,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * A deterministic test machine: named counters. Body `"k3+5"` adds 5 to counter k3 and replies
- * `"k3=<total>"`. Any StateMachine (the kernel, later) plugs into the simulator the same way.
+ * A deterministic toy machine: named counters. Body `"k3+5"` adds 5 to counter k3 and replies
+ * `"k3=<total>"`. The scripted transcripts (`harness.ts`) use it so their golden output stays
+ * short; the simulator runs the real kernel (`kernel-machine.ts`).
  */
 export class CounterMachine implements StateMachine {
   readonly #counters = new Map<string, number>();
@@ -20,8 +21,6 @@ export class CounterMachine implements StateMachine {
     return encoder.encode(`${key}=${total}`);
   }
 }
-
-export type MachineFactory = () => StateMachine;
 
 export function counterBody(key: string, delta: number): Uint8Array {
   return encoder.encode(`${key}+${delta}`);

@@ -5,11 +5,15 @@ import { describeResult, optionsForSeed, simulate } from '../src/cluster.js';
 const fresh = seedFrom(process.env, () => Date.now() % 1_000_000_000);
 t.comment(`SEED=${fresh}`);
 
+/** Fresh seeds per run and cluster size, on top of the fixed lists of sim-3 and sim-5. */
+const FRESH_PER_SIZE = 12;
+
 t.test('fresh seeds (replay with SEED=…)', async (t) => {
-  for (const seed of [fresh, fresh + 1, fresh + 2, fresh + 3]) {
-    const options = optionsForSeed(seed);
-    const result = simulate(options);
-    t.ok(result.ok, `${options.replicaCount} replicas, ${describeResult(result, options.replicaCount)}`);
+  for (const replicaCount of [3, 5]) {
+    for (let seed = fresh; seed < fresh + FRESH_PER_SIZE; seed++) {
+      const result = simulate(optionsForSeed(seed, { replicaCount }));
+      t.ok(result.ok, `${replicaCount} replicas, ${describeResult(result, replicaCount)}`);
+    }
   }
 });
 

@@ -1,0 +1,48 @@
+import { assert, position, type Checksum } from '@veritydb/types';
+import { encodeEnvelope, encodeReply, Kernel, SYSTEM_TENANT, type ApplyContext } from '@veritydb/kernel';
+import type { ApplyInput, StateMachine } from '@veritydb/vsr';
+
+/** The body a skipped op is applied as: it changes nothing but the kernel's position. */
+const NOOP_BODY = encodeEnvelope({ tenant: SYSTEM_TENANT, actor: '', command: { kind: 'noop' } });
+
+/** Told after every op a replica's kernel applies (executed or skipped), with the kernel at that op. */
+export type AppliedObserver = (op: number, kernel: Kernel) => void;
+
+/**
+ * The real kernel (and its store) as a VSR state machine: one per replica incarnation. The
+ * kernel's position is the VSR op, so the kernel sees every committed op: an executed request is
+ * applied from its body (a kernel envelope) and its encoded reply is what the client receives; a
+ * registration or a request the session table does not execute is applied as a noop. The header
+ * checksum is the entry hash recorded in `__events`.
+ *
+ * @example new KernelMachine((op, kernel) => checker.onApplied(replica, op, kernel))
+ */
+export class KernelMachine implements StateMachine {
+  readonly kernel = Kernel.create();
+  readonly #observe: AppliedObserver | undefined;
+
+  constructor(observe?: AppliedObserver) {
+    this.#observe = observe;
+  }
+
+  apply(input: ApplyInput): Uint8Array {
+    const result = this.kernel.apply(context(input), input.body);
+    this.#applied(input.op);
+    return encodeReply(result.reply);
+  }
+
+  skip(input: ApplyInput): void {
+    this.kernel.apply(context(input), NOOP_BODY);
+    this.#applied(input.op);
+  }
+
+  #applied(op: number): void {
+    assert(this.kernel.head === op, `kernel at op ${op}`);
+    this.#observe?.(op, this.kernel);
+  }
+}
+
+function context(input: ApplyInput): ApplyContext {
+  const hash: Checksum = input.checksum;
+  return { position: position(input.op), timestampMicros: input.timestampUs, hash };
+}
