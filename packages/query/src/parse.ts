@@ -301,6 +301,9 @@ function convertExpr(raw: Raw): Expr {
     case 'unary_expr': {
       const op = String(raw.operator).toUpperCase();
       if (op !== '-' && op !== '+' && op !== 'NOT') unsupported(`operator ${op}`);
+      // A negated integer literal is one literal, as in PostgreSQL: `-9223372036854775808` is
+      // the BIGINT minimum, though 9223372036854775808 alone is beyond BIGINT.
+      if (op === '-' && raw.expr?.type === 'bigint' && /^\d+$/.test(String(raw.expr.value))) return numberLiteral(`-${String(raw.expr.value)}`);
       const operand = convertExpr(raw.expr);
       if (op === '-' && operand.kind === 'literal' && (operand.literal === 'integer' || operand.literal === 'decimal')) {
         return negateLiteral(operand);
@@ -415,7 +418,7 @@ function convertInsert(raw: Raw, p: Prepassed): Statement {
   const table = tableRef(raw.table[0], p);
   if (table.asOf !== null) fail('InvalidAsOf', 'AS OF is only valid in SELECT');
   if (raw.values?.type !== 'values') unsupported('INSERT … SELECT');
-  const columns: string[] | null = Array.isArray(raw.columns) ? raw.columns.map(columnName) : null;
+  const columns: string[] | null = Array.isArray(raw.columns) && !p.syntheticInsertColumns ? raw.columns.map(columnName) : null;
   const rows = (raw.values.values as Raw[]).map((r) => (r.value as Raw[]).map((v): Expr | 'default' =>
     isDefaultKeyword(v) ? 'default' : convertExpr(v)));
   let onConflict: OnConflict | null = null;
@@ -459,15 +462,19 @@ function convertDelete(raw: Raw, p: Prepassed): Statement {
   if (!Array.isArray(raw.from) || raw.from.length !== 1) unsupported('DELETE … USING (joins)');
   const table = tableRef(raw.from[0], p);
   if (table.asOf !== null) fail('InvalidAsOf', 'AS OF is only valid in SELECT');
-  return { kind: 'delete', table, where: raw.where ? convertExpr(raw.where) : null, returning: convertReturning(raw.returning) };
+  const where = raw.where && !p.syntheticDeleteWhere ? convertExpr(raw.where) : null;
+  return { kind: 'delete', table, where, returning: convertReturning(raw.returning) };
 }
 
 function noAsOf(p: Prepassed): void {
   if (p.asOf.size > 0) fail('InvalidAsOf', 'AS OF is only valid in SELECT');
 }
 
-function convertColumn(def: Raw): ColumnSpec {
+/** `notNull`: the pre-pass saw NOT NULL in this definition (it blanks the clause, see
+ * `Prepassed.notNullDefinitions`). */
+function convertColumn(def: Raw, notNull: boolean): ColumnSpec {
   const name = columnName(def.column);
+  if (notNull && def.nullable?.type === 'null') fail('SyntaxError', `conflicting NULL/NOT NULL declarations for column "${name}"`);
   const dataType = String(def.definition?.dataType ?? '');
   const type = castType(def.definition);
   if (def.check !== undefined && def.check !== null) unsupported('CHECK constraints');
@@ -477,7 +484,7 @@ function convertColumn(def: Raw): ColumnSpec {
   const defaultRaw = def.default_val?.value;
   return {
     name, type,
-    notNull: def.nullable?.type === 'not null',
+    notNull: notNull || def.nullable?.type === 'not null',
     primaryKey: typeof def.primary_key === 'string',
     unique: typeof def.unique === 'string',
     default: defaultRaw === undefined || defaultRaw === null ? null : convertExpr(defaultRaw),
@@ -494,9 +501,9 @@ function convertCreate(raw: Raw, p: Prepassed): Statement {
       const columns: ColumnSpec[] = [];
       let primaryKey: string[] | null = null;
       const uniques: string[][] = [];
-      for (const def of (raw.create_definitions ?? []) as Raw[]) {
+      for (const [index, def] of ((raw.create_definitions ?? []) as Raw[]).entries()) {
         if (def.resource === 'column') {
-          columns.push(convertColumn(def));
+          columns.push(convertColumn(def, p.notNullDefinitions.has(index)));
           continue;
         }
         if (def.resource !== 'constraint') unsupported(`table element ${String(def.resource)}`);
@@ -555,7 +562,7 @@ function convertAlter(raw: Raw, p: Prepassed): Statement {
   const action = actions[0];
   if (action.resource !== 'column') unsupported(`ALTER TABLE ${String(action.action).toUpperCase()} ${String(action.resource).toUpperCase()}`);
   if (action.action === 'add') {
-    const column = convertColumn(action);
+    const column = convertColumn(action, p.notNullDefinitions.has(0));
     if (column.primaryKey || column.unique) unsupported('PRIMARY KEY or UNIQUE in ALTER TABLE ADD COLUMN (create an index instead)');
     return { kind: 'addColumn', table, column };
   }

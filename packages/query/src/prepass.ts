@@ -13,7 +13,12 @@ import { parseTimestampText } from './values.js';
  *   - `CREATE PROJECTION name AS SELECT …`, `DROP PROJECTION [IF EXISTS] name` and
  *     `SHOW PROJECTIONS` are recognised (the projection's SELECT is then pre-passed on its own,
  *     with the prefix blanked so positions stay exact);
- *   - type names `BYTES`, `BLOB`, `DOUBLE` become `BYTEA`, `BYTEA`, `DOUBLE PRECISION`.
+ *   - type names `BYTES`, `BLOB`, `DOUBLE` become `BYTEA`, `BYTEA`, `DOUBLE PRECISION`;
+ *   - `INSERT INTO t VALUES … ON CONFLICT … DO UPDATE` gets a placeholder column list, and
+ *     `DELETE FROM t RETURNING …` a `WHERE TRUE` (grammar gaps; both are flagged and undone);
+ *   - `-` directly before an integer literal beyond 2^53 gets a space, so the parser sees a
+ *     negation of an exact literal instead of folding it into a double;
+ *   - `NOT NULL` in column definitions is recorded and blanked (see `notNullDefinitions`).
  * Every rewrite is recorded in an offset map, so parser errors point into the original text.
  */
 
@@ -35,6 +40,17 @@ export interface Prepassed {
   /** Table name (lower case) → snapshot, from `AS OF` clauses. */
   readonly asOf: ReadonlyMap<string, AsOf>;
   readonly onConflictNothing: { readonly target: readonly string[] | null } | null;
+  /** The pre-pass inserted a placeholder column list into `INSERT INTO t VALUES … ON CONFLICT
+   * … DO UPDATE` (the parser only accepts DO UPDATE after a column list): the statement has none. */
+  readonly syntheticInsertColumns: boolean;
+  /** The pre-pass inserted `WHERE TRUE` into `DELETE FROM t RETURNING …` (the parser reads
+   * RETURNING as a table alias there): the statement has no WHERE. */
+  readonly syntheticDeleteWhere: boolean;
+  /** Indexes (in the parser's definition list: columns and table constraints in order) of the
+   * column definitions that say NOT NULL. The pre-pass blanks these clauses: node-sql-parser
+   * merges a column's clauses so that a later DEFAULT forgets an earlier NOT NULL (and a later
+   * NOT NULL forgets an earlier DEFAULT). In `ALTER TABLE … ADD COLUMN` the column is index 0. */
+  readonly notNullDefinitions: ReadonlySet<number>;
   readonly paramCount: number;
   /** Maps an offset in `text` back to the original text. */
   toOriginal(offset: number): number;
@@ -53,6 +69,8 @@ interface Chunk {
   readonly inStart: number;
   readonly copied: boolean;
 }
+
+const SAFE_INTEGER_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Bound on tokens, so a pathological text cannot make the pre-pass unbounded. */
 const TOKENS_MAX = 1_000_000;
@@ -144,9 +162,81 @@ export function prepass(sql: string): Result<Prepassed> {
   let questionCount = 0;
   let dollarMax = 0;
   const castParens: boolean[] = [];
+  const isPunct = (i: number, text: string): boolean => {
+    const t = tokens[i];
+    return t !== undefined && t.kind === 'punct' && t.text === text;
+  };
+
+  // `INSERT INTO t VALUES (…) ON CONFLICT … DO UPDATE`: insert a placeholder column list with
+  // as many names as the first row has values, before VALUES.
+  let insertColumnsAt = -1;
+  let insertColumnsCount = 0;
+  if (word(first) === 'INSERT' && word(first + 1) === 'INTO' && name(first + 2) !== null) {
+    let v = first + 3;
+    if (isPunct(v, '.') && name(v + 1) !== null) v += 2;
+    const doUpdate = tokens.some((_, k) => word(k) === 'DO' && word(k + 1) === 'UPDATE' && k > v);
+    if (word(v) === 'VALUES' && isPunct(v + 1, '(') && doUpdate) {
+      // Every row must have as many values as the first (the parser checks rows against the list).
+      let row = v + 1;
+      for (;;) {
+        let depth = 0;
+        let count = 1;
+        let k = row;
+        for (; k < tokens.length; k++) {
+          if (isPunct(k, '(')) depth++;
+          else if (isPunct(k, ')')) { depth--; if (depth === 0) break; }
+          else if (depth === 1 && isPunct(k, ',')) count++;
+        }
+        if (insertColumnsAt < 0) {
+          insertColumnsAt = v;
+          insertColumnsCount = count;
+        } else if (count !== insertColumnsCount) {
+          return err('SyntaxError', 'VALUES lists must all be the same length', (tokens[row + 1] ?? tokens[row] as Token).start);
+        }
+        if (!isPunct(k + 1, ',') || !isPunct(k + 2, '(')) break;
+        row = k + 2;
+      }
+    }
+  }
+  // `DELETE FROM t RETURNING …` without WHERE: insert `WHERE TRUE` before RETURNING.
+  let deleteWhereAt = -1;
+  if (word(first) === 'DELETE') {
+    const returning = tokens.findIndex((_, k) => k > first && word(k) === 'RETURNING');
+    if (returning > 0 && !tokens.slice(first, returning).some((t) => t.kind === 'word' && t.text === 'WHERE')) deleteWhereAt = returning;
+  }
+  // Column definitions: CREATE TABLE elements at parenthesis depth 1, or the column of
+  // ALTER TABLE … ADD at depth 0.
+  const createTable = word(first) === 'CREATE' && word(first + 1) === 'TABLE';
+  const alterAdd = word(first) === 'ALTER' && word(first + 1) === 'TABLE' && tokens.some((t) => t.kind === 'word' && t.text === 'ADD');
+  const notNullDefinitions = new Set<number>();
+  let depth = 0;
+  let definition = 0;
+
   for (let i = first; i < tokens.length; i++) {
     const t = tokens[i] as Token;
     const prev = tokens[i - 1];
+    if (i === insertColumnsAt) {
+      const names = Array.from({ length: insertColumnsCount }, (_, k) => `c${k + 1}`).join(', ');
+      replace(t.start, t.start, `(${names}) `);
+    }
+    if (i === deleteWhereAt) replace(t.start, t.start, 'WHERE TRUE ');
+    if (t.kind === 'punct') {
+      if (t.text === '(') depth++;
+      if (t.text === ')') depth--;
+      if (t.text === ',' && depth === 1) definition++;
+    }
+    if ((createTable ? depth === 1 : alterAdd && depth === 0) && word(i) === 'NOT' && word(i + 1) === 'NULL' && !(prev !== undefined && prev.kind === 'word' && prev.text === 'IS')) {
+      notNullDefinitions.add(createTable ? definition : 0);
+      replace(t.start, (tokens[i + 1] as Token).end, ' ');
+      i++;
+      continue;
+    }
+    const next = tokens[i + 1];
+    if (t.kind === 'punct' && t.text === '-' && next !== undefined && next.kind === 'number' && next.start === t.end &&
+        /^\d+$/.test(next.text) && BigInt(next.text) > SAFE_INTEGER_MAX) {
+      replace(t.start, t.end, '- ');
+      continue;
+    }
     if (t.kind === 'question') {
       if (dollarMax > 0) return err('InvalidParameter', 'cannot mix ? and $n placeholders', t.start);
       questionCount++;
@@ -232,6 +322,7 @@ export function prepass(sql: string): Result<Prepassed> {
     ok: true,
     value: {
       original: sql, text, explain, special: null, asOf, onConflictNothing,
+      syntheticInsertColumns: insertColumnsAt >= 0, syntheticDeleteWhere: deleteWhereAt >= 0, notNullDefinitions,
       paramCount: Math.max(questionCount, dollarMax),
       toOriginal: (offset) => mapOffset(chunks, offset),
     },
@@ -248,7 +339,8 @@ function ok(original: string, text: string, chunks: Chunk[], special: Prepassed[
   return {
     ok: true,
     value: {
-      original, text, explain: false, special, asOf: new Map(), onConflictNothing: null, paramCount: 0,
+      original, text, explain: false, special, asOf: new Map(), onConflictNothing: null,
+      syntheticInsertColumns: false, syntheticDeleteWhere: false, notNullDefinitions: new Set(), paramCount: 0,
       toOriginal: (offset) => mapOffset(chunks, offset),
     },
   };

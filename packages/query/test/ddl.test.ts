@@ -104,3 +104,23 @@ t.test('catalog encoding is canonical and round-trips; changes apply as values',
   t.notOk(decodeCatalog('nope').ok);
   t.throws(() => applyCatalogChange(emptyCatalog(), { kind: 'dropTable', name: 'x' }), 'a change that does not fit is a caller bug');
 });
+
+t.test('NOT NULL holds in any clause order (node-sql-parser merges the clauses lossily)', async (t) => {
+  const db = new Db();
+  db.ok('CREATE TABLE t (k INTEGER PRIMARY KEY, a INTEGER NOT NULL UNIQUE DEFAULT 1, b INTEGER DEFAULT 2 UNIQUE NOT NULL, c BOOLEAN NOT NULL DEFAULT (1 IS NOT NULL), d INTEGER NULL UNIQUE DEFAULT 4)');
+  t.same(db.rows('DESCRIBE t'), [
+    ['k', 'integer', false, true, null], ['a', 'integer', false, false, '1'], ['b', 'integer', false, false, '2'],
+    ['c', 'boolean', false, false, 'true'], ['d', 'integer', true, false, '4'],
+  ]);
+  t.equal(db.err('INSERT INTO t (k, a) VALUES (0, NULL)').code, 'NotNullViolation');
+  t.same(db.rows('INSERT INTO t (k, d) VALUES (1, NULL) RETURNING *'), [[1, 1, 2, true, null]]);
+  t.equal(db.err('UPDATE t SET a = NULL').code, 'NotNullViolation');
+  t.equal(db.err('UPDATE t SET b = NULL').code, 'NotNullViolation');
+  db.ok('ALTER TABLE t ADD COLUMN e INTEGER DEFAULT 5 NOT NULL');
+  t.equal(db.err('UPDATE t SET e = NULL').code, 'NotNullViolation');
+  t.same(db.rows('SELECT e FROM t'), [[5]]);
+  const conflicting = db.err('CREATE TABLE u (k INTEGER PRIMARY KEY, c INTEGER NOT NULL NULL)');
+  t.same([conflicting.code, conflicting.sqlState], ['SyntaxError', '42601']);
+  const bad = db.err('CREATE TABLE u (k INTEGER NOT NULL PRIMARY KEY, c INTEGER NOT NULL UNIQUE DEFAULT 1 1)');
+  t.same([bad.code, bad.column], ['SyntaxError', 85]);
+});

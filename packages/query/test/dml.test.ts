@@ -97,3 +97,41 @@ t.test('writes need a writer; __events is read-only', async (t) => {
   t.equal(e.code, 'Unsupported');
   t.match(e.message, /read-only/);
 });
+
+t.test('INSERT … VALUES without a column list accepts ON CONFLICT … DO UPDATE (as PostgreSQL)', async (t) => {
+  const db = accounts();
+  db.ok("INSERT INTO a VALUES (1, 'x@a', 5, 'n')");
+  const r = db.ok("INSERT INTO a VALUES (1, 'y@a', 7, 'm'), (2, 'z@a', 3, DEFAULT) ON CONFLICT (id) DO UPDATE SET balance = a.balance + excluded.balance RETURNING *");
+  t.same(r.rows, [[1, 'x@a', 12n, 'n'], [2, 'z@a', 3n, 'new']]);
+  t.same(db.rows('INSERT INTO a VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET note = excluded.note WHERE a.id = 2 RETURNING id, note', [2, 'q', 0, 'w']), [[2, 'w']]);
+  // Errors still point into the original text.
+  const bad = db.err('INSERT INTO a VALUES (3, NULL, 1, NULL) ON CONFLICT (id) DO UPDATE SET = 1');
+  t.same([bad.code, bad.line, bad.column], ['SyntaxError', 1, 72]);
+  const ragged = db.err('INSERT INTO a VALUES (3, NULL, 1, NULL), (4) ON CONFLICT (id) DO UPDATE SET note = 1');
+  t.same([ragged.code, ragged.message, ragged.column], ['SyntaxError', 'VALUES lists must all be the same length', 43]);
+  t.equal(db.err("INSERT INTO a VALUES (3, 'x@a', 1, NULL) ON CONFLICT (id) DO UPDATE SET note = 'n'").code, 'UniqueViolation');
+});
+
+t.test('DELETE without WHERE accepts RETURNING (as PostgreSQL)', async (t) => {
+  const db = accounts();
+  db.ok("INSERT INTO a (id, email) VALUES (1, 'x@a'), (2, 'y@a')");
+  const r = db.ok('DELETE FROM a RETURNING id, email AS e');
+  t.equal(r.rowsAffected, 2);
+  t.same(r.rows, [[1, 'x@a'], [2, 'y@a']]);
+  t.same(db.rows('SELECT COUNT(*) FROM a'), [[0n]]);
+  const bad = db.err('DELETE FROM a RETURNING id id id');
+  t.same([bad.code, bad.line, bad.column], ['SyntaxError', 1, 31]);
+});
+
+t.test('negative integer literals are exact: BIGINT beyond 2^53 and the BIGINT minimum', async (t) => {
+  const db = new Db();
+  db.ok('CREATE TABLE n (k INTEGER PRIMARY KEY, b BIGINT)');
+  db.ok('INSERT INTO n VALUES (1, -9223372036854775807), (2, -9223372036854775808), (3, -9007199254740993)');
+  t.same(db.rows('SELECT k, b FROM n ORDER BY k'), [[1, -9223372036854775807n], [2, -9223372036854775808n], [3, -9007199254740993n]]);
+  t.same(db.rows('SELECT k FROM n WHERE b = -9007199254740993'), [[3]]);
+  t.same(db.ok('SELECT -9223372036854775808, -9007199254740993').columns.map((c) => c.type), ['BIGINT', 'BIGINT']);
+  t.same(db.rows('SELECT -9223372036854775808, -9007199254740993, 1 -9007199254740993, -(9007199254740993)'),
+    [[-9223372036854775808n, -9007199254740993n, -9007199254740992n, -9007199254740993n]]);
+  t.same(db.rows('SELECT -2147483648, -2147483649, -5'), [[-2147483648, -2147483649n, -5]]);
+  t.equal(db.err('SELECT -9223372036854775808 - 1').code, 'NumericOverflow');
+});
