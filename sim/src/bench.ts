@@ -19,6 +19,7 @@ function bench(replicas: number, first: number, seeds: number): void {
   let ticks = 0;
   let failed = 0;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   for (let seed = first; seed < first + seeds; seed++) {
     const result = simulate(optionsForSeed(seed, { replicaCount: replicas }));
     requests += result.stats.requestsSubmitted;
@@ -28,6 +29,9 @@ function bench(replicas: number, first: number, seeds: number): void {
     if (!result.ok) failed += 1;
   }
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  // CPU time as well: on a shared machine wall time measures the neighbours too.
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   process.stdout.write(JSON.stringify({
     bench: 'sim', replicas, seeds, first,
     simulated_requests_per_s: Math.round(requests / seconds),
@@ -35,6 +39,8 @@ function bench(replicas: number, first: number, seeds: number): void {
     committed_ops_per_s: Math.round(committedOps / seconds),
     ticks_per_s: Math.round(ticks / seconds),
     seconds_per_seed: Number((seconds / seeds).toFixed(3)),
+    cpu_seconds_per_seed: Number((cpuSeconds / seeds).toFixed(3)),
+    simulated_requests_per_cpu_s: Math.round(requests / cpuSeconds),
     failed,
   }) + '\n');
 }

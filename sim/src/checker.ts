@@ -44,6 +44,8 @@ export class Checker {
   readonly #stateHashOps = new Set<number>();
   readonly #stateHashIntervalOps: number;
   stateHashChecks = 0;
+  /** Comparisons of a restarted replica's replayed state with its own state before the crash. */
+  restartStateHashChecks = 0;
   /** Highest op of any reply accepted so far (real-time order bound for later requests). */
   #acceptedOpMax = 0;
   acceptedReplies = 0;
@@ -76,6 +78,8 @@ export class Checker {
     if (known.hash !== hash) {
       fail(`state hash at op ${op}: replica ${replica} has ${hash.slice(0, 12)}, replica ${known.replica} had ${known.hash.slice(0, 12)}`);
     }
+    // One incarnation applies an op once, so the same replica again is a restart's replay.
+    if (known.replica === replica) this.restartStateHashChecks += 1;
   }
 
   committedAt(op: number): Header | undefined { return this.#committed.get(op)?.header; }

@@ -69,6 +69,7 @@ export interface SimulationResult {
     readonly livenessTicks: number;
     readonly requestsSubmitted: number;
     readonly stateHashChecks: number;
+    readonly restartStateHashChecks: number;
     readonly stateReads: number;
   };
 }
@@ -254,7 +255,8 @@ export class Simulator {
         committedOps: this.checker.committedOpMax, acceptedReplies: this.checker.acceptedReplies, crashes: this.#crashes,
         viewMax: this.#viewMax, packetsSent: this.#network.sent, packetsRejected: this.#rejected,
         corruptions: this.#corruptions, livenessTicks, requestsSubmitted: this.#requestsSubmitted,
-        stateHashChecks: this.checker.stateHashChecks, stateReads: this.#stateReads,
+        stateHashChecks: this.checker.stateHashChecks, restartStateHashChecks: this.checker.restartStateHashChecks,
+        stateReads: this.#stateReads,
       },
     };
     return failure === undefined ? result : { ...result, failure };

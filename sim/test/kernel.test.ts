@@ -57,6 +57,13 @@ function insertRequest(tenant: TenantId, id: number): WorkRequest {
   return { kind: 'insert', tenant, ids: [id], statements, body: encodeEnvelope({ tenant, actor: 't', command: { kind: 'sql', statements } }) };
 }
 
+t.test('a restarted replica replays its durable log into a fresh kernel and reaches the state it crashed in', async (t) => {
+  const result = new Simulator(optionsForSeed(1, { replicaCount: 3 })).run();
+  t.ok(result.ok, result.failure ?? 'ok');
+  t.ok(result.stats.crashes > 0, `${result.stats.crashes} crashes`);
+  t.ok(result.stats.restartStateHashChecks > 0, `${result.stats.restartStateHashChecks} replayed states compared with the state before the crash`);
+});
+
 t.test('the isolation check fails when a tenant sees another tenant\'s row', async (t) => {
   const { kernel, apply } = twoTenants();
   const reply = apply(tenantId(1), 'INSERT INTO items (id, v, marker) VALUES ($1, $2, $3)', [1, 1, markerOf(tenantId(1))]);
