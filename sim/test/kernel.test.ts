@@ -1,6 +1,6 @@
 import t from 'tap';
 import { CHECKSUM_ZERO, checksumHex, position, Prng, tenantId, type TenantId } from '@veritydb/types';
-import { encodeEnvelope, encodeReply, Kernel, type Reply } from '@veritydb/kernel';
+import { encodeEnvelope, encodeReply, Kernel, type Param, type Reply } from '@veritydb/kernel';
 import { Checker, SafetyViolation } from '../src/checker.js';
 import { optionsForSeed, Simulator } from '../src/cluster.js';
 import { KernelMachine } from '../src/kernel-machine.js';
@@ -39,7 +39,7 @@ t.test('the simulator runs the real kernel: every replica ends in the same state
 });
 
 /** A kernel with tenants 1 and 2 and their tables, applied by hand. */
-function twoTenants(): { kernel: Kernel; apply: (tenant: TenantId, sql: string, params: unknown[]) => Reply } {
+function twoTenants(): { kernel: Kernel; apply: (tenant: TenantId, sql: string, params: Param[]) => Reply } {
   const kernel = Kernel.create();
   const step = (body: Uint8Array): Reply =>
     kernel.apply({ position: position(kernel.head + 1), timestampMicros: 1000 * (kernel.head + 1), hash: CHECKSUM_ZERO }, body).reply;
@@ -47,8 +47,8 @@ function twoTenants(): { kernel: Kernel; apply: (tenant: TenantId, sql: string, 
     step(encodeEnvelope({ tenant, actor: 't', command: { kind: 'tenant_create', id: tenant, name: `t${tenant}` } }));
     step(encodeEnvelope({ tenant, actor: 't', command: { kind: 'sql', statements: [{ sql: TABLE_DDL, params: [] }] } }));
   }
-  const apply = (tenant: TenantId, sql: string, params: unknown[]): Reply =>
-    step(encodeEnvelope({ tenant, actor: 't', command: { kind: 'sql', statements: [{ sql, params: params as never }] } }));
+  const apply = (tenant: TenantId, sql: string, params: Param[]): Reply =>
+    step(encodeEnvelope({ tenant, actor: 't', command: { kind: 'sql', statements: [{ sql, params }] } }));
   return { kernel, apply };
 }
 
