@@ -186,6 +186,8 @@ async function runOursCase(db: Db, id: number, testCase: TestCase, steps: readon
       ? { kind: 'single', result: await runOurs(tenant, step[0] as RenderedStatement) }
       : { kind: 'batch', result: await runOursBatch(tenant, step) });
   }
+  // Finished tenants would only make the store (and the checkpoint at close) bigger.
+  await db.dropTenant(id);
   return { results };
 }
 
