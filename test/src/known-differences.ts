@@ -24,8 +24,8 @@ const KNOWN_BUGS: readonly KnownBug[] = [
     matches: (stmt) => stmt.kind === 'delete' && stmt.where === null && stmt.returning !== null,
   },
   {
-    bug: 'query: a negative integer literal beyond 2^53 loses precision (`-9223372036854775807` is read as a double: '
-      + 'INSERT stores -9223372036854775808, SELECT returns -9223372036854776000; `-9007199254740993` becomes -9007199254740992)',
+    bug: 'query: unary minus on an integer literal beyond 2^53 loses precision (`-9223372036854775807` is read as a double: '
+      + 'INSERT stores -9223372036854775808, SELECT returns -9223372036854776000; `-9007199254740993` and `(- (- 9007199254740993))` give ±9007199254740992)',
     matches: (_stmt, rendered) => hasBigNegativeLiteral(rendered.sql),
   },
   {
@@ -57,7 +57,9 @@ function isNotNullUniqueDefault(table: TableDef, name: string): boolean {
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 function hasBigNegativeLiteral(sql: string): boolean {
-  for (const m of sql.matchAll(/(?<![\w.'])-(\d+)(?![\d.e])/g)) {
+  // A minus is unary after an operator, '(', ',', a keyword or at the start (binary after a name,
+  // a number or ')').
+  for (const m of sql.matchAll(/(?:^|[(,=<>+*/%-]|\b(?:AND|OR|NOT|BETWEEN|SELECT|SET|WHERE|VALUES))\s*-\s*(\d+)(?![\d.e])/g)) {
     if (BigInt(m[1] as string) > SAFE_MAX) return true;
   }
   return false;
