@@ -377,7 +377,7 @@ function negateLiteral(e: Expr & { kind: 'literal' }): Expr {
   const v = e.value;
   if (typeof v === 'bigint') {
     const n = -v;
-    return { kind: 'literal', literal: 'integer', value: n >= -2147483648n ? Number(n) : n };
+    return { kind: 'literal', literal: 'integer', value: n >= -2147483648n && n <= 2147483647n ? Number(n) : n };
   }
   if (typeof v === 'number') return { kind: 'literal', literal: e.literal, value: v === 0 ? 0 : -v };
   return e;
