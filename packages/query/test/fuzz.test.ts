@@ -84,8 +84,10 @@ t.test('fuzz: any text and parameters end in a result or a typed error', async (
     errors++;
     return codes.has(r.error.code) && r.error.sqlState === SQL_ERROR_STATES[r.error.code] && r.error.message.length > 0;
   }), { seed, numRuns: 3000 });
-  t.ok(results > 50, `${results} statements succeeded`);
-  t.ok(errors > 50, `${errors} statements were refused with typed errors`);
+  // About 60 of 3 000 random statements succeed (σ ≈ 8 across seeds): the bound only guards
+  // against a fuzz that never reaches execution; it must not fail on an unlucky seed.
+  t.ok(results > 20, `${results} statements succeeded`);
+  t.ok(errors > 20, `${errors} statements were refused with typed errors`);
 });
 
 interface Row6 { k: number; j: number; a: number; b: string | null; c: number | null; d: number | null }
