@@ -1,6 +1,7 @@
 import { open, rename, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blake3 } from '@veritydb/crypto';
+import { syncDirectory } from '@veritydb/storage';
 import { checksumEqual, VerityError } from '@veritydb/types';
 
 /**
@@ -150,11 +151,3 @@ export async function removeStaleCheckpointTemp(dir: string): Promise<void> {
   });
 }
 
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { U128_MAX, VerityError } from '@veritydb/types';
-import { syncDirectory } from './checkpoint-file.js';
+import { syncDirectory } from '@veritydb/storage';
 
 export const CLUSTER_ID_FILE = 'cluster.id';
 

@@ -1,5 +1,6 @@
 import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '@veritydb/storage';
 import { VerityError } from '@veritydb/types';
 
 /**
@@ -23,7 +24,7 @@ export async function lockDirectory(dir: string): Promise<DirectoryLock> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
         throw new VerityError('DirectoryLocked', `${dir} is in use by process ${owner}`, { dir, pid: owner });
       }
       if (owner === process.pid) throw new VerityError('DirectoryLocked', `${dir} is already open in this process`, { dir });
@@ -33,11 +34,3 @@ export async function lockDirectory(dir: string): Promise<DirectoryLock> {
   throw new VerityError('DirectoryLocked', `could not lock ${dir}`, { dir });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

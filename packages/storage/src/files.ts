@@ -31,3 +31,14 @@ export async function syncDirectory(path: string): Promise<void> {
     await handle.close();
   }
 }
+
+/** Whether a process with this pid exists (EPERM: it exists but belongs to someone else). Used
+ * to take over a lock file left behind by a dead process. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

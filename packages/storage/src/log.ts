@@ -6,7 +6,7 @@ import {
   type TenantId,
 } from '@veritydb/types';
 import { ByteBuilder, dataView } from './bytes.js';
-import { readAt, syncDirectory, writeFully } from './files.js';
+import { processAlive, readAt, syncDirectory, writeFully } from './files.js';
 import {
   RECORD_HEADER_BYTES, RECORD_PREFIX_BYTES, decodeRecord, decodeRecordAt, encodeRecordInto, recordFieldsProblem,
   recordFrameBytes, type LogRecord, type RecordFault, type RecordFields,
@@ -1063,15 +1063,6 @@ async function lockLog(logDir: string): Promise<void> {
 async function unlockLog(logDir: string): Promise<void> {
   if (!openInProcess.delete(logDir)) return;
   await rm(join(logDir, 'LOCK'), { force: true });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function listSegments(logDir: string): Promise<number[]> {
