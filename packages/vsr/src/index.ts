@@ -12,3 +12,4 @@ export type { StateMachine, ApplyInput } from './state-machine.js';
 export { SessionTable, type Session, type SessionVerdict } from './sessions.js';
 export { Replica, type ReplicaOptions, type ReplicaBugs, type ReplicaStatus } from './replica.js';
 export { Client, type ClientOptions, type ClientEffect } from './client.js';
+export { encodeSuperblock, decodeSuperblock, SUPERBLOCK_FORMAT_VERSION, type SuperblockDecode } from './superblock-codec.js';
