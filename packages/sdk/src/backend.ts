@@ -21,6 +21,7 @@ export interface Backend {
   dropTenant(id: TenantId, options: CallOptions | undefined): Promise<{ position: number }>;
   listTenants(options: CallOptions | undefined): Promise<TenantInfo[]>;
   status(options: CallOptions | undefined): Promise<DatabaseStatus>;
+  createToken(scopes: readonly string[], expiresAtSeconds: number, options: CallOptions | undefined): Promise<string>;
   execute(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: CallOptions | undefined): Promise<WriteResult>;
   query(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): Promise<ReadResult>;
   batch(tenant: TenantId, statements: readonly BatchStatement[], options: CallOptions | undefined): Promise<BatchResult>;

@@ -129,6 +129,10 @@ export class RemoteBackend implements Backend {
     });
   }
 
+  async createToken(scopes: readonly string[], expiresAtSeconds: number, options: CallOptions | undefined): Promise<string> {
+    return this.#call(options, undefined, (call) => this.#client.createToken(scopes, BigInt(expiresAtSeconds) * 1_000_000n, call));
+  }
+
   async execute(tenant: TenantId, sql: string, params: readonly unknown[] | undefined, options: CallOptions | undefined): Promise<WriteResult> {
     if (isReadOnly(sql)) {
       const read = await this.query(tenant, sql, params, options);

@@ -215,6 +215,20 @@ export class Verity {
     return this.#backend.status(options);
   }
 
+  /**
+   * Asks the server to sign a token with the cluster's admin key (needs an `admin` token). The
+   * new token carries the caller's subject, `scopes` ("admin", "tenant:<id>:read",
+   * "tenant:<id>:write") and expires at `expiresAtSeconds` (Unix seconds). Remote mode only
+   * (embedded: `NotSupported`; `vdb-admin token create --data-dir` signs with the data dir's key).
+   *
+   * @example const token = await db.createToken(['tenant:1:read'], Math.floor(Date.now() / 1000) + 3600);
+   */
+  async createToken(scopes: readonly string[], expiresAtSeconds: number, options?: CallOptions): Promise<string> {
+    if (!Array.isArray(scopes) || scopes.length === 0 || scopes.some((s) => typeof s !== 'string')) throw new InvalidArgument('scopes must be a non-empty array of strings');
+    if (!Number.isSafeInteger(expiresAtSeconds) || expiresAtSeconds < 1) throw new InvalidArgument('expiresAtSeconds must be a positive integer (Unix seconds)');
+    return this.#backend.createToken(scopes, expiresAtSeconds, options);
+  }
+
   /** A handle on one tenant (no I/O; operations fail with `TenantNotFound` if it is missing). */
   tenant(id: number): Tenant {
     return new Tenant(this.#backend, checkTenantId(id));
@@ -289,6 +303,10 @@ class Session implements Backend {
 
   async listTenants(): Promise<TenantInfo[]> {
     throw new NotSupported('listing tenants is offered in remote mode only');
+  }
+
+  async createToken(): Promise<string> {
+    throw new NotSupported('tokens are signed by a server\'s admin key: use vdb-admin token create --data-dir DIR to sign with a data dir\'s key');
   }
 
   async status(options: CallOptions | undefined): Promise<DatabaseStatus> {
