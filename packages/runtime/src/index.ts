@@ -11,3 +11,9 @@ export {
 export { ClosedError, InvalidArgument, Overloaded } from './errors.js';
 export { CHECKPOINT_FILE } from './checkpoint-file.js';
 export { CLUSTER_ID_FILE } from './cluster-identity.js';
+export {
+  ClusterNode, clusterNodeLimits, type ClusterNodeOptions, type ClusterNodeStatus, type PeerTransport, type RegisterOutcome,
+  type WriteOutcome,
+} from './cluster/node.js';
+export { Journal, JOURNAL_DIR, parseJournal, type JournalOpened } from './cluster/journal.js';
+export { KernelMachine } from './cluster/machine.js';

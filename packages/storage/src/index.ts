@@ -14,4 +14,4 @@ export {
   Superblock, SUPERBLOCK_COPY_BYTES, SUPERBLOCK_COPY_HEADER_BYTES, encodeSuperblockCopy, decodeSuperblockCopy,
   type SuperblockCopyState,
 } from './superblock.js';
-export { syncDirectory, processAlive } from './files.js';
+export { syncDirectory, processAlive, writeFully, readAt } from './files.js';
