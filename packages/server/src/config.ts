@@ -14,6 +14,7 @@ import { parseToml, type TomlValue } from './toml.js';
  *   --cluster-id ID   VDB_CLUSTER_ID      cluster_id      the data dir's own id (created at first start)
  *   --replica-index I VDB_REPLICA_INDEX   replica_index   0
  *   --peers A,B,…     VDB_PEERS           peers           this node only
+ *   --admin-key FILE  VDB_ADMIN_KEY       admin_key       <data-dir>/keys/admin.key (required for 3/5 replicas)
  */
 export interface ServerConfig {
   readonly dataDir: string;
@@ -24,6 +25,11 @@ export interface ServerConfig {
   readonly replicaIndex: number;
   /** Every replica's address in index order; empty for an implicit single node. */
   readonly peers: readonly Address[];
+  /**
+   * The admin key file every replica of a cluster shares (hex Ed25519 seed, mode 0600; the admin
+   * token is written beside it on creation). null: `<data-dir>/keys/admin.key`.
+   */
+  readonly adminKey: string | null;
   /** The TOML file read, if any. */
   readonly configFile: string | null;
 }
@@ -34,20 +40,24 @@ export type ConfigOutcome =
   | { readonly kind: 'error'; readonly message: string };
 
 export const USAGE = `usage: vdb-server [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--http HOST:PORT]
-                  [--cluster-id ID --replica-index I --peers HOST:PORT,HOST:PORT,...]
+                  [--cluster-id ID --replica-index I --peers HOST:PORT,HOST:PORT,... --admin-key FILE]
 
-  --config FILE        TOML file with flat keys: data_dir, listen, http, cluster_id, replica_index, peers
+  --config FILE        TOML file with flat keys: data_dir, listen, http, cluster_id, replica_index, peers, admin_key
   --data-dir DIR       data directory (default ./data)
   --listen HOST:PORT   client and replica port (default 127.0.0.1:7420; port 0 = any free port)
   --http HOST:PORT     HTTP sidecar: /health /ready /metrics (default 127.0.0.1:7421)
   --cluster-id ID      cluster id, decimal or 0x-hex, 1 .. 2^128-1
   --replica-index I    this replica's index in --peers (default 0)
   --peers LIST         every replica's listen address in index order, this one included
+  --admin-key FILE     the cluster's admin key (hex Ed25519 seed, mode 0600), the same file on every
+                       replica; created with admin.token beside it if missing (default
+                       <data-dir>/keys/admin.key; required with 3 or 5 peers)
 
 Every flag can also be given as an environment variable (VDB_CONFIG, VDB_DATA_DIR, VDB_LISTEN,
-VDB_HTTP, VDB_CLUSTER_ID, VDB_REPLICA_INDEX, VDB_PEERS). Precedence: flag > env > file > default.`;
+VDB_HTTP, VDB_CLUSTER_ID, VDB_REPLICA_INDEX, VDB_PEERS, VDB_ADMIN_KEY). Precedence: flag > env >
+file > default.`;
 
-type Key = 'dataDir' | 'listen' | 'http' | 'clusterId' | 'replicaIndex' | 'peers';
+type Key = 'dataDir' | 'listen' | 'http' | 'clusterId' | 'replicaIndex' | 'peers' | 'adminKey';
 
 const SETTINGS: readonly { key: Key; flag: string; env: string; toml: string }[] = [
   { key: 'dataDir', flag: '--data-dir', env: 'VDB_DATA_DIR', toml: 'data_dir' },
@@ -56,6 +66,7 @@ const SETTINGS: readonly { key: Key; flag: string; env: string; toml: string }[]
   { key: 'clusterId', flag: '--cluster-id', env: 'VDB_CLUSTER_ID', toml: 'cluster_id' },
   { key: 'replicaIndex', flag: '--replica-index', env: 'VDB_REPLICA_INDEX', toml: 'replica_index' },
   { key: 'peers', flag: '--peers', env: 'VDB_PEERS', toml: 'peers' },
+  { key: 'adminKey', flag: '--admin-key', env: 'VDB_ADMIN_KEY', toml: 'admin_key' },
 ];
 
 export const DEFAULT_LISTEN = '127.0.0.1:7420';
@@ -175,7 +186,13 @@ function resolve(raw: ReadonlyMap<Key, Raw>, configFile: string | null): ServerC
   if (listen.port !== 0 && listen.port === http.port && listen.host === http.host) {
     throw new ConfigFault(`--listen and --http both use ${formatAddress(listen)}`);
   }
-  return { dataDir, listen, http, clusterId, replicaIndex, peers, configFile };
+  const adminKeyRaw = raw.get('adminKey');
+  const adminKey = adminKeyRaw === undefined ? null : text(adminKeyRaw, 'a key file path');
+  if (peers.length > 1 && adminKey === null) {
+    throw new ConfigFault(`${(raw.get('peers') as Raw).source}: a cluster of ${peers.length} replicas needs --admin-key FILE, the admin key every replica shares `
+      + '(replicas authenticate to each other with it; `vdb-admin cluster init` writes one)');
+  }
+  return { dataDir, listen, http, clusterId, replicaIndex, peers, adminKey, configFile };
 }
 
 function checkCluster(raw: ReadonlyMap<Key, Raw>, peers: readonly Address[], replicaIndex: number, clusterId: bigint | null): void {
@@ -196,8 +213,6 @@ function checkCluster(raw: ReadonlyMap<Key, Raw>, peers: readonly Address[], rep
   if (peers.length === 1) return;
   if (clusterId === null) throw new ConfigFault(`${source}: a cluster of ${peers.length} replicas needs --cluster-id`);
   if (!raw.has('replicaIndex')) throw new ConfigFault(`${source}: a cluster of ${peers.length} replicas needs --replica-index`);
-  throw new ConfigFault(`${source}: a cluster of ${peers.length} replicas cannot start yet: this vdb-server runs a single node only ` +
-    '(the consensus runtime is not wired in). Start without --peers, or with exactly one peer (this node).');
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

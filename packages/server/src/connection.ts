@@ -2,10 +2,10 @@ import type { Socket } from 'node:net';
 import { assertNever, limits, position as toPosition, type Position } from '@veritydb/types';
 import {
   FrameDecoder, ServerHandshake, type FrameError, decodeClientMessage, encodeFrame, encodeServerMessage, connectionError, wireLimits,
-  type AdminOp, type PrimaryHint, type Request, type RequestBody, type ServerMessage, type WireError,
+  type AdminOp, type ClientHello, type ClusterStatus, type PrimaryHint, type Request, type RequestBody, type ServerMessage, type WireError,
 } from '@veritydb/wire';
 import type { Logger } from 'pino';
-import { EVENT_COLUMN_TYPES, type Engine, type EngineStatement } from './engine.js';
+import { EVENT_COLUMN_TYPES, type Engine, type EngineStatement, type SessionNumbers } from './engine.js';
 import type { Metrics } from './metrics.js';
 import { boundedError, errorFrame, paramOf, resultFrames, wireColumns, wireRows } from './results.js';
 import { allows, createToken, parseScope, verifyToken, type Access, type Scope, type TokenClaims } from './tokens.js';
@@ -38,6 +38,13 @@ export interface ConnectionContext {
   /** False while the server drains: new requests are answered `Unavailable`. */
   readonly accepting: () => boolean;
   readonly nowSeconds: () => number;
+  /**
+   * Cluster replicas only: a frame from an authenticated peer replica (its payload is one VSR
+   * message). null on a single node, which refuses the replica role.
+   */
+  readonly replicaFrame: ((from: number, payload: Uint8Array) => { ok: true } | { ok: false; reason: string }) | null;
+  /** Cluster replicas only: the status answer; null on a single node. */
+  readonly clusterStatus: (() => ClusterStatus) | null;
 }
 
 interface InFlight {
@@ -60,6 +67,8 @@ export class ClientConnection {
   readonly #remote: string;
   #decoder = new FrameDecoder({ frameBytesMax: connectionLimits.helloFrameBytesMax });
   #claims: TokenClaims | null = null;
+  /** The peer's replica index once a replica authenticated on this connection. */
+  #replicaPeer: number | null = null;
   #closed = false;
   #peerEnded = false;
   /** Payloads decoded but not yet handled (at most one chunk's worth: the socket is paused meanwhile). */
@@ -176,6 +185,14 @@ export class ClientConnection {
 
   #onFrame(payload: Uint8Array): void {
     this.#context.metrics.frames.inc();
+    if (this.#replicaPeer !== null) {
+      const handled = this.#context.replicaFrame?.(this.#replicaPeer, payload) ?? { ok: false, reason: 'not a cluster replica' };
+      if (!handled.ok) {
+        this.#context.logger.warn({ connection: this.id, peer: this.#replicaPeer, reason: handled.reason }, 'bad replica message');
+        this.#refuse('bad-replica-message', connectionError({ code: 'BadFrame', message: `bad replica message: ${handled.reason}` }));
+      }
+      return;
+    }
     const decoded = decodeClientMessage(payload);
     if (!decoded.ok) {
       const step = this.#handshake.onMalformed(`malformed message: ${decoded.reason}`);
@@ -184,7 +201,7 @@ export class ClientConnection {
     }
     const step = this.#handshake.onMessage(decoded.value);
     switch (step.kind) {
-      case 'authenticate': this.#authenticate(step.hello.token, this.#queue.length > 0); break;
+      case 'authenticate': this.#authenticate(step.hello, this.#queue.length > 0); break;
       case 'request': this.#onRequest(step.request); break;
       case 'close': this.#refuseWith('protocol', step.reply); break;
       case 'send': this.#write(step.message); break;
@@ -192,8 +209,8 @@ export class ClientConnection {
     }
   }
 
-  #authenticate(token: string, moreFrames: boolean): void {
-    const check = verifyToken(token, this.#context.publicKey, this.#context.nowSeconds());
+  #authenticate(hello: ClientHello, moreFrames: boolean): void {
+    const check = verifyToken(hello.token, this.#context.publicKey, this.#context.nowSeconds());
     if (!check.ok) {
       const step = this.#handshake.reject(check.reason, 'Unauthorized');
       if (step.kind === 'close') this.#refuseWith('unauthorized', step.reply);
@@ -203,6 +220,17 @@ export class ClientConnection {
     if (moreFrames || this.#decoder.bufferedBytes !== 0) {
       this.#refuse('protocol', connectionError({ code: 'BadRequest', message: 'no message may follow the hello before the server answers it' }));
       return;
+    }
+    if (hello.role === 'replica') {
+      const why = this.#context.replicaFrame === null ? 'this server is a single node, not a replica of a cluster'
+        : hello.replicaIndex === this.#context.identity.replicaIndex ? `replica index ${hello.replicaIndex} is this server's own`
+          : !allows(check.claims.scopes, { kind: 'admin' }) ? 'a replica must authenticate with an admin-scoped token of the cluster' : null;
+      if (why !== null) {
+        const step = this.#handshake.reject(why, 'Forbidden');
+        if (step.kind === 'close') this.#refuseWith('replica-refused', step.reply);
+        return;
+      }
+      this.#replicaPeer = hello.replicaIndex;
     }
     this.#claims = check.claims;
     this.#decoder = new FrameDecoder();
@@ -259,10 +287,18 @@ export class ClientConnection {
     const engine = this.#context.engine;
     switch (body.kind) {
       case 'execute': {
-        if (body.session !== null) return this.#endWithError(id, unsupportedSessions());
         const statements = body.statements.map(statementOf);
-        if (!body.atomic) return this.#executeEach(id, body.tenant, statements, claims.subject, signal);
-        const outcome = await engine.execute(body.tenant, statements, claims.subject);
+        let session: SessionNumbers | null = null;
+        if (body.session !== null) {
+          if (engine.register === undefined) return this.#endWithError(id, unsupportedSessions());
+          if (!body.atomic && statements.length > 1) {
+            return this.#endWithError(id, { code: 'BadRequest', message: 'a write in a session is one log entry: send its statements with atomic set' });
+          }
+          session = { client: body.session.clientId, request: body.session.requestNumber };
+        } else if (!body.atomic) {
+          return this.#executeEach(id, body.tenant, statements, claims.subject, signal);
+        }
+        const outcome = await engine.execute(body.tenant, statements, claims.subject, session);
         if (!outcome.ok) return this.#endWithError(id, outcome.error);
         const last = outcome.value.statements.length - 1;
         for (let i = 0; i <= last; i++) {
@@ -285,7 +321,11 @@ export class ClientConnection {
       }
       case 'subscribe': return this.#subscribe(id, body.tenant, body.stream, body.from, signal);
       case 'admin': return this.#admin(id, body.admin, claims);
-      case 'register': return this.#endWithError(id, unsupportedSessions());
+      case 'register': {
+        if (engine.register === undefined) return this.#endWithError(id, unsupportedSessions());
+        const outcome = await engine.register(body.session.clientId, signal);
+        return outcome.ok ? this.#sendResult(id, emptyResult(outcome.value.position), true) : this.#endWithError(id, outcome.error);
+      }
       case 'cancel': return; // handled before dispatch
       default: return assertNever(body);
     }
@@ -321,6 +361,10 @@ export class ClientConnection {
         this.#write({ kind: 'response', response: { requestId: id, body: { kind: 'tenants', tenants: engine.listTenants().slice(0, wireLimits.tenantsListMax) } } });
         return;
       case 'status': {
+        if (this.#context.clusterStatus !== null) {
+          this.#write({ kind: 'response', response: { requestId: id, body: { kind: 'status', status: this.#context.clusterStatus() } } });
+          return;
+        }
         const status = engine.status();
         const identity = this.#context.identity;
         const address = this.#context.primary()?.address ?? '';

@@ -15,8 +15,14 @@ export interface Engine {
   createTenant(id: number, name: string, actor: string): Promise<EngineOutcome<{ readonly position: Position }>>;
   dropTenant(id: number, actor: string): Promise<EngineOutcome<{ readonly position: Position }>>;
   listTenants(): readonly TenantInfo[];
-  /** One atomic log entry: all statements apply, or none (the attempt is still logged). */
-  execute(tenant: number, statements: readonly EngineStatement[], actor: string): Promise<EngineOutcome<ExecuteOutcome>>;
+  /**
+   * One atomic log entry: all statements apply, or none (the attempt is still logged). With
+   * `session` (engines that offer `register`), it is request `session.request` of that client
+   * session: executed at most once however often it is retried.
+   */
+  execute(tenant: number, statements: readonly EngineStatement[], actor: string, session?: SessionNumbers | null): Promise<EngineOutcome<ExecuteOutcome>>;
+  /** Registers an exactly-once client session; the position is the session's registration. Absent: no sessions. */
+  register?(client: bigint, signal?: AbortSignal): Promise<EngineOutcome<{ readonly position: Position }>>;
   query(tenant: number, statement: EngineStatement, options: ReadRequest): Promise<EngineOutcome<QueryOutcome>>;
   /** `__events` rows of a tenant with position ≥ `from` (one stream, or all), at the head. */
   events(tenant: number, from: Position, stream: string | null): EngineOutcome<readonly Row[]>;
@@ -25,6 +31,12 @@ export interface Engine {
   status(): EngineStatus;
   /** Stops taking writes, waits for the ones in flight, makes the log durable and closes it. */
   close(): Promise<void>;
+}
+
+/** A write's place in a client session (PROTOCOL.md §5). */
+export interface SessionNumbers {
+  readonly client: bigint;
+  readonly request: number;
 }
 
 /** A statement parameter: an engine value, or a Date (typed as TIMESTAMP). */

@@ -1,5 +1,6 @@
-import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ED25519_SECRET_KEY_BYTES, ed25519Keygen, ed25519PublicKey } from '@veritydb/crypto';
 import { VerityError } from '@veritydb/types';
 import { createToken, tokenLimits } from './tokens.js';
@@ -20,22 +21,55 @@ export interface AdminKeys {
 export const ADMIN_KEY_FILE = join('keys', 'admin.key');
 export const ADMIN_TOKEN_FILE = 'admin.token';
 
-/** Loads the admin key, creating it (and the admin token) on a fresh data dir. */
-export async function ensureAdminKeys(dataDir: string, nowSeconds: number): Promise<AdminKeys> {
-  const keyPath = join(dataDir, ADMIN_KEY_FILE);
+/**
+ * Loads the admin key, creating it (and the admin token) if it does not exist. The key is
+ * `keyFile` when given (a cluster's shared key, its token beside it as `admin.token`), else
+ * `<data-dir>/keys/admin.key` with the token at `<data-dir>/admin.token`. Several replicas may
+ * start at once on one shared key directory: the key is published with an atomic link, a replica
+ * that loses the race uses the winner's key (and re-signs the token with it).
+ */
+export async function ensureAdminKeys(dataDir: string, nowSeconds: number, keyFile: string | null = null): Promise<AdminKeys> {
+  const keyPath = keyFile ?? join(dataDir, ADMIN_KEY_FILE);
+  const tokenPath = keyFile === null ? join(dataDir, ADMIN_TOKEN_FILE) : join(dirname(keyFile), ADMIN_TOKEN_FILE);
   const existing = await readSecret(keyPath);
   if (existing !== null) return { secretKey: existing, publicKey: ed25519PublicKey(existing), createdTokenPath: null };
-  await mkdir(join(dataDir, 'keys'), { recursive: true, mode: 0o700 });
-  const { secretKey, publicKey } = ed25519Keygen();
-  const token = createToken(secretKey, publicKey, {
+  await mkdir(dirname(keyPath), { recursive: true, mode: 0o700 });
+  const generated = ed25519Keygen();
+  // The token first: a crash before the key is published leaves no key, so the next start makes both again.
+  await writePrivate(tokenPath, `${adminToken(generated.secretKey, nowSeconds)}\n`);
+  const temp = `${keyPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writePrivate(temp, `${Buffer.from(generated.secretKey).toString('hex')}\n`);
+  try {
+    await link(temp, keyPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  await syncDir(dirname(keyPath));
+  const published = await readSecret(keyPath);
+  if (published === null) throw new VerityError('KeyVanished', `${keyPath} disappeared while it was being created`);
+  if (Buffer.compare(Buffer.from(published), Buffer.from(generated.secretKey)) !== 0) {
+    // Another process published its key first: the token must be signed by that one.
+    await writePrivate(tokenPath, `${adminToken(published, nowSeconds)}\n`);
+  }
+  return { secretKey: published, publicKey: ed25519PublicKey(published), createdTokenPath: tokenPath };
+}
+
+function adminToken(secretKey: Uint8Array, nowSeconds: number): string {
+  return createToken(secretKey, ed25519PublicKey(secretKey), {
     subject: 'admin', scopes: [{ kind: 'admin' }], issuedAtSeconds: nowSeconds,
     expiresAtSeconds: nowSeconds + tokenLimits.adminTokenLifetimeSeconds,
   });
-  const tokenPath = join(dataDir, ADMIN_TOKEN_FILE);
-  // The token first: a crash between the two leaves no key, so the next start makes both again.
-  await writePrivate(tokenPath, `${token}\n`);
-  await writePrivate(keyPath, `${Buffer.from(secretKey).toString('hex')}\n`);
-  return { secretKey, publicKey, createdTokenPath: tokenPath };
+}
+
+async function syncDir(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
 
 async function readSecret(path: string): Promise<Uint8Array | null> {
@@ -68,10 +102,5 @@ async function writePrivate(path: string, content: string): Promise<void> {
   }
   await chmod(temp, 0o600);
   await rename(temp, path);
-  const dir = await open(join(path, '..'), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDir(dirname(path));
 }

@@ -137,14 +137,14 @@ export class LocalEngine implements Engine {
 }
 
 /** The wire error for a write the engine refused before it reached the log; anything else is a bug. */
-function submitError(error: unknown): WireError {
+export function submitError(error: unknown): WireError {
   if (error instanceof Overloaded) return { code: 'Overloaded', message: error.message, retryAfterMs: 10 };
   if (error instanceof ClosedError) return { code: 'Unavailable', message: 'the server is shutting down' };
   if (error instanceof InvalidArgument) return { code: 'SqlError', message: error.message, sqlState: '54000', line: 0, column: 0 };
   throw error;
 }
 
-function waitError(waited: Exclude<WaitOutcome, 'applied'>, needed: Position, timeoutMs: number, head: Position): WireError {
+export function waitError(waited: Exclude<WaitOutcome, 'applied'>, needed: Position, timeoutMs: number, head: Position): WireError {
   switch (waited) {
     case 'timeout': return { code: 'Timeout', message: `position ${needed} was not applied within ${timeoutMs} ms (applied: ${head})` };
     case 'aborted': return { code: 'Cancelled', message: 'the read was cancelled' };
@@ -153,7 +153,7 @@ function waitError(waited: Exclude<WaitOutcome, 'applied'>, needed: Position, ti
   }
 }
 
-function refused<T>(error: WireError): EngineOutcome<T> {
+export function refused<T>(error: WireError): EngineOutcome<T> {
   return { ok: false, error };
 }
 

@@ -9,6 +9,9 @@ import { ClientConnection, type ConnectionContext } from './connection.js';
 import type { Engine } from './engine.js';
 import { ensureAdminKeys, type AdminKeys } from './keys.js';
 import { LocalEngine } from './local-engine.js';
+import { ClusterEngine } from './cluster-engine.js';
+import { PeerLinks } from './peers.js';
+import { createToken } from './tokens.js';
 import { Metrics } from './metrics.js';
 
 export const serverLimits = Object.freeze({
@@ -21,7 +24,12 @@ export const serverLimits = Object.freeze({
 export interface ServerOptions {
   /** Seconds since the epoch (injected by token-expiry tests). */
   readonly nowSeconds?: () => number;
+  /** Milliseconds per replica tick of a cluster replica (default the runtime's). */
+  readonly tickMs?: number;
 }
+
+/** Lifetime of the token a replica mints for its links to the others (renewed at every start). */
+const REPLICA_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
 
 /**
  * A running vdb-server: the client port (wire protocol), the HTTP sidecar and the engine.
@@ -59,9 +67,14 @@ export class VerityServer {
     const nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
     // Opening the engine takes the data dir's lock (one process per data dir; a lock whose
     // process is gone is taken over), so it comes before anything else touches the dir.
-    const engine = await LocalEngine.open({ dataDir: config.dataDir, clusterId: config.clusterId });
+    const engine = config.peers.length > 1
+      ? await ClusterEngine.open({
+        dataDir: config.dataDir, clusterId: config.clusterId as bigint, replicaIndex: config.replicaIndex,
+        addresses: config.peers.map(formatAddress), ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+      })
+      : await LocalEngine.open({ dataDir: config.dataDir, clusterId: config.clusterId });
     try {
-      const keys = await ensureAdminKeys(config.dataDir, nowSeconds());
+      const keys = await ensureAdminKeys(config.dataDir, nowSeconds(), config.adminKey);
       if (keys.createdTokenPath !== null) logger.info({ path: keys.createdTokenPath }, 'admin token created');
       const status = engine.status();
       logger.info({ dataDir: config.dataDir, clusterId: `0x${engine.clusterId.toString(16)}`, applied: status.applied, tenants: status.tenants }, 'log replayed');
@@ -72,7 +85,7 @@ export class VerityServer {
     }
   }
 
-  static async #listen(config: ServerConfig, logger: Logger, engine: LocalEngine, keys: AdminKeys, nowSeconds: () => number): Promise<VerityServer> {
+  static async #listen(config: ServerConfig, logger: Logger, engine: LocalEngine | ClusterEngine, keys: AdminKeys, nowSeconds: () => number): Promise<VerityServer> {
     const metrics = new Metrics();
     let server: VerityServer | null = null;
     const tcp = createTcpServer({ allowHalfOpen: true }, (socket) => {
@@ -95,12 +108,24 @@ export class VerityServer {
     // The address clients should use: the configured peer address when there is one (the listen
     // address may be a wildcard like 0.0.0.0), else the bound one.
     const advertised = config.peers[config.replicaIndex] ?? listen;
-    const primary: PrimaryHint = { index: config.replicaIndex as ReplicaIndex, address: formatAddress(advertised) };
+    const self: PrimaryHint = { index: config.replicaIndex as ReplicaIndex, address: formatAddress(advertised) };
+    const cluster = engine instanceof ClusterEngine ? engine : null;
     server.#context = {
       engine, metrics, logger, publicKey: keys.publicKey, secretKey: keys.secretKey,
-      identity: { clusterId: engine.clusterId as ClusterId, replicaIndex: config.replicaIndex as ReplicaIndex, replicaCount: 1 },
-      primary: () => primary, accepting: () => server !== null && server.#accepting, nowSeconds,
+      identity: { clusterId: engine.clusterId as ClusterId, replicaIndex: config.replicaIndex as ReplicaIndex, replicaCount: Math.max(1, config.peers.length) },
+      primary: cluster === null ? () => self : () => cluster.primaryHint(),
+      accepting: () => server !== null && server.#accepting, nowSeconds,
+      replicaFrame: cluster === null ? null : (from, payload) => cluster.replicaFrame(from, payload),
+      clusterStatus: cluster === null ? null : () => cluster.clusterStatus(),
     };
+    if (cluster !== null) {
+      const now = nowSeconds();
+      const token = createToken(keys.secretKey, keys.publicKey, {
+        subject: `replica-${config.replicaIndex}`, scopes: [{ kind: 'admin' }], issuedAtSeconds: now, expiresAtSeconds: now + REPLICA_TOKEN_LIFETIME_SECONDS,
+      });
+      server.#peers = new PeerLinks({ self: config.replicaIndex, peers: config.peers, cluster: engine.clusterId as ClusterId, token, logger });
+      cluster.node.start(server.#peers);
+    }
     engine.onFatal((error) => {
       logger.fatal({ err: error }, 'the log failed; stopping');
       process.exitCode = 1;
@@ -111,6 +136,7 @@ export class VerityServer {
   }
 
   #context: ConnectionContext | null = null;
+  #peers: PeerLinks | null = null;
   #nextConnectionId = 1;
 
   #accept(socket: Socket): void {
@@ -143,10 +169,19 @@ export class VerityServer {
         return reply(response, healthy ? 200 : 503, 'application/json', `${JSON.stringify(healthy ? { status: 'ok' } : { status: 'failed', reason: status.failure })}\n`);
       }
       case '/ready': {
+        if (this.#engine instanceof ClusterEngine) {
+          // Ready = in a normal view and caught up with every op known committed.
+          const node = this.#engine.node.status();
+          const ready = this.#accepting && status.failure === null && this.#engine.ready;
+          return reply(response, ready ? 200 : 503, 'application/json', `${JSON.stringify({
+            ready, role: node.status !== 'normal' ? 'unknown' : node.isPrimary ? 'primary' : 'backup', status: node.status === 'normal' ? 'normal' : 'view_change',
+            replica: node.replica, view: node.view, primary: node.primary, commit: node.commit, applied: node.applied,
+          })}\n`);
+        }
         // A single node is always in a normal view and caught up once it serves.
         const ready = this.#accepting && status.failure === null;
         return reply(response, ready ? 200 : 503, 'application/json', `${JSON.stringify({
-          ready, role: 'primary', view: 0, commit: status.durable, applied: status.applied,
+          ready, role: 'primary', status: 'normal', replica: 0, view: 0, primary: 0, commit: status.durable, applied: status.applied,
         })}\n`);
       }
       case '/metrics': {
@@ -182,6 +217,7 @@ export class VerityServer {
     }
     for (const connection of [...this.#connections]) connection.close();
     await tcpClosed;
+    this.#peers?.close();
     await this.#engine.close();
     await new Promise<void>((resolve) => {
       this.#httpServer.close(() => resolve());

@@ -25,7 +25,7 @@ t.test('defaults: single node, ./data, 127.0.0.1:7420, HTTP 127.0.0.1:7421', asy
   const c = config(load([]));
   t.same(c, {
     dataDir: './data', listen: { host: '127.0.0.1', port: 7420 }, http: { host: '127.0.0.1', port: 7421 },
-    clusterId: null, replicaIndex: 0, peers: [], configFile: null,
+    clusterId: null, replicaIndex: 0, peers: [], adminKey: null, configFile: null,
   });
 });
 
@@ -51,7 +51,7 @@ t.test('precedence: flag > env > file > default, per setting', async (t) => {
   t.equal(config(load([], { VDB_DATA_DIR: '' })).dataDir, './data', 'an empty variable counts as unset');
 });
 
-t.test('cluster settings: one peer runs, validation is precise, more peers refuse to start', async (t) => {
+t.test('cluster settings: one peer or a cluster of 3/5, validation is precise', async (t) => {
   const single = config(load(['--peers', '127.0.0.1:7500', '--cluster-id', '0x2a', '--replica-index', '0']));
   t.same(single.peers, [{ host: '127.0.0.1', port: 7500 }]);
   t.same(single.listen, { host: '127.0.0.1', port: 7500 }, 'listen defaults to peers[replica-index]');
@@ -60,7 +60,10 @@ t.test('cluster settings: one peer runs, validation is precise, more peers refus
 
   const three = '127.0.0.1:7500,127.0.0.1:7501,127.0.0.1:7502';
   t.match(error(load(['--peers', three, '--cluster-id', '7', '--replica-index', '1'])),
-    /^--peers: a cluster of 3 replicas cannot start yet: this vdb-server runs a single node only/);
+    /^--peers: a cluster of 3 replicas needs --admin-key FILE, the admin key every replica shares/);
+  const member = config(load(['--peers', three, '--cluster-id', '7', '--replica-index', '1'], { VDB_ADMIN_KEY: '/keys/admin.key' }));
+  t.same(member.listen, { host: '127.0.0.1', port: 7501 }, 'a member listens on its own peer address');
+  t.equal(member.adminKey, '/keys/admin.key', 'VDB_ADMIN_KEY names the shared key');
   t.match(error(load(['--peers', three, '--replica-index', '1'])), /needs --cluster-id/);
   t.match(error(load(['--peers', three, '--cluster-id', '7'])), /needs --replica-index/);
   t.match(error(load(['--peers', '127.0.0.1:1,127.0.0.1:2'])), /1, 3 or 5 replicas, got 2/);

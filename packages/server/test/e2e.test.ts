@@ -226,7 +226,7 @@ t.test('vdb-server refuses bad configurations with a one-line reason', async (t)
   const dir = await tempDir(t.teardown);
   const cluster = await runServer(['--data-dir', dir, '--cluster-id', '7', '--replica-index', '0', '--peers', '127.0.0.1:7601,127.0.0.1:7602,127.0.0.1:7603']);
   t.equal(cluster.code, 2);
-  t.match(cluster.stderr, /^vdb-server: --peers: a cluster of 3 replicas cannot start yet/);
+  t.match(cluster.stderr, /^vdb-server: --peers: a cluster of 3 replicas needs --admin-key FILE/);
   const flag = await runServer(['--listen', 'nowhere']);
   t.equal(flag.code, 2);
   t.equal(flag.stderr, 'vdb-server: --listen: "nowhere" is not HOST:PORT (a port is required)\n');
