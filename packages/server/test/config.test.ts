@@ -94,7 +94,7 @@ t.test('command-line errors name the flag', async (t) => {
 
 t.test('config file errors carry the file and line', async (t) => {
   const at = (text: string): string => error(load(['--config', 'c.toml'], {}, { 'c.toml': text }));
-  t.equal(at('listen = "127.0.0.1:1"\nbogus = 1\n'), 'c.toml:2: unknown key "bogus" (known: data_dir, listen, http, cluster_id, replica_index, peers)');
+  t.equal(at('listen = "127.0.0.1:1"\nbogus = 1\n'), 'c.toml:2: unknown key "bogus" (known: data_dir, listen, http, cluster_id, replica_index, peers, admin_key)');
   t.equal(at('\n\nlisten = 7420\n'), 'c.toml:3: expected HOST:PORT as a non-empty string');
   t.equal(at('replica_index = "x"\n'), 'c.toml:1: expected an integer from 0 to 4, got "x"');
   t.match(at('[server]\n'), /^c\.toml:1: tables/);
