@@ -1,7 +1,14 @@
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { Verity } from 'veritydb';
+
+
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine, parseId, UsageError, withDb, type Flags, type Io, type Target } from './command.js';
+import { exportCommand, verifyExportCommand } from './export-command.js';
 import { ProgressBar, renderStatus, renderTable, statusJson, toJsonValue, type ResultRow } from './format.js';
+import { tokenCommand } from './token-command.js';
+
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io };
 
 /**
  * `vdb-admin`: the operator CLI (DESIGN §11). Every command runs remotely against a server
@@ -10,21 +17,6 @@ import { ProgressBar, renderStatus, renderTable, statusJson, toJsonValue, type R
  *
  * Exit codes: 0 success, 1 the operation failed (one line on stderr says why), 2 bad usage.
  */
-
-export interface Io {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly stdin: NodeJS.ReadableStream;
-  readonly interactive: boolean;
-  /** stderr is a terminal: long operations (verify) draw a progress bar there. */
-  readonly progress?: boolean;
-  /** Where `VDB_TOKEN` is read (default `process.env`). */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-}
-
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
 
 export const HELP = `vdb-admin — operate a VerityDB database
 
@@ -40,6 +32,18 @@ Usage:
       The tenant is created on first use if it does not exist.
   vdb-admin verify [--tenant N] [--json]        (embedded mode)
       Check the log's hash chain (every record, or one tenant's chain).
+  vdb-admin token create --scope SCOPE [--scope …] [--expires-in DURATION] [--subject NAME]
+                         [--admin-key FILE] [--json]
+      Create an access token. SCOPE: admin, tenant:<id>:read or tenant:<id>:write;
+      DURATION: e.g. 90s, 15m, 12h, 30d (default), 2w. Remote: the server signs it for the
+      subject of the token that asks. Embedded: signed here with the data dir's admin key
+      (<data-dir>/keys/admin.key) or --admin-key FILE; --subject defaults to admin.
+  vdb-admin export --tenant N --out FILE [--admin-key FILE] [--json]   (embedded mode)
+      Write tenant N's hash chain and a head statement signed with the admin key
+      (format: docs/EXPORT.md). No other tenant's data is in the file.
+  vdb-admin verify-export FILE [--public-key HEX|FILE] [--json]       (offline)
+      Check every record's hash, every per-tenant link and the signed head. --public-key
+      pins the cluster's admin public key (e.g. DIR/admin.pub from cluster init).
   vdb-admin help
 
 Every command runs either
@@ -55,13 +59,6 @@ Exit codes: 0 success, 1 failure (one line on stderr says why), 2 bad usage.
 
 const READ_PREFIXES = ['select', 'show', 'describe', 'explain'];
 
-class UsageError extends Error {}
-
-interface Target {
-  readonly dataDir: string;
-  readonly addresses: readonly string[] | null;
-  readonly token: string | undefined;
-}
 
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   let parsed;
@@ -77,6 +74,17 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
         tenant: { type: 'string' },
         id: { type: 'string' },
         name: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        'expires-in': { type: 'string' },
+        subject: { type: 'string' },
+        'admin-key': { type: 'string' },
+        out: { type: 'string' },
+        from: { type: 'string' },
+        'public-key': { type: 'string' },
+        nodes: { type: 'string' },
+        dir: { type: 'string' },
+        'base-port': { type: 'string' },
+        timeout: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -105,6 +113,13 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       case 'verify':
         noArguments(command, rest);
         return await verifyCommand(target, values.tenant === undefined ? undefined : parseId(values.tenant, '--tenant'), json, io);
+      case 'token':
+        return await tokenCommand(target, rest, values, json, io);
+      case 'export':
+        noArguments(command, rest);
+        return await exportCommand(target, values, json, io);
+      case 'verify-export':
+        return await verifyExportCommand(values, rest, json, io);
       default:
         throw new UsageError(`unknown command '${command}' (see vdb-admin help)`);
     }
@@ -118,23 +133,16 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-function targetOf(values: { 'data-dir'?: string | undefined; addresses?: string[] | undefined; token?: string | undefined }, io: Io): Target {
+function targetOf(values: Flags, io: Io): Target {
   const addresses = values.addresses?.flatMap((list) => list.split(',')).map((a) => a.trim()).filter((a) => a !== '') ?? null;
   if (addresses !== null && addresses.length === 0) throw new UsageError('--addresses needs at least one HOST:PORT');
   if (addresses !== null && values['data-dir'] !== undefined) throw new UsageError('--addresses (remote) and --data-dir (embedded) exclude each other');
   if (addresses === null && values.token !== undefined) throw new UsageError('--token needs --addresses (embedded mode has no authentication)');
-  return { dataDir: values['data-dir'] ?? './data', addresses, token: values.token ?? (io.env ?? process.env)['VDB_TOKEN'] };
+  return { dataDir: values['data-dir'] ?? './data', dataDirGiven: values['data-dir'] !== undefined, addresses, token: values.token ?? (io.env ?? process.env)['VDB_TOKEN'] };
 }
 
 function noArguments(command: string, rest: readonly string[]): void {
   if (rest.length > 0) throw new UsageError(`${command} takes no arguments, got '${rest.join(' ')}'`);
-}
-
-function parseId(text: string | undefined, flag: string): number {
-  if (text === undefined) throw new UsageError(`${flag} is required`);
-  const id = Number(text);
-  if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`${flag} must be a positive integer, got '${text}'`);
-  return id;
 }
 
 function codeOf(error: unknown): string {
@@ -149,27 +157,6 @@ function messageOf(error: unknown): string {
 function describeError(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? `${code}: ${messageOf(error)}` : messageOf(error);
-}
-
-/** The reason on one line, whatever the error message holds. */
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ');
-}
-
-/** Opens the database the flags name: a server through the SDK, or the data dir in-process. */
-async function openDb(target: Target): Promise<Verity> {
-  if (target.addresses === null) return Verity.open(target.dataDir);
-  if (target.token === undefined || target.token === '') throw new UsageError('remote mode needs a token: --token TOKEN or VDB_TOKEN');
-  return Verity.connect({ addresses: target.addresses, token: target.token });
-}
-
-async function withDb<T>(target: Target, action: (db: Verity) => Promise<T>): Promise<T> {
-  const db = await openDb(target);
-  try {
-    return await action(db);
-  } finally {
-    await db.close();
-  }
 }
 
 async function statusCommand(target: Target, json: boolean, io: Io): Promise<number> {
