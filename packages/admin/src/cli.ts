@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { Verity } from 'veritydb';
 
 
+import { backupCommand, restoreCommand } from './backup.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine, parseId, UsageError, withDb, type Flags, type Io, type Target } from './command.js';
 import { exportCommand, verifyExportCommand } from './export-command.js';
 import { ProgressBar, renderStatus, renderTable, statusJson, toJsonValue, type ResultRow } from './format.js';
@@ -44,6 +45,11 @@ Usage:
   vdb-admin verify-export FILE [--public-key HEX|FILE] [--json]       (offline)
       Check every record's hash, every per-tenant link and the signed head. --public-key
       pins the cluster's admin public key (e.g. DIR/admin.pub from cluster init).
+  vdb-admin backup --out DIR [--json]                                  (embedded mode)
+      A consistent copy of the data dir (its lock held, after a checkpoint) with a manifest of
+      every file's BLAKE3 and the state hash. Refused while a server holds the data dir.
+  vdb-admin restore --from DIR --data-dir DIR2 [--json]
+      Check the backup, copy it into the new or empty DIR2, open it and require the same state.
   vdb-admin help
 
 Every command runs either
@@ -120,6 +126,12 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
         return await exportCommand(target, values, json, io);
       case 'verify-export':
         return await verifyExportCommand(values, rest, json, io);
+      case 'backup':
+        noArguments(command, rest);
+        return await backupCommand(target, values, json, io);
+      case 'restore':
+        noArguments(command, rest);
+        return await restoreCommand(values, json, io);
       default:
         throw new UsageError(`unknown command '${command}' (see vdb-admin help)`);
     }
