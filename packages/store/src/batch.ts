@@ -1,7 +1,7 @@
 import {
   assert, type IndexLayout, type Key, type Position, type Row, type ScanOptions, type TableLayout, type TableWriter, type Value,
 } from '@veritydb/types';
-import { Reader } from './reader.js';
+import { Reader, ScanGuard } from './reader.js';
 import { checkIndexLayout, checkTableLayout, IndexState, TableState, visibleIncarnation, type Lifetime } from './table.js';
 import {
   entryKey, indexEntryKey, liveVersion, liveWithPrefix, NEVER, project, sameKey, type TreeKey, type Version, type VersionTree,
@@ -31,13 +31,15 @@ type BatchState = 'open' | 'committed' | 'aborted';
 export class WriteBatch implements TableWriter {
   readonly #host: BatchHost;
   readonly #reader: Reader;
+  /** Scans of this batch's reads that are suspended over the trees it writes. */
+  readonly #scans = new ScanGuard();
   readonly #undo: (() => void)[] = [];
   readonly #dirty = new Set<TableState>();
   #state: BatchState = 'open';
 
   constructor(host: BatchHost, readonly position: Position) {
     this.#host = host;
-    this.#reader = new Reader(host.tables, position, true);
+    this.#reader = new Reader(host.tables, position, true, this.#scans);
   }
 
   get state(): BatchState {
@@ -203,11 +205,17 @@ export class WriteBatch implements TableWriter {
   #addVersion(state: TableState, row: Row): void {
     const version: Version = Object.freeze({ createdAt: this.position, deletedAt: NEVER, row: Object.freeze([...row]) });
     const places = this.#places(state, version);
-    for (const [tree, key] of places) assert(tree.set(key, version, false), 'a new version has a fresh tree key');
+    for (const [tree, key] of places) {
+      this.#scans.beforeWrite(tree);
+      assert(tree.set(key, version, false), 'a new version has a fresh tree key');
+    }
     state.liveCount += 1;
     this.#dirty.add(state);
     this.#undo.push(() => {
-      for (const [tree, key] of places) assert(tree.delete(key), 'undo removes the version it added');
+      for (const [tree, key] of places) {
+        this.#scans.beforeWrite(tree);
+        assert(tree.delete(key), 'undo removes the version it added');
+      }
       state.liveCount -= 1;
     });
   }
@@ -219,13 +227,17 @@ export class WriteBatch implements TableWriter {
     const places = this.#places(state, version);
     const ended: Version = Object.freeze({ createdAt: version.createdAt, deletedAt: this.position, row: version.row });
     for (const [tree, key, since] of places) {
+      this.#scans.beforeWrite(tree);
       if (version.createdAt === this.position || since === this.position) assert(tree.delete(key), 'the entry to remove is present');
       else assert(!tree.set(key, ended, true), 'the entry to end is present');
     }
     state.liveCount -= 1;
     this.#dirty.add(state);
     this.#undo.push(() => {
-      for (const [tree, key] of places) tree.set(key, version, true);
+      for (const [tree, key] of places) {
+        this.#scans.beforeWrite(tree);
+        tree.set(key, version, true);
+      }
       state.liveCount += 1;
     });
   }
@@ -279,11 +291,13 @@ export class WriteBatch implements TableWriter {
         changes.push([key, version, Object.freeze({ createdAt: version.createdAt, deletedAt: NEVER, row: version.row })]);
       }
     }
+    this.#scans.beforeWrite(tree);
     for (const [key, , replacement] of changes) {
       if (replacement === undefined) tree.delete(key);
       else tree.set(key, replacement, true);
     }
     this.#undo.push(() => {
+      this.#scans.beforeWrite(tree);
       for (const [key, original] of changes) tree.set(key, original, true);
     });
   }

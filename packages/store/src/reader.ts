@@ -1,6 +1,45 @@
 import { assert, type Key, type KeyRange, type Position, type Row, type ScanOptions, type TableReader } from '@veritydb/types';
 import { visibleIncarnation, type CatalogSource, type IndexSource, type TableSource } from './table.js';
-import { scanTree, versionAt, type Version, type VersionTree } from './tree.js';
+import { scanTree, versionAt, type ScanCursor, type Version, type VersionTree } from './tree.js';
+
+/**
+ * The open write batch's registry of suspended scans over its live trees (see `ScanCursor`):
+ * before the batch writes a tree, the scans open on it move to a clone of it.
+ */
+export class ScanGuard {
+  readonly #open = new Map<VersionTree, Set<ScanCursor>>();
+
+  open(tree: VersionTree): ScanCursor {
+    const cursor: ScanCursor = { source: tree, moved: false };
+    let set = this.#open.get(tree);
+    if (set === undefined) {
+      set = new Set();
+      this.#open.set(tree, set);
+    }
+    set.add(cursor);
+    return cursor;
+  }
+
+  close(tree: VersionTree, cursor: ScanCursor): void {
+    const set = this.#open.get(tree);
+    if (set === undefined || !set.delete(cursor)) return;
+    if (set.size === 0) this.#open.delete(tree);
+  }
+
+  /** Call before every write to `tree`. */
+  beforeWrite(tree: VersionTree): void {
+    if (this.#open.size === 0) return;
+    const set = this.#open.get(tree);
+    if (set === undefined) return;
+    const frozen = tree.clone();
+    for (const cursor of set) {
+      cursor.source = frozen;
+      cursor.moved = true;
+    }
+    // The clone is never written: its scans need no more guarding.
+    this.#open.delete(tree);
+  }
+}
 
 /**
  * A read view of one tenant's tables at one position: sees exactly the versions with
@@ -15,10 +54,15 @@ import { scanTree, versionAt, type Version, type VersionTree } from './tree.js';
 export class Reader implements TableReader {
   readonly #catalog: CatalogSource;
   readonly #isolateScans: boolean;
+  readonly #guard: ScanGuard | undefined;
 
-  constructor(catalog: CatalogSource, readonly position: Position, isolateScans: boolean) {
+  /** `isolateScans`: the trees may be written while a scan is suspended, so scans must read
+   * them as of their start — through `guard` when the writer reports its writes to one, else
+   * by cloning each tree up front. */
+  constructor(catalog: CatalogSource, readonly position: Position, isolateScans: boolean, guard?: ScanGuard) {
     this.#catalog = catalog;
     this.#isolateScans = isolateScans;
+    this.#guard = guard;
   }
 
   hasTable(table: string): boolean {
@@ -28,7 +72,7 @@ export class Reader implements TableReader {
   scan(table: string, options?: ScanOptions): Iterable<Row> {
     const source = this.table(table);
     checkRange(options?.range, source.layout.primaryKey.length);
-    return rows(scanTree(this.#iterable(source.primary), this.position, options?.range, options?.reverse === true));
+    return this.#scan(source.primary, options);
   }
 
   get(table: string, key: Key): Row | undefined {
@@ -42,7 +86,7 @@ export class Reader implements TableReader {
     const source = this.table(table);
     const found = this.index(source, index);
     checkRange(options?.range, found.layout.columns.length);
-    return rows(scanTree(this.#iterable(found.tree), this.position, options?.range, options?.reverse === true));
+    return this.#scan(found.tree, options);
   }
 
   rowCount(table: string): number {
@@ -69,8 +113,11 @@ export class Reader implements TableReader {
     return found;
   }
 
-  #iterable(tree: VersionTree): VersionTree {
-    return this.#isolateScans ? tree.clone() : tree;
+  #scan(tree: VersionTree, options: ScanOptions | undefined): Iterable<Row> {
+    const reverse = options?.reverse === true;
+    if (!this.#isolateScans) return rows(scanTree(tree, this.position, options?.range, reverse));
+    if (this.#guard === undefined) return rows(scanTree(tree.clone(), this.position, options?.range, reverse));
+    return guardedRows(this.#guard, tree, this.position, options?.range, reverse);
   }
 }
 
@@ -84,4 +131,18 @@ function checkRange(range: KeyRange | undefined, keyLength: number): void {
 
 function* rows(versions: Iterable<Version>): Generator<Row> {
   for (const version of versions) yield version.row;
+}
+
+/** Registers the scan at the call, as a scan reads the tree as of its call; unregisters it when
+ * it ends or is abandoned (`return()` from `break`). One never iterated stays registered until
+ * the next write to its tree moves it to a clone. */
+function guardedRows(guard: ScanGuard, tree: VersionTree, position: number, range: KeyRange | undefined, reverse: boolean): Iterable<Row> {
+  const cursor = guard.open(tree);
+  return (function* () {
+    try {
+      for (const version of scanTree(tree, position, range, reverse, cursor)) yield version.row;
+    } finally {
+      guard.close(tree, cursor);
+    }
+  })();
 }

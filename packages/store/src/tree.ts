@@ -72,22 +72,48 @@ export function visibleAt(version: Version, position: number): boolean {
   return version.createdAt <= position && position < version.deletedAt;
 }
 
-/** Versions visible at `position` within `range`, in tree order (or reversed). Lazy. */
+/**
+ * Where a scan reads from. A scan of a tree that may be written while the scan is suspended
+ * (the open write batch's trees) reads the live tree until the first such write; just before
+ * it, the writer hands the scan a clone of the tree as it was (`ScanGuard.beforeWrite`), and
+ * the scan resumes in the clone after the last key it saw. So a scan sees the tree as of its
+ * start, as if it had cloned it up front, but a scan that no write interrupts (almost all of
+ * them) costs no clone: a clone marks the tree's nodes shared, and the next write to the live
+ * tree would copy its path.
+ */
+export interface ScanCursor {
+  source: VersionTree;
+  /** Set when `source` was replaced while the scan was suspended. */
+  moved: boolean;
+}
+
+/** Versions visible at `position` within `range`, in tree order (or reversed). Lazy. With a
+ * cursor, reads `cursor.source`, resuming after the last key seen when it is replaced. */
 export function* scanTree(tree: VersionTree, position: number, range: KeyRange | undefined,
-  reverse: boolean): Generator<Version> {
+  reverse: boolean, cursor?: ScanCursor): Generator<Version> {
   const lower = range?.lower === undefined ? undefined : lowerProbe(range.lower);
   const upper = range?.upper === undefined ? undefined : upperProbe(range.upper);
   if (lower !== undefined && upper !== undefined && compareTreeKeys(lower, upper) >= 0) return;
-  if (!reverse) {
-    for (const [key, version] of tree.entries(lower)) {
-      if (upper !== undefined && compareTreeKeys(key, upper) >= 0) return;
-      if (visibleAt(version, position)) yield version;
+  let source = cursor?.source ?? tree;
+  let last: TreeKey | undefined;
+  for (;;) {
+    const entries = reverse ? source.entriesReversed(last ?? upper) : source.entries(last ?? lower);
+    let resumed = false;
+    for (const [key, version] of entries) {
+      if (last !== undefined && compareTreeKeys(key, last) === 0) continue;
+      if (!reverse && upper !== undefined && compareTreeKeys(key, upper) >= 0) return;
+      if (reverse && lower !== undefined && compareTreeKeys(key, lower) <= 0) return;
+      last = key;
+      if (!visibleAt(version, position)) continue;
+      yield version;
+      if (cursor !== undefined && cursor.moved) {
+        cursor.moved = false;
+        source = cursor.source;
+        resumed = true;
+        break;
+      }
     }
-  } else {
-    for (const [key, version] of tree.entriesReversed(upper)) {
-      if (lower !== undefined && compareTreeKeys(key, lower) <= 0) return;
-      if (visibleAt(version, position)) yield version;
-    }
+    if (!resumed) return;
   }
 }
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { blake3 } from '@noble/hashes/blake3.js';
-import { AssertionError, checksumHex, position, tenantId, type Row } from '@veritydb/types';
+import { AssertionError, checksumHex, position, Prng, seedFrom, tenantId, type Row, type ScanOptions } from '@veritydb/types';
 import { Store } from '../src/index.js';
 
 const T1 = tenantId(1);
@@ -229,6 +229,56 @@ t.test('a batch may write while it scans', async (t) => {
   for (const row of store.latest(T1).scan('t')) counts[row[1] as number]! += 1;
   t.same(counts, [0, 500, 500]);
   store.checkInvariants();
+});
+
+t.test('suspended scans of a batch read the trees as of their start while the batch writes', async (t) => {
+  const seed = seedFrom(process.env, () => Date.now() % 1_000_000_000);
+  t.comment(`SEED=${seed}`);
+  const rng = new Prng(seed);
+  const store = storeWithTenants(1);
+  batch(store, 1, 1, (w) => {
+    w.createTable('t', { primaryKey: [0], columnCount: 2 });
+    w.createIndex('t', 'by_v', { columns: [1], unique: false });
+    for (let i = 0; i < 200; i++) w.insert('t', [i, rng.int(20)]);
+  });
+  for (let at = 2; at < 12; at++) {
+    const w = store.begin(T1, position(at));
+    const open: { rows: Iterator<Row>; expected: Row[]; seen: number }[] = [];
+    for (let step = 0; step < 300; step++) {
+      const roll = rng.int(4);
+      if (roll === 0 && open.length < 4) {
+        const bound = rng.int(20);
+        const options: ScanOptions = { reverse: rng.chance(0.5), ...(rng.chance(0.5) ? { range: { lower: { key: [bound], inclusive: rng.chance(0.5) } } } : {}) };
+        const index = rng.chance(0.5);
+        const scan = (): Iterable<Row> => (index ? w.indexScan('t', 'by_v', options) : w.scan('t', options));
+        open.push({ rows: scan()[Symbol.iterator](), expected: [...scan()], seen: 0 });
+      } else if (roll === 1 && open.length > 0) {
+        const i = rng.int(open.length);
+        const scan = open[i]!;
+        const next = scan.rows.next();
+        if (next.done === true) {
+          t.equal(scan.seen, scan.expected.length, `scan ended after all its rows (position ${at}, step ${step})`);
+          open.splice(i, 1);
+        } else {
+          t.same(next.value, scan.expected[scan.seen], `row ${scan.seen} of a suspended scan (position ${at}, step ${step})`);
+          scan.seen += 1;
+        }
+      } else {
+        const key = rng.int(300);
+        const exists = w.get('t', [key]) !== undefined;
+        if (!exists) w.insert('t', [key, rng.int(20)]);
+        else if (rng.chance(0.5)) w.delete('t', [key]);
+        else w.update('t', [key], [key, rng.int(20)]);
+      }
+    }
+    for (const scan of open) {
+      const rest = [...{ [Symbol.iterator]: () => scan.rows }];
+      t.same(rest, scan.expected.slice(scan.seen), `the rest of a suspended scan (position ${at})`);
+    }
+    if (rng.chance(0.3)) w.abort();
+    else w.commit();
+    store.checkInvariants();
+  }
 });
 
 t.test('tenants are isolated', async (t) => {
