@@ -4,6 +4,7 @@ import { Verity } from 'veritydb';
 
 
 import { backupCommand, restoreCommand } from './backup.js';
+import { clusterCommand } from './cluster.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine, parseId, UsageError, withDb, type Flags, type Io, type Target } from './command.js';
 import { exportCommand, verifyExportCommand } from './export-command.js';
 import { ProgressBar, renderStatus, renderTable, statusJson, toJsonValue, type ResultRow } from './format.js';
@@ -50,6 +51,20 @@ Usage:
       every file's BLAKE3 and the state hash. Refused while a server holds the data dir.
   vdb-admin restore --from DIR --data-dir DIR2 [--json]
       Check the backup, copy it into the new or empty DIR2, open it and require the same state.
+  vdb-admin cluster init --nodes 3|5 [--dir DIR] [--base-port P] [--json]
+      Create a local development cluster in DIR (default ./cluster): cluster id, admin key
+      pair (DIR/admin.key, DIR/admin.pub), DIR/admin.token and DIR/replica-<i>.toml for
+      vdb-server --config. Replica i: client port P+2i, HTTP P+2i+1 on 127.0.0.1 (P: 7420).
+  vdb-admin cluster start [--dir DIR] [--timeout DURATION]
+      Start every replica in the background (logs DIR/replica-<i>.log, pids DIR/replica-<i>.pid)
+      and wait until each /ready answers 200 (default timeout 30s).
+  vdb-admin cluster stop [--dir DIR] [--timeout DURATION]
+      SIGTERM every running replica and wait for it to exit.
+  vdb-admin cluster status [--dir DIR] [--json]
+      Per replica: index, address, pid, status, role, view, commit and applied positions.
+  vdb-admin cluster up [--nodes 3|5] [--dir DIR] [--base-port P]
+      init (if DIR holds no cluster), start, print the addresses and token, and stay in the
+      foreground until SIGINT/SIGTERM, then stop the replicas.
   vdb-admin help
 
 Every command runs either
@@ -132,6 +147,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       case 'restore':
         noArguments(command, rest);
         return await restoreCommand(values, json, io);
+      case 'cluster':
+        return await clusterCommand(rest, values, json, io);
       default:
         throw new UsageError(`unknown command '${command}' (see vdb-admin help)`);
     }

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ED25519_PUBLIC_KEY_BYTES, ED25519_SECRET_KEY_BYTES, ed25519PublicKey } from '@veritydb/crypto';
+import { dirname, join } from 'node:path';
+import { ED25519_PUBLIC_KEY_BYTES } from '@veritydb/crypto';
 import { ADMIN_KEY_FILE, claimsProblem, createToken, ensureAdminKeys, keyId, parseScope, type Scope, type TokenClaims } from '@veritydb/server';
 import { VerityError } from '@veritydb/types';
 
@@ -28,31 +28,18 @@ export async function dataDirAdminKey(dataDir: string, nowSeconds: number): Prom
 }
 
 /**
- * Reads an admin key file at any path, with the checks the server applies to
- * `<data-dir>/keys/admin.key`: owner-only mode, exactly 64 hex digits.
+ * Reads an admin key file at any path (the cluster's shared key) through the server's loader,
+ * which checks it exactly as `vdb-server --admin-key` does: owner-only mode, 64 hex digits.
  */
-export async function adminKeyFile(path: string): Promise<AdminKey> {
-  let mode: number;
-  try {
-    mode = (await stat(path)).mode;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new VerityError('NoAdminKey', `${path} does not exist`);
-    throw error;
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new VerityError('InsecureKey', `${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
-  }
-  const text = (await readFile(path, 'utf8')).trim();
-  if (!/^[0-9a-f]+$/.test(text) || text.length !== ED25519_SECRET_KEY_BYTES * 2) {
-    throw new VerityError('CorruptKey', `${path} does not hold a ${ED25519_SECRET_KEY_BYTES}-byte hex key`);
-  }
-  const secretKey = new Uint8Array(Buffer.from(text, 'hex'));
-  return { secretKey, publicKey: ed25519PublicKey(secretKey), path };
+export async function adminKeyFile(path: string, nowSeconds: number): Promise<AdminKey> {
+  if (!(await exists(path))) throw new VerityError('NoAdminKey', `${path} does not exist`);
+  const keys = await ensureAdminKeys(dirname(path), nowSeconds, path);
+  return { secretKey: keys.secretKey, publicKey: keys.publicKey, path };
 }
 
 /** `--admin-key FILE` if given, else the data dir's key. */
 export async function findAdminKey(adminKeyPath: string | undefined, dataDir: string, nowSeconds: number): Promise<AdminKey> {
-  return adminKeyPath === undefined ? dataDirAdminKey(dataDir, nowSeconds) : adminKeyFile(adminKeyPath);
+  return adminKeyPath === undefined ? dataDirAdminKey(dataDir, nowSeconds) : adminKeyFile(adminKeyPath, nowSeconds);
 }
 
 /**
