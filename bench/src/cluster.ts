@@ -9,14 +9,14 @@
  * then one ratio line per mode × client count (veritydb / etcd) and a final line checking the
  * targets of DESIGN §14 / issue 5. The systems run one after the other, never at once.
  *
- * Usage: node bench/dist/cluster.js [--seconds S=10] [--warmup S=2] [--clients 1,8,32,128]
+ * Usage: node bench/dist/cluster.js [--seconds S=10] [--warmup S=2] [--clients 1,8,32,128] [--modes single,batch100]
  *          [--systems veritydb,etcd] [--batch-form values|statements] [--no-install] [--cpu-prof DIR]
  */
 import { loadavg, cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { EtcdCluster, ensureEtcd, etcdVersion } from './etcd.js';
 import { runCell, type CellResult, type Operation } from './load.js';
-import { installCleanup, sleep, stopAll } from './processes.js';
+import { cpuSeconds, installCleanup, sleep, stopAll } from './processes.js';
 import { VALUE_BYTES, VerityCluster, type BatchForm } from './veritydb.js';
 
 const BATCH_ROWS = 100;
@@ -33,6 +33,7 @@ interface Options {
   readonly seconds: number;
   readonly warmupSeconds: number;
   readonly clients: readonly number[];
+  readonly modes: readonly Mode[];
   readonly systems: readonly System[];
   readonly batchForm: BatchForm;
   readonly install: boolean;
@@ -43,6 +44,7 @@ function parseOptions(argv: readonly string[]): Options {
   let seconds = 10;
   let warmupSeconds = 2;
   let clients = [1, 8, 32, 128];
+  let modes: Mode[] = [...MODES];
   let systems: System[] = ['veritydb', 'etcd'];
   let batchForm: BatchForm = 'values';
   let install = true;
@@ -63,6 +65,10 @@ function parseOptions(argv: readonly string[]): Options {
       case '--seconds': seconds = positive(value()); break;
       case '--warmup': warmupSeconds = Number(value()); break;
       case '--clients': clients = value().split(',').map((text) => Math.floor(positive(text))); break;
+      case '--modes': modes = value().split(',').map((text) => {
+        if (text !== 'single' && text !== 'batch100') throw new Error(`--modes: unknown mode ${text}`);
+        return text;
+      }); break;
       case '--systems': systems = value().split(',').map((text) => {
         if (text !== 'veritydb' && text !== 'etcd') throw new Error(`--systems: unknown system ${text}`);
         return text;
@@ -79,7 +85,7 @@ function parseOptions(argv: readonly string[]): Options {
     }
   }
   if (!(Number.isFinite(warmupSeconds) && warmupSeconds >= 0)) throw new Error('--warmup: expected a number ≥ 0');
-  return { seconds, warmupSeconds, clients, systems, batchForm, install, cpuProfileDirectory };
+  return { seconds, warmupSeconds, clients, modes, systems, batchForm, install, cpuProfileDirectory };
 }
 
 interface Line {
@@ -102,17 +108,22 @@ function printCell(line: Line, extra: Record<string, unknown>): void {
     writes_per_s: round(result.writesPerSecond, 1), rows_per_s: round(result.writesPerSecond * rows, 1),
     p50_ms: round(result.p50Ms, 3), p99_ms: round(result.p99Ms, 3), max_ms: round(result.maxMs, 3),
     requests: result.requests, errors: result.errors, ...(result.firstError === null ? {} : { first_error: result.firstError }),
+    client_cpu_pct: round(result.cpuPercent[0] ?? Number.NaN, 1), server_cpu_pct: result.cpuPercent.slice(1).map((pct) => round(pct, 1)),
+    // CPU per request is what a busy shared machine distorts least (it does not count time spent waiting for a core).
+    server_cpu_ms_per_request: result.cpuPercent.slice(1).map((pct) => round((10 * pct * result.seconds) / result.requests, 3)),
     seconds: result.seconds, rows_per_request: rows, value_bytes: VALUE_BYTES, load_avg_1m: round(loadavg()[0] ?? Number.NaN, 2),
     ...extra,
   });
 }
 
 /** Runs every mode × client count for one system; `operations(mode, clients)` builds the clients' requests. */
-async function runSystem(system: System, options: Options, operations: (mode: Mode, clients: number) => Promise<Operation[]>, extra: Record<string, unknown>): Promise<Line[]> {
+async function runSystem(system: System, options: Options, cluster: { cpuSeconds(): number[] }, operations: (mode: Mode, clients: number) => Promise<Operation[]>, extra: Record<string, unknown>): Promise<Line[]> {
   const lines: Line[] = [];
-  for (const mode of MODES) {
+  // The bench process (the clients) first, then the servers in index order.
+  const sampleCpu = (): number[] => [cpuSeconds(process.pid), ...cluster.cpuSeconds()];
+  for (const mode of options.modes) {
     for (const clients of options.clients) {
-      const result = await runCell(await operations(mode, clients), options.warmupSeconds, options.seconds);
+      const result = await runCell(await operations(mode, clients), options.warmupSeconds, options.seconds, sampleCpu);
       const line = { system, mode, result };
       printCell(line, extra);
       lines.push(line);
@@ -126,7 +137,7 @@ async function runVerity(options: Options): Promise<Line[]> {
   const nodeFlags = options.cpuProfileDirectory === null ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDirectory];
   const cluster = await VerityCluster.start({ nodeFlags });
   try {
-    return await runSystem('veritydb', options, async (mode, clients) => {
+    return await runSystem('veritydb', options, cluster, async (mode, clients) => {
       const handles = await cluster.handles(clients);
       return handles.map((db) => (mode === 'single' ? cluster.singleInsert(db) : cluster.batchInsert(db, BATCH_ROWS, options.batchForm)));
     }, { batch_form: options.batchForm });
@@ -143,7 +154,7 @@ async function runEtcd(options: Options): Promise<Line[]> {
   }
   const cluster = await EtcdCluster.start(VALUE_BYTES);
   try {
-    return await runSystem('etcd', options, async (mode, clients) => Array.from({ length: clients }, () => (mode === 'single' ? cluster.put() : cluster.txn(BATCH_ROWS))),
+    return await runSystem('etcd', options, cluster, async (mode, clients) => Array.from({ length: clients }, () => (mode === 'single' ? cluster.put() : cluster.txn(BATCH_ROWS))),
       { etcd_version: etcdVersion(), batch_form: 'txn' });
   } finally {
     await cluster.stop();
@@ -155,7 +166,7 @@ function find(lines: readonly Line[], system: System, mode: Mode, clients: numbe
 }
 
 function printRatios(lines: readonly Line[], options: Options): void {
-  for (const mode of MODES) {
+  for (const mode of options.modes) {
     for (const clients of options.clients) {
       const verity = find(lines, 'veritydb', mode, clients);
       const etcd = find(lines, 'etcd', mode, clients);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { freePorts, httpOk, logTail, removeDirectory, startChild, stopChild, tempDirectory, waitUntil, type Child } from './processes.js';
+import { cpuSeconds, freePorts, httpOk, logTail, removeDirectory, startChild, stopChild, tempDirectory, waitUntil, type Child } from './processes.js';
 import type { Operation } from './load.js';
 
 const MEMBERS = 3;
@@ -114,6 +114,11 @@ export class EtcdCluster {
       for (let i = 0; i < rows; i += 1) puts.push(`{"request_put":{"key":"${this.#key()}","value":"${this.#value}"}}`);
       await post(url, `{"success":[${puts.join(',')}]}`);
     };
+  }
+
+  /** CPU seconds used so far by each member. */
+  cpuSeconds(): number[] {
+    return this.#members.map((member) => cpuSeconds(member.process.pid));
   }
 
   async stop(): Promise<void> {

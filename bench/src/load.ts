@@ -18,15 +18,25 @@ export interface CellResult {
   readonly maxMs: number;
   /** The first error message seen, if any. */
   readonly firstError: string | null;
+  /** CPU use during the measured window, percent of one core, per sampled process (see `runCell`). */
+  readonly cpuPercent: readonly number[];
 }
 
 /** Pause after a failed request, so a broken peer does not turn the loop into a spin. */
 const ERROR_PAUSE_MS = 10;
 
-export async function runCell(operations: readonly Operation[], warmupSeconds: number, seconds: number): Promise<CellResult> {
+/**
+ * `sampleCpu` returns CPU seconds used so far by each process of interest; it is called when the
+ * measured window opens and when it closes.
+ */
+export async function runCell(operations: readonly Operation[], warmupSeconds: number, seconds: number, sampleCpu: () => number[]): Promise<CellResult> {
   const start = performance.now();
   const measureFrom = start + warmupSeconds * 1_000;
   const measureUntil = measureFrom + seconds * 1_000;
+  let cpuFrom: number[] = [];
+  let cpuUntil: number[] = [];
+  const opened = setTimeout(() => { cpuFrom = sampleCpu(); }, measureFrom - start);
+  const closed = setTimeout(() => { cpuUntil = sampleCpu(); }, measureUntil - start);
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | null = null;
@@ -47,6 +57,9 @@ export async function runCell(operations: readonly Operation[], warmupSeconds: n
     }
   };
   await Promise.all(operations.map(worker));
+  clearTimeout(opened);
+  clearTimeout(closed);
+  if (cpuUntil.length === 0) cpuUntil = sampleCpu();
   latencies.sort((a, b) => a - b);
   return {
     clients: operations.length,
@@ -58,6 +71,7 @@ export async function runCell(operations: readonly Operation[], warmupSeconds: n
     p99Ms: percentile(latencies, 0.99),
     maxMs: latencies.length === 0 ? Number.NaN : latencies[latencies.length - 1]!,
     firstError,
+    cpuPercent: cpuUntil.map((used, i) => (100 * (used - (cpuFrom[i] ?? Number.NaN))) / seconds),
   };
 }
 

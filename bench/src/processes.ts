@@ -142,3 +142,24 @@ export async function httpOk(url: string): Promise<boolean> {
   await response.arrayBuffer();
   return response.ok;
 }
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which is in parentheses and may hold spaces): utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The process ids of a set of children (for CPU accounting). */
+export function pids(list: readonly Child[]): (number | undefined)[] {
+  return list.map((child) => child.process.pid);
+}

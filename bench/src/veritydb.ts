@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Verity } from 'veritydb';
-import { freePorts, httpOk, logTail, removeDirectory, startChild, stopChild, tempDirectory, waitUntil, type Child } from './processes.js';
+import { cpuSeconds, freePorts, httpOk, logTail, removeDirectory, startChild, stopChild, tempDirectory, waitUntil, type Child } from './processes.js';
 import type { Operation } from './load.js';
 
 /** The built server entry point (`npx tsc -b packages/server` produces it). */
@@ -77,6 +77,16 @@ export class VerityCluster {
     } finally {
       await db.close();
     }
+  }
+
+  /** The replicas' process ids, in index order. */
+  pids(): (number | undefined)[] {
+    return this.#replicas.map((replica) => replica.process.pid);
+  }
+
+  /** CPU seconds used so far by each replica. */
+  cpuSeconds(): number[] {
+    return this.#replicas.map((replica) => cpuSeconds(replica.process.pid));
   }
 
   /** `count` SDK handles (one `Verity.connect` per client, so one connection each), opened once and reused. */
