@@ -158,8 +158,3 @@ export function cpuSeconds(pid: number | undefined): number {
     return Number.NaN;
   }
 }
-
-/** The process ids of a set of children (for CPU accounting). */
-export function pids(list: readonly Child[]): (number | undefined)[] {
-  return list.map((child) => child.process.pid);
-}

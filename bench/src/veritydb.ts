@@ -79,11 +79,6 @@ export class VerityCluster {
     }
   }
 
-  /** The replicas' process ids, in index order. */
-  pids(): (number | undefined)[] {
-    return this.#replicas.map((replica) => replica.process.pid);
-  }
-
   /** CPU seconds used so far by each replica. */
   cpuSeconds(): number[] {
     return this.#replicas.map((replica) => cpuSeconds(replica.process.pid));
