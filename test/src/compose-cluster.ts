@@ -160,6 +160,13 @@ export class LocalCluster {
     }
   }
 
+  /** Waits (bounded) until the service's process exits; its exit code and stderr, or null if it still runs. */
+  async exitOf(name: string, waitMs: number): Promise<{ code: number | null; stderr: string } | null> {
+    const node = this.nodes.find((n) => n.service.name === name);
+    if (node === undefined) throw new Error(`no service ${name}`);
+    return await exited(node, waitMs) ? { code: node.exit?.code ?? null, stderr: node.stderr } : null;
+  }
+
   /** The exit status of every node after `stop` (null: had to be killed or still running). */
   exitCodes(): (number | null)[] {
     return this.nodes.map((n) => n.exit?.code ?? null);
