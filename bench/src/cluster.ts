@@ -16,7 +16,7 @@ import { loadavg, cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { EtcdCluster, ensureEtcd, etcdVersion } from './etcd.js';
 import { runCell, type CellResult, type Operation } from './load.js';
-import { cpuSeconds, installCleanup, sleep, stopAll } from './processes.js';
+import { cpuSeconds, installCleanup, interruptedBy, sleep, stopAll } from './processes.js';
 import { VALUE_BYTES, VerityCluster, type BatchForm } from './veritydb.js';
 
 const BATCH_ROWS = 100;
@@ -218,6 +218,8 @@ main().then(
     process.exit(0);
   },
   async (error: unknown) => {
+    // Interrupted: the signal handler stops everything and exits; requests cut short by it are not failures.
+    if (interruptedBy() !== null) return;
     process.stderr.write(`bench:cluster failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
     await stopAll();
     process.exit(1);

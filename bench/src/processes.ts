@@ -25,6 +25,12 @@ export interface Child {
 const children = new Set<Child>();
 const directories = new Set<string>();
 let installed = false;
+let interrupted: NodeJS.Signals | null = null;
+
+/** The signal that is stopping the bench, if any: failures after it are its consequence, not news. */
+export function interruptedBy(): NodeJS.Signals | null {
+  return interrupted;
+}
 
 /** Kills every child (SIGKILL) and removes every directory, synchronously: safe in 'exit'. */
 function cleanupNow(): void {
@@ -43,6 +49,7 @@ export function installCleanup(): void {
   process.once('exit', cleanupNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
+      interrupted = signal;
       process.stderr.write(`bench: ${signal}, stopping every process it started\n`);
       void stopAll().finally(() => process.exit(130));
     });
