@@ -10,11 +10,14 @@ import { ClientError, NotPrimaryError, UnavailableError } from './errors.js';
 export interface ClientOptions extends Omit<ConnectionOptions, 'address'> {
   /** Every replica's "host:port" (any order; the primary is discovered). At least one. */
   readonly addresses: readonly string[];
-  /** How many times one call follows a primary hint or a `NotPrimary` before giving up. */
+  /** How many times one call follows a primary hint or a `NotPrimary` at once, before pausing between tries. */
   readonly redirectsMax?: number;
+  /** How long one call keeps following `NotPrimary` (default 10 s). */
+  readonly redirectWindowMs?: number;
 }
 
 export const REDIRECTS_MAX_DEFAULT = 3;
+export const REDIRECT_WINDOW_MS_DEFAULT = 10_000;
 /** Codes that another replica would answer the same way: trying the next address is pointless. */
 const FINAL_CONNECT_CODES: ReadonlySet<string> = new Set(['Unauthorized', 'Forbidden', 'UnsupportedVersion', 'BadRequest']);
 
@@ -32,6 +35,7 @@ const FINAL_CONNECT_CODES: ReadonlySet<string> = new Set(['Unauthorized', 'Forbi
 export class Client {
   readonly #options: ClientOptions;
   readonly #redirectsMax: number;
+  readonly #redirectWindowMs: number;
   #connection: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
   /** Where the primary was last said to be. */
@@ -46,6 +50,7 @@ export class Client {
     }
     this.#options = options;
     this.#redirectsMax = options.redirectsMax ?? REDIRECTS_MAX_DEFAULT;
+    this.#redirectWindowMs = options.redirectWindowMs ?? REDIRECT_WINDOW_MS_DEFAULT;
     assert(Number.isSafeInteger(this.#redirectsMax) && this.#redirectsMax >= 0, 'redirectsMax ≥ 0');
   }
 
@@ -108,14 +113,23 @@ export class Client {
     return this.#connecting;
   }
 
+  /**
+   * Runs `call` on the primary, following `NotPrimary` (the replica did not take the call, so
+   * a retry cannot apply a write twice). After `redirectsMax` quick redirects it keeps following,
+   * with a growing pause, until `redirectWindowMs` has passed: a failover names a primary that
+   * may be gone for the few hundred milliseconds its backups take to notice.
+   */
   async #onPrimary<T>(call: (connection: Connection) => Promise<T>): Promise<T> {
+    const started = Date.now();
     for (let redirects = 0; ; redirects++) {
       const connection = await this.connection();
       try {
         return await call(connection);
       } catch (error) {
-        if (!(error instanceof NotPrimaryError) || redirects >= this.#redirectsMax) throw error;
+        if (!(error instanceof NotPrimaryError)) throw error;
+        if (redirects >= this.#redirectsMax && Date.now() - started >= this.#redirectWindowMs) throw error;
         this.#follow(connection, error.primary.address);
+        if (redirects >= this.#redirectsMax) await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** (redirects - this.#redirectsMax))));
       }
     }
   }

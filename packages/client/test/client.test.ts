@@ -187,7 +187,7 @@ t.test('Client follows the hello primary hint, then NotPrimary redirects, and re
   } as never);
   a = await withServer(t, { onRequest: notPrimary(() => b?.address ?? '') });
   b = await withServer(t, { onRequest: notPrimary(() => a?.address ?? '') });
-  const looping = await Client.connect({ addresses: [a.address], token, redirectsMax: 3 });
+  const looping = await Client.connect({ addresses: [a.address], token, redirectsMax: 3, redirectWindowMs: 0 });
   t.teardown(() => looping.close());
   await t.rejects(looping.execute(1, [statement]), NotPrimaryError);
   t.equal(a.requests.length + b.requests.length, 4, 'one try plus redirectsMax retries');

@@ -35,6 +35,8 @@ export const clusterEngineLimits = Object.freeze({
   viewChangeWaitMs: 5_000,
   /** A peer counts as reachable when a frame arrived from it within this long. */
   peerSeenMs: 2_000,
+  /** A primary counts as alive when a frame arrived from it within this long (it heartbeats every ~80 ms). */
+  primarySeenMs: 500,
 });
 
 export class ClusterEngine implements Engine {
@@ -66,7 +68,7 @@ export class ClusterEngine implements Engine {
   /** The primary hint the handshake gives clients (null during a view change). */
   primaryHint(): PrimaryHint | null {
     const primary = this.node.primary;
-    if (primary === null) return null;
+    if (primary === null || (primary !== this.node.replicaIndex && !this.#heardFrom(primary))) return null;
     return { index: primary as ReplicaIndex, address: this.#addresses[primary] as string };
   }
 
@@ -139,11 +141,13 @@ export class ClusterEngine implements Engine {
           needed = barrier.result.position;
           break;
         }
-        if (barrier.kind === 'not_primary') {
-          const redirect = await this.#redirect(barrier.primary, deadline, options.signal);
+        if (barrier.kind === 'not_primary' || !this.node.status().isPrimary) {
+          // Deposed (or never the primary): the read goes where the writes go.
+          const redirect = await this.#redirect(barrier.kind === 'not_primary' ? barrier.primary : this.node.primary, deadline, options.signal);
           if (redirect !== null) return refused(redirect);
           continue;
         }
+        if (Date.now() < deadline && barrier.kind !== 'evicted') continue;
         return refused({ code: 'Timeout', message: `the primary could not confirm its view within ${timeoutMs} ms` });
       }
     } else if (options.consistency === 'causal' || options.consistency === 'atPosition') {
@@ -243,19 +247,26 @@ export class ClusterEngine implements Engine {
    * During a view change: wait (bounded) and return null to try again if this replica won.
    */
   async #redirect(primary: number | null, deadline: number, signal?: AbortSignal): Promise<WireError | null> {
-    if (primary !== null && primary !== this.node.replicaIndex) return this.#notPrimary(primary);
+    if (primary !== null && primary !== this.node.replicaIndex && this.#heardFrom(primary)) return this.#notPrimary(primary);
+    // No primary, or one this replica has stopped hearing from (it is probably gone and a view
+    // change is coming): wait, bounded, for a primary that is alive.
     const budget = Math.min(deadline - Date.now(), clusterEngineLimits.viewChangeWaitMs);
     if (budget <= 0 || signal?.aborted === true) return { code: 'Unavailable', message: 'a view change is in progress; no primary is known yet' };
-    await this.node.settle(budget, signal);
-    const now = this.node.primary;
-    if (now === this.node.replicaIndex) {
-      // The replica may be normal before the driver sees it; give it a tick to settle.
-      if (this.node.status().isPrimary) return null;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      return null;
+    const until = Date.now() + budget;
+    const aborted = (): boolean => signal?.aborted === true;
+    while (Date.now() < until && !aborted() && this.node.isOpen) {
+      const now = this.node.primary;
+      if (now === this.node.replicaIndex && this.node.status().isPrimary) return null;
+      if (now !== null && now !== this.node.replicaIndex && this.#heardFrom(now)) return this.#notPrimary(now);
+      await Promise.race([this.node.nextViewChange(), new Promise((resolve) => setTimeout(resolve, 20))]);
     }
-    if (now !== null) return this.#notPrimary(now);
-    return { code: 'Unavailable', message: 'a view change is in progress; no primary is known yet' };
+    return { code: 'Unavailable', message: 'a view change is in progress; no live primary is known yet' };
+  }
+
+  /** Whether a replica frame from `replica` arrived recently (a live primary heartbeats every few ticks). */
+  #heardFrom(replica: number): boolean {
+    const seen = this.#peerSeen.get(replica);
+    return seen !== undefined && Date.now() - seen <= clusterEngineLimits.primarySeenMs;
   }
 
   #notPrimary(primary: number): WireError {

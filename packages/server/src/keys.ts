@@ -92,7 +92,8 @@ async function readSecret(path: string): Promise<Uint8Array | null> {
 
 /** Writes a file only its owner can read, durably (temp file, fsync, rename, fsync dir). */
 async function writePrivate(path: string, content: string): Promise<void> {
-  const temp = `${path}.tmp`;
+  // A unique name: replicas sharing a key directory may write at the same moment.
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const file = await open(temp, 'w', 0o600);
   try {
     await file.writeFile(content);

@@ -159,7 +159,7 @@ export class VerityServer {
 
   #onHttp(request: IncomingMessage, response: ServerResponse): void {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
-    const known = path === '/health' || path === '/ready' || path === '/metrics';
+    const known = path === '/health' || path === '/ready' || path === '/metrics' || path === '/state';
     this.#metrics.httpRequests.inc(known ? path : 'other');
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, 'text/plain', 'method not allowed\n');
     const status = this.#engine.status();
@@ -191,6 +191,11 @@ export class VerityServer {
           connections: this.#connections.size, logHead: status.logHead, durable: status.durable, applied: status.applied,
           tenants: status.tenants, writesInFlight: status.writesInFlight, requestsInFlight,
         }));
+      }
+      case '/state': {
+        // Cluster replicas: what replicas at equal positions must agree on (tests, operators comparing replicas).
+        if (!(this.#engine instanceof ClusterEngine)) return reply(response, 404, 'text/plain', 'not found: /state is served by cluster replicas\n');
+        return reply(response, 200, 'application/json', `${JSON.stringify(this.#engine.node.stateSummary())}\n`);
       }
       default: return reply(response, 404, 'text/plain', 'not found: try /health, /ready or /metrics\n');
     }

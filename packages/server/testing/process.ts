@@ -34,7 +34,17 @@ export function startServer(
   teardown: (fn: () => Promise<void> | void) => void, dataDir: string, extraArgs: readonly string[] = [],
   env: Readonly<Record<string, string>> = {}, startMs = 15_000,
 ): Promise<ServerProcess> {
-  const args = [MAIN, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', ...extraArgs];
+  return spawnServer(teardown, ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', ...extraArgs], env, startMs);
+}
+
+/**
+ * Spawns `vdb-server` with exactly `args` and resolves once it logs `listening`; rejects with its
+ * stderr if it exits first or takes longer than `startMs`. Killed at teardown if it still runs.
+ */
+export function spawnServer(
+  teardown: (fn: () => Promise<void> | void) => void, serverArgs: readonly string[], env: Readonly<Record<string, string>> = {}, startMs = 15_000,
+): Promise<ServerProcess> {
+  const args = [MAIN, ...serverArgs];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv(env) });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
@@ -61,6 +71,7 @@ export function startServer(
           continue;
         }
         logs.push(entry);
+        if (logs.length > 2000) logs.splice(0, 1000);
         if (entry['msg'] === 'listening') {
           clearTimeout(timer);
           resolve({ child, listen: entry['listen'] as string, http: entry['http'] as string, logs, stderr, exited });

@@ -138,7 +138,6 @@ export class ClusterNode {
   #failure: Error | null = null;
   #fatal: ((error: Error) => void) | null = null;
   #state: 'open' | 'closing' | 'closed' = 'open';
-  #lastView = -1;
   #lastStatus = '';
   #barrier: Promise<WriteOutcome> | null = null;
   #barrierNext: Promise<WriteOutcome> | null = null;
@@ -264,6 +263,19 @@ export class ClusterNode {
       replica: this.replicaIndex, replicaCount: this.replicaCount, view: r.view, status: r.status, isPrimary: r.status === 'normal' && r.isPrimary,
       primary: this.primary, op: r.op, commit: r.commitMax, applied: this.head, tenants: this.#tenants.size,
       writesInFlight: this.#pending.size + this.#poolWaiters.length, failure: this.#failure?.message ?? null,
+    };
+  }
+
+  /**
+   * The applied position, the kernel's state hash there and the log's chain hash (the header
+   * checksum of that op): replicas at the same position must agree on both.
+   */
+  stateSummary(): { readonly applied: Position; readonly stateHash: string; readonly chainHash: string } {
+    const applied = this.head;
+    const header = this.#replica.header(applied);
+    return {
+      applied, stateHash: Buffer.from(this.#machine.kernel.stateHash()).toString('hex'),
+      chainHash: header === undefined ? '' : Buffer.from(header.checksum).toString('hex'),
     };
   }
 
@@ -554,9 +566,16 @@ export class ClusterNode {
         case 'send':
           this.#transport?.send(effect.to, encodeMessage(this.#cluster, effect.message));
           break;
-        case 'reply':
-          this.#pending.get(effect.client)?.settle(effect.message);
+        case 'reply': {
+          // Only the answer to the request waiting here: a new primary also replies for older
+          // requests of the same client that it commits from the previous view.
+          const pending = this.#pending.get(effect.client);
+          const answers = effect.message.kind === 'reply'
+            ? pending?.message.request === effect.message.request
+            : pending?.message.session === effect.message.session;
+          if (pending !== undefined && answers) pending.settle(effect.message);
           break;
+        }
         case 'write_log':
         case 'truncate_log':
         case 'write_superblock': {
@@ -564,9 +583,21 @@ export class ClusterNode {
           this.#journal.submit(effect, () => this.#perform(() => this.#replica.onWriteDone(writeId)), (error) => this.#fail(error));
           break;
         }
-        case 'committed':
-          if (effect.header.operation === 'register') this.#sessions.set(effect.header.client, effect.header.op);
+        case 'committed': {
+          const header = effect.header;
+          if (header.operation === 'register') this.#sessions.set(header.client, header.op);
+          // A request waiting here that committed — through this replica as primary, or through
+          // another primary after a view change (this replica forwards its re-sends there) —
+          // is answered from the commit itself, exactly as the primary would answer it.
+          const pending = this.#pending.get(header.client);
+          if (pending !== undefined && effect.executed && pending.message.request === header.request && pending.message.operation === header.operation) {
+            pending.settle({
+              kind: 'reply', from: this.replicaIndex, view: header.view, client: header.client, request: header.request,
+              session: header.operation === 'register' ? header.op : header.session, op: header.op, body: effect.result,
+            });
+          }
           break;
+        }
         default:
           assertNever(effect);
       }
@@ -578,14 +609,9 @@ export class ClusterNode {
     const r = this.#replica;
     const status = `${r.view}:${r.status}`;
     if (status === this.#lastStatus) return;
-    const lostPrimary = this.#lastView >= 0 && !(r.status === 'normal' && r.isPrimary);
+    // Requests waiting here outlive a view change: their re-sends reach the new primary through
+    // this replica, and their commit answers them (see 'committed'), or their time budget ends.
     this.#lastStatus = status;
-    this.#lastView = r.view;
-    if (lostPrimary) {
-      for (const pending of [...this.#pending.values()]) {
-        pending.settle({ kind: 'lost', reason: `replica ${this.replicaIndex} stopped being the primary (view ${r.view}) while the write was in flight; it may still commit` });
-      }
-    }
     for (const listener of [...this.#viewListeners]) listener();
   }
 
