@@ -49,16 +49,31 @@ export interface EventStamp {
 }
 
 export function eventRow(stamp: EventStamp, index: number, event: PendingEvent): Row {
-  return [
-    BigInt(stamp.position), index, event.stream, event.eventType, event.key, event.data, stamp.actor,
-    BigInt(stamp.timestampMicros), checksumHex(stamp.hash),
-  ];
+  return stampedRow(stampFields(stamp), index, event);
+}
+
+/** The columns every event of one entry shares, computed once per entry. */
+interface StampFields {
+  readonly position: bigint;
+  readonly actor: string;
+  readonly timestamp: bigint;
+  readonly hash: string;
+}
+
+function stampFields(stamp: EventStamp): StampFields {
+  return { position: BigInt(stamp.position), actor: stamp.actor, timestamp: BigInt(stamp.timestampMicros), hash: checksumHex(stamp.hash) };
+}
+
+function stampedRow(fields: StampFields, index: number, event: PendingEvent): Row {
+  return [fields.position, index, event.stream, event.eventType, event.key, event.data, fields.actor, fields.timestamp, fields.hash];
 }
 
 /** Appends the entry's events to `__events` (the table must exist in this batch's tenant). */
 export function writeEvents(writer: TableWriter, stamp: EventStamp, events: readonly PendingEvent[]): void {
   assert(events.length <= EVENTS_PER_ENTRY_MAX, `too many events in one entry: ${events.length}`);
-  events.forEach((event, index) => writer.insert(EVENTS_TABLE, eventRow(stamp, index, event)));
+  if (events.length === 0) return;
+  const fields = stampFields(stamp);
+  for (let index = 0; index < events.length; index++) writer.insert(EVENTS_TABLE, stampedRow(fields, index, events[index] as PendingEvent));
 }
 
 export function createEventsTable(writer: TableWriter): void {

@@ -131,9 +131,17 @@ function shapeOf(catalog: Catalog, table: string): TableShape | undefined {
   return def === undefined ? undefined : tableShape(def);
 }
 
+/** Table definitions are immutable values that live across entries: describe each once. */
+const shapes = new WeakMap<TableDef, TableShape>();
+
 function tableShape(def: TableDef): TableShape {
-  const columns = def.columns.map((c) => c.name);
-  return { columns, types: def.columns.map((c) => c.type), primaryKey: def.primaryKey.map((c) => columns.indexOf(c)) };
+  let shape = shapes.get(def);
+  if (shape === undefined) {
+    const columns = def.columns.map((c) => c.name);
+    shape = { columns, types: def.columns.map((c) => c.type), primaryKey: def.primaryKey.map((c) => columns.indexOf(c)) };
+    shapes.set(def, shape);
+  }
+  return shape;
 }
 
 /** The stream a failed statement is recorded under: the table it targets, if it names one. */

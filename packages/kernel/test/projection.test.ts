@@ -102,8 +102,10 @@ t.test('what cannot be maintained incrementally is refused at CREATE, naming the
     ['SELECT p.id, COUNT(*) FROM patients p GROUP BY p.id HAVING COUNT(*) > 1', /HAVING/],
     ['SELECT p.id, COUNT(*) FROM patients p WHERE p.id IN (SELECT 1) GROUP BY p.id', /subqueries/],
     ['SELECT p.id, string_agg(p.name, \',\') FROM patients p GROUP BY p.id', /string_agg/],
-    ['SELECT COUNT(*) FROM patients', /aggregates without GROUP BY/],
-    ['SELECT p.id, p.name FROM patients p JOIN visits v ON v.patient_id = p.id', /without GROUP BY/],
+    ['SELECT p.id, p.name FROM patients p JOIN visits v ON v.patient_id = p.id', /leaves out primary-key column "v.id"/],
+    ['SELECT p.id, v.id AS visit, v.cost + 1 AS c FROM patients p JOIN visits v ON v.patient_id = p.id', /expression "c" in the select list: select plain columns/],
+    ['SELECT p.id, COUNT(*) FROM patients p', /column "patients.id" must appear in the GROUP BY clause/],
+    ['SELECT * FROM patients', /SELECT \*/],
     ['SELECT p.id, COUNT(*) + 1 AS n FROM patients p GROUP BY p.id', /expression "n"/],
     ['SELECT p.city, COUNT(*) FROM patients p GROUP BY p.city, p.name', /GROUP BY column "name" missing/],
     ['SELECT p.id, COUNT(*) FROM patients p JOIN patients q ON q.id = p.id GROUP BY p.id', /self-join/],
@@ -163,4 +165,45 @@ t.test('a failed entry leaves projections untouched; a three-table projection su
   }
   const image = Kernel.restore(d.kernel.checkpoint());
   t.ok(image.ok && hex(image.kernel.stateHash()) === hex(d.kernel.stateHash()), 'a checkpoint carries projections');
+});
+
+t.test('a projection without GROUP BY: a maintained LEFT JOIN view keyed by the base primary keys', async (t) => {
+  const d = clinic();
+  t.equal(d.sql(1, `CREATE PROJECTION visit_list AS SELECT p.id, p.name, v.id AS visit, v.cost
+    FROM patients p LEFT JOIN visits v ON v.patient_id = p.id WHERE p.city = 'Oslo'`).reply.kind, 'sql');
+  const all = (): unknown[] => rows(d, 'SELECT * FROM visit_list ORDER BY id, visit');
+  t.same(all(), [[1, 'Ann', 10, 50], [1, 'Ann', 11, 80], [3, 'Cy', null, null]], 'back-filled; Cy NULL-extended');
+  t.same(rows(d, 'DESCRIBE visit_list').map((r) => (r as unknown[]).slice(0, 4)),
+    [['id', 'integer', true, true], ['name', 'text', true, false], ['visit', 'integer', true, true], ['cost', 'bigint', true, false]],
+    'the base primary keys key it (NULL on the missing side of the LEFT JOIN)');
+  d.sql(1, "INSERT INTO visits VALUES (13, 3, '2024-03-01', 7)");
+  t.same(all(), [[1, 'Ann', 10, 50], [1, 'Ann', 11, 80], [3, 'Cy', 13, 7]], 'the first match replaces the NULL-extended row');
+  d.sql(1, 'UPDATE visits SET cost = 9 WHERE id = 13');
+  d.sql(1, "UPDATE patients SET city = 'Rome' WHERE id = 1");
+  t.same(all(), [[3, 'Cy', 13, 9]], 'updates flow through; rows leave when WHERE stops holding');
+  d.sql(1, 'DELETE FROM visits WHERE id = 13');
+  t.same(all(), [[3, 'Cy', null, null]], 'the last match gone, the NULL-extended row is back');
+  const events = [...d.kernel.events(tenantId(1), position(1), 'visit_list')].map((e) => [e[3], e[4], (e[5] as { cause: unknown }).cause]);
+  t.same(events.slice(-2), [['delete', [3, 13], { stream: 'visits', key: [13], position: d.log.length }], ['insert', [3, null], { stream: 'visits', key: [13], position: d.log.length }]],
+    'each row change is an event of the projection keyed by the base keys, with its cause');
+  t.same(d.kernel.recomputeProjection(tenantId(1), 'visit_list'), [[3, 'Cy', null, null]]);
+  t.equal(d.sql(1, 'DROP PROJECTION visit_list').reply.kind, 'sql');
+  t.equal(d.sql(1, 'DROP TABLE visits').reply.kind, 'sql', 'the projection took its join index on visits with it');
+});
+
+t.test('aggregates without GROUP BY: exactly one row, also over an empty input', async (t) => {
+  const d = clinic();
+  t.equal(d.sql(1, `CREATE PROJECTION totals AS SELECT COUNT(*) AS n, SUM(v.cost) AS total, MAX(v.cost) AS hi
+    FROM visits v JOIN patients p ON p.id = v.patient_id WHERE p.city = 'Rome'`).reply.kind, 'sql');
+  t.same(rows(d, 'SELECT * FROM totals'), [[1, 20, 20]]);
+  d.sql(1, 'DELETE FROM visits WHERE id = 12');
+  t.same(rows(d, 'SELECT * FROM totals'), [[0, null, null]], 'an empty input still has its row (PostgreSQL semantics)');
+  d.sql(1, "INSERT INTO visits VALUES (14, 2, '2024-04-01', 3), (15, 2, '2024-04-02', 4)");
+  t.same(rows(d, 'SELECT n, total, hi FROM totals WHERE n > 1'), [[2, 7, 4]]);
+  t.same(rows(d, 'DESCRIBE totals').map((r) => (r as unknown[])[3]), [false, false, false], 'no primary-key column');
+  t.equal(d.sql(1, 'CREATE PROJECTION empty_totals AS SELECT COUNT(*) AS n, MIN(cost) AS lo FROM visits WHERE cost > 1000').reply.kind, 'sql');
+  t.same(rows(d, 'SELECT * FROM empty_totals'), [[0, null]], 'created over an empty input');
+  const image = Kernel.restore(d.kernel.checkpoint());
+  t.ok(image.ok && hex(image.kernel.stateHash()) === hex(d.kernel.stateHash()), 'survives a checkpoint');
+  if (image.ok) t.same(rows(image.kernel, 'SELECT * FROM totals'), [[2, 7, 4]]);
 });

@@ -146,7 +146,7 @@ export function applyCatalogChange(catalog: Catalog, change: CatalogChange): Cat
       const table = mustTable(catalog, change.table);
       assert(findIndex(catalog, change.index.name) === undefined, `index ${change.index.name} is new`);
       const next = { ...table, indexes: [...table.indexes, change.index].sort(byName) };
-      checkTableDef(next);
+      checkTableDef(next, findProjection(catalog, table.name) !== undefined);
       return replaceTable(catalog, next);
     }
     case 'dropIndex': {
@@ -175,7 +175,7 @@ export function applyCatalogChange(catalog: Catalog, change: CatalogChange): Cat
     case 'createProjection': {
       assert(findTable(catalog, change.table.name) === undefined && change.projection.name === change.table.name, `projection ${change.table.name} is new`);
       for (const t of change.projection.tables) mustTable(catalog, t);
-      checkTableDef(change.table);
+      checkTableDef(change.table, true);
       return withProjections([...catalog.tables, change.table].sort(byName), [...(catalog.projections ?? []), change.projection].sort(byName));
     }
     case 'dropProjection': {
@@ -187,10 +187,12 @@ export function applyCatalogChange(catalog: Catalog, change: CatalogChange): Cat
   }
 }
 
-function checkTableDef(table: TableDef): void {
+/** `projection`: the table of a projection, which has no primary-key column when it is an
+ * aggregate without GROUP BY (one row, keyed in the store by a hidden column). */
+function checkTableDef(table: TableDef, projection = false): void {
   assert(table.columns.length >= 1 && table.columns.length <= limits.tableColumnsMax, 'column count within limit');
   assert(new Set(table.columns.map((c) => c.name)).size === table.columns.length, 'column names unique');
-  assert(table.primaryKey.length >= 1, 'a primary key');
+  assert(table.primaryKey.length >= 1 || projection, 'a primary key');
   for (const c of table.primaryKey) assert(columnIndex(table, c) >= 0, `primary-key column ${c} exists`);
   for (const index of table.indexes) {
     for (const c of index.columns) assert(columnIndex(table, c) >= 0, `index column ${c} exists`);
@@ -223,12 +225,17 @@ function decodeValue(encoded: unknown): Value {
   return o['$json'] as JsonValue;
 }
 
-const CATALOG_FORMAT = 1;
+/** Format 2 marks catalogs with projections whose state is laid out as this version keeps it
+ * (join-column indexes on the base tables, not tables of their own); format 1 catalogs with
+ * projections are refused, as their state would be misread. */
+const CATALOG_FORMAT = 2;
+const CATALOG_FORMAT_WITHOUT_PROJECTIONS = 1;
 
 /** Canonical JSON text of a catalog (object keys sorted): equal catalogs give equal text. */
 export function encodeCatalog(catalog: Catalog): string {
+  const projections = catalog.projections !== undefined && catalog.projections.length > 0;
   return canonicalJson({
-    format: CATALOG_FORMAT,
+    format: projections ? CATALOG_FORMAT : CATALOG_FORMAT_WITHOUT_PROJECTIONS,
     tables: catalog.tables.map((t) => ({
       name: t.name,
       columns: t.columns.map((c) => ({ name: c.name, type: c.type, notNull: c.notNull, default: encodeValue(c.default) })),
@@ -252,7 +259,11 @@ export function decodeCatalog(text: string): Result<Catalog> {
   }
   if (raw === null || typeof raw !== 'object') return bad('not an object');
   const root = raw as Record<string, unknown>;
-  if (root['format'] !== CATALOG_FORMAT) return bad(`unknown format ${String(root['format'])}`);
+  if (root['format'] !== CATALOG_FORMAT && root['format'] !== CATALOG_FORMAT_WITHOUT_PROJECTIONS) return bad(`unknown format ${String(root['format'])}`);
+  if (root['format'] === CATALOG_FORMAT_WITHOUT_PROJECTIONS && root['projections'] !== undefined) {
+    return bad('projections saved by an older version keep their state in a layout this version does not read: rebuild the state from the log');
+  }
+  if (root['format'] === CATALOG_FORMAT && root['projections'] === undefined) return bad('format 2 without projections');
   if (!Array.isArray(root['tables'])) return bad('tables missing');
   const tables: TableDef[] = [];
   const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
@@ -279,7 +290,8 @@ export function decodeCatalog(text: string): Result<Catalog> {
     }
     const table: TableDef = { name: o['name'], columns, primaryKey: o['primaryKey'], indexes };
     const names = new Set(columns.map((c) => c.name));
-    if (names.size !== columns.length || table.primaryKey.length === 0 || ![...table.primaryKey, ...indexes.flatMap((i) => i.columns)].every((c) => names.has(c))) {
+    // Only a projection may have no primary-key column (checked below, once projections are read).
+    if (names.size !== columns.length || ![...table.primaryKey, ...indexes.flatMap((i) => i.columns)].every((c) => names.has(c))) {
       return bad(`table ${table.name} is inconsistent`);
     }
     tables.push(table);
@@ -294,5 +306,7 @@ export function decodeCatalog(text: string): Result<Catalog> {
       projections.push({ name: o['name'], sql: o['sql'], tables: o['tables'] });
     }
   }
+  const keyless = tables.find((t) => t.primaryKey.length === 0 && !projections.some((p) => p.name === t.name));
+  if (keyless !== undefined) return bad(`table ${keyless.name} is inconsistent`);
   return { ok: true, value: withProjections(tables.sort(byName), projections.sort(byName)) };
 }

@@ -185,7 +185,7 @@ function outputType(t: ExprType): SqlType {
 interface Source {
   readonly table: TableDef;
   readonly reader: TableReader;
-  /** A projection's stored rows carry its groups' state after the catalog columns. */
+  /** An aggregating projection's stored rows carry its groups' state after the catalog columns. */
   readonly projection?: true;
 }
 
@@ -261,7 +261,7 @@ function isPoint(range: { lower?: { key: Key; inclusive: boolean }; upper?: { ke
 /** Rows of `source` matching `where`, in the path's order, lazily. */
 function* matching(source: Source, path: AccessPath, where: Bound | null): Generator<Row> {
   for (const row of readPath(source, path)) {
-    assert(source.projection === true ? row.length > source.table.columns.length : row.length === source.table.columns.length,
+    assert(source.projection === true ? row.length >= source.table.columns.length : row.length === source.table.columns.length,
       `row of ${source.table.name} has ${source.table.columns.length} columns`);
     if (where === null || where.eval(row) === true) yield row;
   }

@@ -6,33 +6,43 @@ import type { CreateProjectionStatement, Expr } from './ast.js';
 import {
   bindExpr, coerce, newAccumulator, rowKey, type AggregateSpec, type BindEnv, type Bound, type GroupContext, type ScopeColumn,
 } from './bind.js';
-import { columnIndex, findProjection, findTable, projectionsOn, type Catalog, type ProjectionDef, type TableDef } from './catalog.js';
+import { columnIndex, findProjection, findTable, projectionsOn, type Catalog, type ColumnDef, type ProjectionDef, type TableDef } from './catalog.js';
 import { fail } from './errors.js';
 import { prepareUncached } from './prepare.js';
 import { typeName } from './values.js';
 
 /**
- * Projections (DESIGN §8): `CREATE PROJECTION name AS SELECT … FROM a [LEFT] JOIN b ON … GROUP BY …`
- * maintained incrementally at apply time.
+ * Projections (DESIGN §8), maintained incrementally at apply time. Three shapes:
+ *
+ *   - grouped: `SELECT keys…, aggregates… FROM a [LEFT] JOIN b ON … WHERE … GROUP BY keys…`,
+ *     one row per group, primary key = the GROUP BY columns;
+ *   - global: `SELECT aggregates… FROM … WHERE …` without GROUP BY: exactly one row, also over
+ *     an empty input (PostgreSQL semantics), with no primary-key column;
+ *   - plain: `SELECT columns… FROM … WHERE …` without aggregates: a maintained join/filter
+ *     view, one row per joined row, primary key = the base tables' primary keys (which the
+ *     select list must include), NULL for the missing side of a LEFT join.
  *
  * State, all in the store (so it is versioned, checkpointed and covered by the state hash):
- *   - the projection's own table, named like the projection, one row per group, primary key =
- *     the GROUP BY columns; SQL reads its catalog columns, and each stored row carries after
- *     them the group's state: the number of joined rows and, per aggregate, a running sum, a
- *     count of non-NULL inputs and the current MIN/MAX;
- *   - `__proj/<name>/extremes`: per MIN/MAX aggregate and group, an ordered multiset
- *     (value → count) of its non-NULL inputs, so deleting the current extreme finds the next;
- *   - `__proj/<name>/by/<table>/<column>`: an index of each join column that is not its table's
- *     one-column primary key: (value, primary key…), to find the rows a change joins with.
+ *   - the projection's own table, named like the projection; SQL reads its catalog columns.
+ *     Aggregating shapes carry after them each group's state: the number of joined rows and,
+ *     per aggregate, a running sum, a count of non-NULL inputs and the current MIN/MAX (a
+ *     global projection then one constant column, its store key);
+ *   - `__proj/<name>/extremes` (when there is a MIN/MAX): per MIN/MAX aggregate and group, an
+ *     ordered multiset (value → count) of its non-NULL inputs, so deleting the current extreme
+ *     finds the next;
+ *   - on each base table whose join column is not its one-column primary key, a store index
+ *     `__proj/<name>/<column>` (the store keeps it with the table's rows, and a lookup through
+ *     it yields the rows themselves). Not in the catalog: SQL never sees it.
  *
  * Maintenance of a change to row r of the k-th table: the joined rows that contain r are
  * (prefix of the tables before k that r's ON condition matches) × r × (expansion through the
  * tables after k). For a LEFT join, when r is the first match of a prefix the NULL-extended
  * row goes away, and when r was the last one it comes back. A delete is computed before the
- * write, an insert after it; an update is both, and the groups they touch are written once.
+ * write, an insert after it; an update is both, and the projection rows they touch are written
+ * once.
  */
 
-/** Prefix of every table that holds a projection's internal state; user names may not start with `__`. */
+/** Prefix of every table and index that holds a projection's internal state; user names may not start with `__`. */
 export const PROJECTION_STATE_PREFIX = '__proj/';
 /** The most tables one projection may join. */
 export const PROJECTION_TABLES_MAX = 3;
@@ -65,29 +75,53 @@ interface Edge {
   readonly left: boolean;
 }
 
-type Output = { readonly kind: 'key'; readonly index: number } | { readonly kind: 'aggregate'; readonly index: number };
+type Output =
+  | { readonly kind: 'key'; readonly index: number }
+  | { readonly kind: 'aggregate'; readonly index: number }
+  /** A plain projection's column: a slot of the joined row. */
+  | { readonly kind: 'column'; readonly slot: number };
+
+export type ProjectionShape = 'grouped' | 'global' | 'plain';
+
+/** A store index a projection keeps on one of its base tables. */
+interface JoinIndex {
+  readonly table: number;
+  readonly column: number;
+  readonly name: string;
+}
 
 export interface CompiledProjection {
   readonly def: ProjectionDef;
+  readonly shape: ProjectionShape;
   readonly tables: readonly SourceTable[];
   readonly edges: readonly (Edge | null)[];
   readonly width: number;
   readonly where: Bound | null;
-  readonly keys: readonly Bound[];
+  /** Slots (in the joined row) of the key values: GROUP BY columns (grouped), the base
+   * tables' primary-key columns (plain), none (global). */
+  readonly keySlots: readonly number[];
   readonly specs: readonly AggregateSpec[];
   readonly outputs: readonly Output[];
-  /** The projection's table: columns in select-list order, primary key = GROUP BY columns. */
+  /** The projection's table as SQL sees it: columns in select-list order. */
   readonly visible: TableDef;
-  readonly extremesTable: string;
-  /** `${table index}.${column}` → index table name. */
-  readonly indexTables: ReadonlyMap<string, string>;
-  /** The same, as a list. */
-  readonly indexes: readonly { readonly table: number; readonly column: number; readonly name: string }[];
+  /** Its store layout: the visible columns, then (aggregating shapes) the group's state. */
+  readonly layout: TableLayout;
+  /** Null when no aggregate is a MIN or MAX. */
+  readonly extremesTable: string | null;
+  readonly indexes: readonly JoinIndex[];
+  /** Per table, per column: the index that finds its rows by that column (undefined for a
+   * one-column primary key, which is looked up directly). */
+  readonly indexOf: readonly (readonly (string | undefined)[])[];
+  /** Scratch joined row, reused by every maintenance step (the apply is single-threaded). */
+  readonly scratch: Value[];
 }
 
 function stateName(projection: string, part: string): string {
   return `${PROJECTION_STATE_PREFIX}${projection}/${part}`;
 }
+
+/** The hidden constant column keying a global projection's one stored row. */
+const GLOBAL_KEY: readonly Value[] = [0];
 
 // ---------------------------------------------------------------------------------------------
 // Compiling (and validating) a definition
@@ -114,42 +148,44 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
   const env: BindEnv = { columns: scope, params: [], group: null, noAggregates: null };
   const edges = s.from.map((source, k) => (source.on === null ? null : { ...compileEdge(source.on, k, tables, scope, env), left: source.join === 'left' }));
   const where = s.where === null ? null : bindWhere(s.where, { ...env, noAggregates: 'WHERE' });
-  if (s.groupBy.length === 0) {
-    refuse(s.items.some((i) => i.expr?.kind === 'aggregate')
-      ? 'aggregates without GROUP BY (a single global row): add GROUP BY'
-      : 'a SELECT without GROUP BY (plain joins): add GROUP BY and aggregates');
-  }
+  const aggregating = s.groupBy.length > 0 || s.items.some((i) => i.kind !== 'star' && i.expr?.kind === 'aggregate');
+  const shape: ProjectionShape = s.groupBy.length > 0 ? 'grouped' : aggregating ? 'global' : 'plain';
   const keySlots = s.groupBy.map((g) => {
     if (g.kind !== 'column') refuse('GROUP BY of an expression: group by columns');
-    return resolveSlot(g as Expr & { kind: 'column' }, scope, env);
+    const slot = resolveSlot(g as Expr & { kind: 'column' }, scope, env);
+    if ((scope[slot] as ScopeColumn).type === 'JSON') refuse(`GROUP BY of JSON column "${(scope[slot] as ScopeColumn).name}"`);
+    return slot;
   });
-  const keys = keySlots.map((slot) => {
-    const column = scope[slot] as ScopeColumn;
-    if (column.type === 'JSON') refuse(`GROUP BY of JSON column "${column.name}"`);
-    return bindExpr({ kind: 'column', table: column.alias ?? column.table, name: column.name }, env);
-  });
+  if (new Set(keySlots).size !== keySlots.length) refuse('the same GROUP BY column twice');
   const specs: AggregateSpec[] = [];
   const outputs: Output[] = [];
-  const columns: TableDef['columns'][number][] = [];
-  const primaryKey: string[] = [];
+  const columns: ColumnDef[] = [];
   for (const item of s.items) {
-    if (item.kind === 'star') refuse('SELECT * (list the GROUP BY columns and aggregates)');
+    if (item.kind === 'star') refuse(aggregating ? 'SELECT * (list the GROUP BY columns and aggregates)' : 'SELECT * (list the columns, including each table\'s primary key)');
     const expr = item.expr as Expr;
     const name = item.alias ?? item.defaultName;
     if (name.startsWith('__')) fail('InvalidTableDefinition', `names starting with "__" are reserved ("${name}")`);
     if (columns.some((c) => c.name === name)) fail('DuplicateColumn', `column "${name}" appears twice in the projection: give it an alias`);
     if (expr.kind === 'column') {
       const slot = resolveSlot(expr, scope, env);
-      const index = keySlots.indexOf(slot);
       const column = scope[slot] as ScopeColumn;
+      if (shape === 'plain') {
+        outputs.push({ kind: 'column', slot });
+        columns.push({ name, type: column.type, notNull: false, default: null });
+        continue;
+      }
+      const index = keySlots.indexOf(slot);
       if (index < 0) fail('GroupingError', `column "${column.table}.${column.name}" must appear in the GROUP BY clause or be used in an aggregate function`);
       if (outputs.some((o) => o.kind === 'key' && o.index === index)) refuse(`selecting GROUP BY column "${column.name}" twice`);
       outputs.push({ kind: 'key', index });
       columns.push({ name, type: column.type, notNull: false, default: null });
-      primaryKey.push(name);
       continue;
     }
-    if (expr.kind !== 'aggregate') refuse(`the expression "${name}" in the select list: select GROUP BY columns and bare aggregates (compute expressions when you read)`);
+    if (expr.kind !== 'aggregate') {
+      refuse(aggregating
+        ? `the expression "${name}" in the select list: select GROUP BY columns and bare aggregates (compute expressions when you read)`
+        : `the expression "${name}" in the select list: select plain columns (compute expressions when you read)`);
+    }
     const aggregate = expr as Expr & { kind: 'aggregate' };
     if (aggregate.distinct) refuse(`DISTINCT aggregates (${aggregate.fn}(DISTINCT …)): they cannot be maintained incrementally`);
     const group: GroupContext = { keys: [], keyTypes: [], aggregates: [], aggregateKeys: [], inner: env };
@@ -160,34 +196,59 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
     specs.push(spec);
     columns.push({ name, type: spec.type, notNull: spec.fn === 'COUNT', default: null });
   }
-  for (const [i, slot] of keySlots.entries()) {
-    if (!outputs.some((o) => o.kind === 'key' && o.index === i)) {
-      refuse(`GROUP BY column "${(scope[slot] as ScopeColumn).name}" missing from the select list (it keys the projection's rows)`);
-    }
-  }
-  if (new Set(keySlots).size !== keySlots.length) refuse('the same GROUP BY column twice');
   if (columns.length > limits.tableColumnsMax) refuse(`more than ${limits.tableColumnsMax} columns`);
-  const indexTables = new Map<string, string>();
+  let primaryKey: string[];
+  let keys: readonly number[] = keySlots;
+  if (shape === 'grouped') {
+    for (const [i, slot] of keySlots.entries()) {
+      if (!outputs.some((o) => o.kind === 'key' && o.index === i)) {
+        refuse(`GROUP BY column "${(scope[slot] as ScopeColumn).name}" missing from the select list (it keys the projection's rows)`);
+      }
+    }
+    primaryKey = outputs.flatMap((o, i) => (o.kind === 'key' ? [(columns[i] as ColumnDef).name] : []));
+    // The stored key is in select-list order: renumber the key outputs to match.
+    keys = outputs.flatMap((o) => (o.kind === 'key' ? [keySlots[o.index] as number] : []));
+    let next = 0;
+    for (const [i, o] of outputs.entries()) if (o.kind === 'key') outputs[i] = { kind: 'key', index: next++ };
+  } else if (shape === 'plain') {
+    // Every base row's primary key is in the select list: together they key the joined row.
+    const slots = tables.flatMap((t) => t.pkColumns.map((c) => t.offset + c));
+    primaryKey = slots.map((slot) => {
+      const at = outputs.findIndex((o) => o.kind === 'column' && o.slot === slot);
+      const column = scope[slot] as ScopeColumn;
+      if (at < 0) {
+        refuse(`a projection without GROUP BY that leaves out primary-key column "${column.alias ?? column.table}.${column.name}": select every table's primary key (together they key the projection's rows)`);
+      }
+      return (columns[at] as ColumnDef).name;
+    });
+    keys = slots;
+  } else {
+    primaryKey = [];
+  }
+  const indexes: JoinIndex[] = [];
+  const indexOf = tables.map((t) => new Array<string | undefined>(t.def.columns.length).fill(undefined));
   const needIndex = (t: number, column: number): void => {
     const table = tables[t] as SourceTable;
-    if (table.pkColumns.length === 1 && table.pkColumns[0] === column) return;
-    indexTables.set(`${t}.${column}`, stateName(s.name, `by/${table.def.name}/${(table.def.columns[column] as { name: string }).name}`));
+    if ((table.pkColumns.length === 1 && table.pkColumns[0] === column) || (indexOf[t] as (string | undefined)[])[column] !== undefined) return;
+    const name = stateName(s.name, (table.def.columns[column] as ColumnDef).name);
+    (indexOf[t] as (string | undefined)[])[column] = name;
+    indexes.push({ table: t, column, name });
   };
   edges.forEach((edge, k) => {
     if (edge === null) return;
     needIndex(k, edge.column);
     needIndex(edge.other, edge.otherColumn);
   });
+  const visible: TableDef = { name: s.name, columns, primaryKey, indexes: [] };
+  const stateWidth = shape === 'plain' ? 0 : 1 + STATE_FIELDS * specs.length;
+  const layout: TableLayout = shape === 'global'
+    ? { primaryKey: [columns.length + stateWidth], columnCount: columns.length + stateWidth + 1 }
+    : { primaryKey: primaryKey.map((c) => columnIndex(visible, c)), columnCount: columns.length + stateWidth };
   return {
     def: { name: s.name, sql: s.sql, tables: tables.map((t) => t.def.name) },
-    tables, edges, width, where, keys, specs, outputs,
-    visible: { name: s.name, columns, primaryKey, indexes: [] },
-    extremesTable: stateName(s.name, 'extremes'),
-    indexTables,
-    indexes: [...indexTables].map(([key, name]) => {
-      const [table, column] = key.split('.').map(Number) as [number, number];
-      return { table, column, name };
-    }),
+    shape, tables, edges, width, where, keySlots: keys, specs, outputs, visible, layout,
+    extremesTable: specs.some((spec) => spec.fn === 'MIN' || spec.fn === 'MAX') ? stateName(s.name, 'extremes') : null,
+    indexes, indexOf, scratch: new Array<Value>(width).fill(null),
   };
 }
 
@@ -253,116 +314,145 @@ export function compiledProjection(catalog: Catalog, def: ProjectionDef): Compil
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading the joined rows a change touches
+// Reading the joined rows a change touches. Callbacks rather than generators: this is the hot
+// path of every write to a base table, and `parts` (one row per table, null when
+// NULL-extended) is one array filled in place as the recursion goes.
 
-function* lookup(reader: TableReader, p: CompiledProjection, t: number, column: number, value: Value): Generator<Row> {
+type Parts = (Row | null)[];
+
+/** Calls `f` with each row of table t whose `column` equals `value` (none for NULL). */
+function eachMatch(reader: TableReader, p: CompiledProjection, t: number, column: number, value: Value, f: (row: Row) => void): void {
   if (value === null) return;
   const table = p.tables[t] as SourceTable;
-  if (table.pkColumns.length === 1 && table.pkColumns[0] === column) {
+  const index = (p.indexOf[t] as readonly (string | undefined)[])[column];
+  if (index === undefined) {
+    assert(table.pkColumns.length === 1 && table.pkColumns[0] === column, `projection ${p.def.name} indexes ${table.def.name} column ${column}`);
     const row = reader.get(table.def.name, [value]);
-    if (row !== undefined) yield row;
+    if (row !== undefined) f(row);
     return;
   }
-  const index = p.indexTables.get(`${t}.${column}`);
-  assert(index !== undefined, `projection ${p.def.name} indexes ${table.def.name} column ${column}`);
   const bound = { key: [value], inclusive: true };
-  for (const entry of reader.scan(index, { range: { lower: bound, upper: bound } })) {
-    const row = reader.get(table.def.name, entry.slice(1));
-    assert(row !== undefined, `index ${index} points at a live row`);
-    yield row;
-  }
+  for (const row of reader.indexScan(table.def.name, index, { range: { lower: bound, upper: bound } })) f(row);
 }
-
-type Parts = readonly (Row | null)[];
 
 function joinValue(parts: Parts, t: number, column: number): Value {
   const row = parts[t];
   return row === null || row === undefined ? null : (row[column] as Value);
 }
 
-/** Joined rows (as parts, one per table, null when NULL-extended) that extend `parts` with
- * the tables from `k` on. */
-function* expand(reader: TableReader, p: CompiledProjection, parts: Parts, k: number): Generator<Parts> {
+/** Calls `f` for every joined row that extends `parts[0..k)` through tables k…, filling `parts`. */
+function expand(reader: TableReader, p: CompiledProjection, parts: Parts, k: number, f: () => void): void {
   if (k === p.tables.length) {
-    yield parts;
+    f();
     return;
   }
   const edge = p.edges[k] as Edge;
   let matched = false;
-  for (const row of lookup(reader, p, k, edge.column, joinValue(parts, edge.other, edge.otherColumn))) {
+  eachMatch(reader, p, k, edge.column, joinValue(parts, edge.other, edge.otherColumn), (row) => {
     matched = true;
-    yield* expand(reader, p, [...parts, row], k + 1);
+    parts[k] = row;
+    expand(reader, p, parts, k + 1, f);
+  });
+  if (!matched && edge.left) {
+    parts[k] = null;
+    expand(reader, p, parts, k + 1, f);
   }
-  if (!matched && edge.left) yield* expand(reader, p, [...parts, null], k + 1);
 }
 
-/** Prefixes (tables 0..k-1) that row `row` of table k joins with by its ON condition. */
-function* prefixes(reader: TableReader, p: CompiledProjection, k: number, row: Row): Generator<Parts> {
+/** Calls `f` for every prefix (tables 0..k-1, in `parts`) that row `row` of table k joins with
+ * by its ON condition. */
+function prefixes(reader: TableReader, p: CompiledProjection, k: number, row: Row, parts: Parts, f: () => void): void {
   const edge = p.edges[k] as Edge;
   const value = row[edge.column] as Value;
   if (edge.other === 0) {
-    for (const first of lookup(reader, p, 0, edge.otherColumn, value)) yield* expandTo(reader, p, [first], k);
+    eachMatch(reader, p, 0, edge.otherColumn, value, (first) => {
+      parts[0] = first;
+      expandTo(reader, p, parts, 1, k, f);
+    });
     return;
   }
   assert(edge.other === 1 && k === 2, 'three tables at most');
   const firstEdge = p.edges[1] as Edge;
-  for (const second of lookup(reader, p, 1, edge.otherColumn, value)) {
-    for (const first of lookup(reader, p, 0, firstEdge.otherColumn, second[firstEdge.column] as Value)) yield [first, second];
-  }
+  eachMatch(reader, p, 1, edge.otherColumn, value, (second) => {
+    eachMatch(reader, p, 0, firstEdge.otherColumn, second[firstEdge.column] as Value, (first) => {
+      parts[0] = first;
+      parts[1] = second;
+      f();
+    });
+  });
 }
 
-function* expandTo(reader: TableReader, p: CompiledProjection, parts: Parts, k: number): Generator<Parts> {
-  if (parts.length === k) {
-    yield parts;
+/** Like `expand`, up to (not including) table `end`. */
+function expandTo(reader: TableReader, p: CompiledProjection, parts: Parts, t: number, end: number, f: () => void): void {
+  if (t === end) {
+    f();
     return;
   }
-  const t = parts.length;
   const edge = p.edges[t] as Edge;
   let matched = false;
-  for (const row of lookup(reader, p, t, edge.column, joinValue(parts, edge.other, edge.otherColumn))) {
+  eachMatch(reader, p, t, edge.column, joinValue(parts, edge.other, edge.otherColumn), (row) => {
     matched = true;
-    yield* expandTo(reader, p, [...parts, row], k);
+    parts[t] = row;
+    expandTo(reader, p, parts, t + 1, end, f);
+  });
+  if (!matched && edge.left) {
+    parts[t] = null;
+    expandTo(reader, p, parts, t + 1, end, f);
   }
-  if (!matched && edge.left) yield* expandTo(reader, p, [...parts, null], k);
 }
 
-/** Whether table k has at least `n` rows matching `prefix` (counts stop early). */
-function matchCount(reader: TableReader, p: CompiledProjection, k: number, prefix: Parts, limit: number): number {
+/** How many rows of table k match the prefix in `parts`, counting no further than `limit`. */
+function matchCount(reader: TableReader, p: CompiledProjection, k: number, parts: Parts, limit: number): number {
   const edge = p.edges[k] as Edge;
-  const value = joinValue(prefix, edge.other, edge.otherColumn);
+  const value = joinValue(parts, edge.other, edge.otherColumn);
   if (value === null) return 0;
   const table = p.tables[k] as SourceTable;
-  if (table.pkColumns.length === 1 && table.pkColumns[0] === edge.column) return reader.get(table.def.name, [value]) === undefined ? 0 : 1;
-  const index = p.indexTables.get(`${k}.${edge.column}`) as string;
+  const index = (p.indexOf[k] as readonly (string | undefined)[])[edge.column];
+  if (index === undefined) return reader.get(table.def.name, [value]) === undefined ? 0 : 1;
   const bound = { key: [value], inclusive: true };
   let n = 0;
-  // The index alone says how many rows match: no need to read them.
-  for (const _entry of reader.scan(index, { range: { lower: bound, upper: bound } })) {
+  for (const _row of reader.indexScan(table.def.name, index, { range: { lower: bound, upper: bound } })) {
     if (++n >= limit) break;
   }
   return n;
 }
 
+/** The joined row of `parts`, in `p.scratch` (valid until the next call). */
 function joinedRow(p: CompiledProjection, parts: Parts): Row {
-  const out: Value[] = new Array<Value>(p.width).fill(null);
-  parts.forEach((row, t) => {
-    if (row === null) return;
-    const offset = (p.tables[t] as SourceTable).offset;
-    for (let i = 0; i < row.length; i++) out[offset + i] = row[i] as Value;
-  });
+  const out = p.scratch;
+  for (let t = 0; t < p.tables.length; t++) {
+    const table = p.tables[t] as SourceTable;
+    const row = parts[t];
+    const n = table.def.columns.length;
+    if (row === null || row === undefined) for (let i = 0; i < n; i++) out[table.offset + i] = null;
+    else for (let i = 0; i < n; i++) out[table.offset + i] = row[i] as Value;
+  }
   return out;
 }
 
+function keyOf(p: CompiledProjection, joined: Row): Value[] {
+  const keys = new Array<Value>(p.keySlots.length);
+  for (let i = 0; i < keys.length; i++) keys[i] = joined[p.keySlots[i] as number] as Value;
+  return keys;
+}
+
 // ---------------------------------------------------------------------------------------------
-// Group deltas
+// Deltas: what one base-row change does to the projection's rows, before it is written
 
 interface GroupDelta {
   readonly keys: readonly Value[];
   rows: number;
   readonly sums: (number | bigint)[];
   readonly counts: number[];
-  /** Per MIN/MAX aggregate: value key → value and count change. */
-  readonly extremes: Map<string, { value: Value; count: number }>[];
+  /** Per MIN/MAX aggregate: value key → value and count change (null for other aggregates). */
+  readonly extremes: (Map<string, { value: Value; count: number }> | null)[];
+}
+
+/** A plain projection's row: net count change (-1, 0 or +1) and the image of the +1 side. */
+interface RowDelta {
+  readonly keys: readonly Value[];
+  sign: number;
+  row: Row | null;
 }
 
 function sumIsExact(spec: AggregateSpec): boolean {
@@ -375,6 +465,7 @@ function zeroSum(spec: AggregateSpec): number | bigint {
 
 class Delta {
   readonly groups = new Map<string, GroupDelta>();
+  readonly rows = new Map<string, RowDelta>();
 
   constructor(readonly p: CompiledProjection) {}
 
@@ -382,117 +473,179 @@ class Delta {
     const p = this.p;
     const row = joinedRow(p, parts);
     if (p.where !== null && p.where.eval(row) !== true) return;
-    const keys = p.keys.map((k) => k.eval(row));
-    const id = rowKey(keys);
-    const found = this.groups.get(id);
-    const group: GroupDelta = found ?? { keys, rows: 0, sums: p.specs.map(zeroSum), counts: p.specs.map(() => 0), extremes: p.specs.map(() => new Map()) };
-    if (found === undefined) this.groups.set(id, group);
+    const keys = keyOf(p, row);
+    const id = keys.length === 0 ? '' : keys.length === 1 && typeof keys[0] === 'number' ? String(keys[0]) : rowKey(keys);
+    if (p.shape === 'plain') {
+      this.#addRow(id, keys, row, sign);
+      return;
+    }
+    let group = this.groups.get(id);
+    if (group === undefined) {
+      group = {
+        keys, rows: 0, sums: p.specs.map(zeroSum), counts: p.specs.map(() => 0),
+        extremes: p.specs.map((spec) => (spec.fn === 'MIN' || spec.fn === 'MAX' ? new Map() : null)),
+      };
+      this.groups.set(id, group);
+    }
     group.rows += sign;
-    p.specs.forEach((spec, i) => {
+    for (let i = 0; i < p.specs.length; i++) {
+      const spec = p.specs[i] as AggregateSpec;
       const value = spec.arg === null ? true : spec.arg.eval(row);
-      if (value === null) return;
+      if (value === null) continue;
       group.counts[i] = (group.counts[i] as number) + sign;
       if (spec.fn === 'SUM' || spec.fn === 'AVG') {
         const sum = group.sums[i] as number | bigint;
-        group.sums[i] = typeof sum === 'bigint' ? sum + BigInt(sign) * BigInt(value as number | bigint) : sum + sign * Number(value);
+        group.sums[i] = typeof sum === 'bigint' ? sum + (sign === 1 ? BigInt(value as number | bigint) : -BigInt(value as number | bigint)) : sum + sign * Number(value);
       } else if (spec.fn === 'MIN' || spec.fn === 'MAX') {
         const map = group.extremes[i] as Map<string, { value: Value; count: number }>;
-        const k = rowKey([value]);
+        const k = typeof value === 'number' ? String(value) : rowKey([value]);
         const entry = map.get(k);
         if (entry === undefined) map.set(k, { value, count: sign });
         else entry.count += sign;
       }
-    });
+    }
+  }
+
+  #addRow(id: string, keys: readonly Value[], joined: Row, sign: 1 | -1): void {
+    const p = this.p;
+    let change = this.rows.get(id);
+    if (change === undefined) {
+      change = { keys, sign: 0, row: null };
+      this.rows.set(id, change);
+    }
+    change.sign += sign;
+    assert(change.sign >= -1 && change.sign <= 1, `a joined row of ${p.def.name} is added or removed once`);
+    if (sign === 1) change.row = p.outputs.map((o) => (o.kind === 'column' ? joined[o.slot] as Value : assert(false, 'plain outputs are columns') as never));
   }
 }
 
 /** Adds the joined rows that contain `row` of table k to `delta`, with `sign`. The reader must
  * hold `row` (a delete is computed before the write, an insert after it). */
 function collect(reader: TableReader, p: CompiledProjection, k: number, row: Row, sign: 1 | -1, delta: Delta): void {
+  const parts: Parts = new Array<Row | null>(p.tables.length).fill(null);
+  const add = (): void => delta.add(parts, sign);
   if (k === 0) {
-    for (const parts of expand(reader, p, [row], 1)) delta.add(parts, sign);
+    parts[0] = row;
+    expand(reader, p, parts, 1, add);
     return;
   }
   const edge = p.edges[k] as Edge;
-  for (const prefix of prefixes(reader, p, k, row)) {
-    if (edge.left && matchCount(reader, p, k, prefix, 2) === 1) {
+  const opposite = (): void => delta.add(parts, sign === 1 ? -1 : 1);
+  prefixes(reader, p, k, row, parts, () => {
+    if (edge.left && matchCount(reader, p, k, parts, 2) === 1) {
       // `row` is the prefix's only match: its NULL-extended row appears (delete) or goes (insert).
-      for (const parts of expand(reader, p, [...prefix, null], k + 1)) delta.add(parts, sign === 1 ? -1 : 1);
+      parts[k] = null;
+      expand(reader, p, parts, k + 1, opposite);
     }
-    for (const parts of expand(reader, p, [...prefix, row], k + 1)) delta.add(parts, sign);
-  }
+    parts[k] = row;
+    expand(reader, p, parts, k + 1, add);
+  });
 }
 
 function sameRow(a: Row, b: Row): boolean {
-  return a.length === b.length && a.every((v, i) => compareValues(v, b[i] as Value) === 0 && typeof v === typeof b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Value;
+    const y = b[i] as Value;
+    if (x !== y && (typeof x !== typeof y || compareValues(x, y) !== 0)) return false;
+  }
+  return true;
 }
 
-/** The projection's stored rows carry, after the visible columns (which SQL reads), the group's
- * running state: `rows, …per aggregate (sum, count, extreme)`. The visible part is a function
- * of the state, and one row per group holds both, so maintenance reads and writes one row. */
+// ---------------------------------------------------------------------------------------------
+// Writing a delta
+
+/** The stored rows of aggregating projections carry, after the visible columns (which SQL
+ * reads), the group's running state: `rows, …per aggregate (sum, count, extreme)`. The visible
+ * part is a function of the state, and one row per group holds both, so maintenance reads and
+ * writes one row. */
 const STATE_FIELDS = 3;
 
-function stateRows(p: CompiledProjection, stored: Row): number {
-  return stored[p.visible.columns.length] as number;
-}
-
-function stateSum(p: CompiledProjection, stored: Row, i: number): number | bigint {
-  return stored[p.visible.columns.length + 1 + STATE_FIELDS * i] as number | bigint;
-}
-
-function stateCount(p: CompiledProjection, stored: Row, i: number): number {
-  return stored[p.visible.columns.length + 2 + STATE_FIELDS * i] as number;
-}
-
-function stateExtreme(p: CompiledProjection, stored: Row, i: number): Value {
-  return stored[p.visible.columns.length + 3 + STATE_FIELDS * i] as Value;
-}
-
-/** Writes the delta's groups (their rows and MIN/MAX multisets), reporting each visible change. */
+/** Writes the delta's rows (and MIN/MAX multisets), reporting each visible change. */
 function flush(writer: TableWriter, p: CompiledProjection, delta: Delta, cause: DerivedChange['cause'], sink: DerivedSink | undefined): void {
-  const width = p.visible.columns.length;
-  for (const change of delta.groups.values()) {
-    const unchanged = change.rows === 0 && change.counts.every((c) => c === 0) && change.sums.every((x) => x === 0n || x === 0) &&
-      change.extremes.every((m) => [...m.values()].every((e) => e.count === 0));
-    if (unchanged) continue;
-    const pk = p.outputs.flatMap((o) => (o.kind === 'key' ? [change.keys[o.index] as Value] : []));
-    const before = writer.get(p.visible.name, pk);
-    const rows = (before === undefined ? 0 : stateRows(p, before)) + change.rows;
-    assert(rows >= 0, `group of ${p.def.name} keeps a non-negative row count`);
-    const state: Value[] = [rows];
-    p.specs.forEach((spec, i) => {
-      const sum = before === undefined ? zeroSum(spec) : stateSum(p, before, i);
-      const delta = change.sums[i] as number | bigint;
-      const count = (before === undefined ? 0 : stateCount(p, before, i)) + (change.counts[i] as number);
-      assert(count >= 0, 'aggregate input count stays non-negative');
-      const extreme = spec.fn === 'MIN' || spec.fn === 'MAX'
-        ? updateExtremes(writer, p, i, change, count, before === undefined ? null : stateExtreme(p, before, i))
-        : null;
-      state.push(typeof sum === 'bigint' ? sum + (delta as bigint) : (sum as number) + (delta as number), count, extreme);
-    });
-    const visibleBefore = before?.slice(0, width);
-    if (rows === 0) {
-      assert(before !== undefined && visibleBefore !== undefined, 'an emptied group existed');
-      assert(p.specs.every((_s, i) => state[2 + STATE_FIELDS * i] === 0), 'an empty group has no inputs');
-      writer.delete(p.visible.name, pk);
-      sink?.({ projection: p.visible, eventType: 'delete', key: pk, row: visibleBefore, cause });
-      continue;
-    }
-    const row = visibleRow(p, change.keys, state);
-    const stored = [...row, ...state];
-    if (before === undefined) {
-      writer.insert(p.visible.name, stored);
-      sink?.({ projection: p.visible, eventType: 'insert', key: pk, row, cause });
-      continue;
-    }
-    if (sameRow(before, stored)) continue;
-    writer.update(p.visible.name, pk, stored);
-    if (!sameRow(visibleBefore as Row, row)) sink?.({ projection: p.visible, eventType: 'update', key: pk, row, cause });
+  if (p.shape === 'plain') {
+    for (const change of delta.rows.values()) flushRow(writer, p, change, cause, sink);
+    return;
   }
+  for (const change of delta.groups.values()) flushGroup(writer, p, change, cause, sink);
+}
+
+function flushRow(writer: TableWriter, p: CompiledProjection, change: RowDelta, cause: DerivedChange['cause'], sink: DerivedSink | undefined): void {
+  const name = p.visible.name;
+  if (change.sign === 1) {
+    const row = change.row as Row;
+    writer.insert(name, row);
+    sink?.({ projection: p.visible, eventType: 'insert', key: change.keys, row, cause });
+    return;
+  }
+  const before = writer.get(name, change.keys);
+  assert(before !== undefined, `a removed or changed row of ${p.def.name} exists`);
+  if (change.sign === -1) {
+    writer.delete(name, change.keys);
+    sink?.({ projection: p.visible, eventType: 'delete', key: change.keys, row: before, cause });
+    return;
+  }
+  const row = change.row as Row;
+  if (sameRow(before, row)) return;
+  writer.update(name, change.keys, row);
+  sink?.({ projection: p.visible, eventType: 'update', key: change.keys, row, cause });
+}
+
+function unchanged(change: GroupDelta): boolean {
+  if (change.rows !== 0) return false;
+  for (let i = 0; i < change.counts.length; i++) {
+    if (change.counts[i] !== 0) return false;
+    const sum = change.sums[i];
+    if (sum !== 0 && sum !== 0n) return false;
+    const extremes = change.extremes[i];
+    if (extremes !== null && extremes !== undefined) for (const e of extremes.values()) if (e.count !== 0) return false;
+  }
+  return true;
+}
+
+function flushGroup(writer: TableWriter, p: CompiledProjection, change: GroupDelta, cause: DerivedChange['cause'], sink: DerivedSink | undefined): void {
+  if (unchanged(change)) return;
+  const width = p.visible.columns.length;
+  const name = p.visible.name;
+  const storeKey = p.shape === 'global' ? GLOBAL_KEY : change.keys;
+  const before = writer.get(name, storeKey);
+  const rows = (before === undefined ? 0 : before[width] as number) + change.rows;
+  assert(rows >= 0, `group of ${p.def.name} keeps a non-negative row count`);
+  const state: Value[] = [rows];
+  for (let i = 0; i < p.specs.length; i++) {
+    const spec = p.specs[i] as AggregateSpec;
+    const at = width + 1 + STATE_FIELDS * i;
+    const sum = before === undefined ? zeroSum(spec) : before[at] as number | bigint;
+    const delta = change.sums[i] as number | bigint;
+    const count = (before === undefined ? 0 : before[at + 1] as number) + (change.counts[i] as number);
+    assert(count >= 0, 'aggregate input count stays non-negative');
+    const extreme = spec.fn === 'MIN' || spec.fn === 'MAX'
+      ? updateExtremes(writer, p, i, change, count, before === undefined ? null : before[at + 2] as Value)
+      : null;
+    state.push(typeof sum === 'bigint' ? sum + (delta as bigint) : (sum as number) + (delta as number), count, extreme);
+  }
+  if (rows === 0 && p.shape === 'grouped') {
+    assert(before !== undefined, 'an emptied group existed');
+    assert(p.specs.every((_s, i) => state[2 + STATE_FIELDS * i] === 0), 'an empty group has no inputs');
+    writer.delete(name, storeKey);
+    sink?.({ projection: p.visible, eventType: 'delete', key: change.keys, row: before.slice(0, width), cause });
+    return;
+  }
+  const row = visibleRow(p, change.keys, state);
+  const stored = p.shape === 'global' ? [...row, ...state, ...GLOBAL_KEY] : [...row, ...state];
+  if (before === undefined) {
+    writer.insert(name, stored);
+    sink?.({ projection: p.visible, eventType: 'insert', key: change.keys, row, cause });
+    return;
+  }
+  if (sameRow(before, stored)) return;
+  writer.update(name, storeKey, stored);
+  if (!sameRow(before.slice(0, width), row)) sink?.({ projection: p.visible, eventType: 'update', key: change.keys, row, cause });
 }
 
 /** Applies a group's MIN/MAX input changes to its multiset and returns the new extreme. */
 function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, change: GroupDelta, count: number, previous: Value): Value {
+  const table = p.extremesTable as string;
   const entries = change.extremes[i] as Map<string, { value: Value; count: number }>;
   const countAt = change.keys.length + 2;
   let removed = false;
@@ -500,12 +653,12 @@ function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, c
     if (entry.count === 0) continue;
     removed ||= entry.count < 0;
     const key = [i, ...change.keys, entry.value];
-    const old = writer.get(p.extremesTable, key);
+    const old = writer.get(table, key);
     const next = (old === undefined ? 0 : (old[countAt] as number)) + entry.count;
     assert(next >= 0, 'extreme multiset counts stay non-negative');
-    if (old !== undefined && next === 0) writer.delete(p.extremesTable, key);
-    else if (old !== undefined) writer.update(p.extremesTable, key, [...key, next]);
-    else writer.insert(p.extremesTable, [...key, next]);
+    if (old !== undefined && next === 0) writer.delete(table, key);
+    else if (old !== undefined) writer.update(table, key, [...key, next]);
+    else writer.insert(table, [...key, next]);
   }
   if (count === 0) return null;
   const max = (p.specs[i] as AggregateSpec).fn === 'MAX';
@@ -519,7 +672,7 @@ function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, c
     return best;
   }
   const prefix = { key: [i, ...change.keys], inclusive: true };
-  for (const entry of writer.scan(p.extremesTable, { range: { lower: prefix, upper: prefix }, reverse: max })) return entry[countAt - 1] as Value;
+  for (const entry of writer.scan(table, { range: { lower: prefix, upper: prefix }, reverse: max })) return entry[countAt - 1] as Value;
   return assert(false, 'a group with inputs has an extreme') as never;
 }
 
@@ -527,6 +680,7 @@ function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, c
 function visibleRow(p: CompiledProjection, keys: readonly Value[], state: Row): Row {
   return p.outputs.map((o): Value => {
     if (o.kind === 'key') return keys[o.index] as Value;
+    assert(o.kind === 'aggregate', 'aggregating projections output keys and aggregates');
     const spec = p.specs[o.index] as AggregateSpec;
     const sum = state[1 + STATE_FIELDS * o.index] as number | bigint;
     const count = state[2 + STATE_FIELDS * o.index] as number;
@@ -543,55 +697,58 @@ function visibleRow(p: CompiledProjection, keys: readonly Value[], state: Row): 
 // ---------------------------------------------------------------------------------------------
 // Creating, dropping, maintaining
 
-
-/** The store layout of the projection's own table: its columns, then the group's state. */
+/** The store layout of the projection's own table. */
 export function visibleLayout(p: CompiledProjection): TableLayout {
-  return { primaryKey: p.visible.primaryKey.map((c) => columnIndex(p.visible, c)), columnCount: p.visible.columns.length + 1 + STATE_FIELDS * p.specs.length };
-}
-
-function indexEntry(p: CompiledProjection, t: number, column: number, row: Row): Row | null {
-  const value = row[column] as Value;
-  if (value === null) return null;
-  return [value, ...(p.tables[t] as SourceTable).pkColumns.map((c) => row[c] as Value)];
-}
-
-function eachIndex(p: CompiledProjection, f: (t: number, column: number, name: string) => void): void {
-  for (const index of p.indexes) f(index.table, index.column, index.name);
+  return p.layout;
 }
 
 /**
- * Creates the projection's tables and fills them from the current rows (atomically, in the
- * creating entry). `visibleWriter` creates the projection's own table (the kernel records that
- * as DDL); `stateWriter` holds every other write.
+ * Creates the projection's tables and indexes and fills them from the current rows
+ * (atomically, in the creating entry). `visibleWriter` creates the projection's own table (the
+ * kernel records that as DDL); `stateWriter` holds every other write.
  */
 export function createProjection(p: CompiledProjection, visibleWriter: TableWriter, stateWriter: TableWriter, sink: DerivedSink | undefined): void {
-  visibleWriter.createTable(p.visible.name, visibleLayout(p));
-  // (aggregate index, …group key, value) → count
-  const keyWidth = p.keys.length + 2;
-  stateWriter.createTable(p.extremesTable, { primaryKey: [...Array(keyWidth).keys()], columnCount: keyWidth + 1 });
-  eachIndex(p, (t, column, name) => {
-    const table = p.tables[t] as SourceTable;
-    stateWriter.createTable(name, { primaryKey: [...Array(1 + table.pkColumns.length).keys()], columnCount: 1 + table.pkColumns.length });
-    for (const row of stateWriter.scan(table.def.name)) {
-      const entry = indexEntry(p, t, column, row);
-      if (entry !== null) stateWriter.insert(name, entry);
-    }
-  });
+  visibleWriter.createTable(p.visible.name, p.layout);
+  if (p.extremesTable !== null) {
+    // (aggregate index, …group key, value) → count
+    const keyWidth = p.keySlots.length + 2;
+    stateWriter.createTable(p.extremesTable, { primaryKey: [...Array(keyWidth).keys()], columnCount: keyWidth + 1 });
+  }
+  for (const index of p.indexes) {
+    stateWriter.createIndex((p.tables[index.table] as SourceTable).def.name, index.name, { columns: [index.column], unique: false });
+  }
   const delta = new Delta(p);
-  for (const row of stateWriter.scan((p.tables[0] as SourceTable).def.name)) collect(stateWriter, p, 0, row, 1, delta);
+  const rows = [...stateWriter.scan((p.tables[0] as SourceTable).def.name)];
+  for (const row of rows) collect(stateWriter, p, 0, row, 1, delta);
+  if (p.shape === 'global' && delta.groups.size === 0) {
+    // An aggregate without GROUP BY has its one row over an empty input too.
+    delta.groups.set('', { keys: [], rows: 0, sums: p.specs.map(zeroSum), counts: p.specs.map(() => 0), extremes: p.specs.map(() => null) });
+  }
   flush(stateWriter, p, delta, null, sink);
+  if (p.shape === 'global' && stateWriter.get(p.visible.name, GLOBAL_KEY) === undefined) {
+    const state: Value[] = [0, ...p.specs.flatMap((spec) => [zeroSum(spec), 0, null])];
+    const row = visibleRow(p, [], state);
+    stateWriter.insert(p.visible.name, [...row, ...state, ...GLOBAL_KEY]);
+    sink?.({ projection: p.visible, eventType: 'insert', key: [], row, cause: null });
+  }
 }
 
 export function dropProjection(p: CompiledProjection, visibleWriter: TableWriter, stateWriter: TableWriter): void {
   visibleWriter.dropTable(p.visible.name);
-  stateWriter.dropTable(p.extremesTable);
-  eachIndex(p, (_t, _column, name) => stateWriter.dropTable(name));
+  if (p.extremesTable !== null) stateWriter.dropTable(p.extremesTable);
+  for (const index of p.indexes) stateWriter.dropIndex((p.tables[index.table] as SourceTable).def.name, index.name);
+}
+
+/** What a write to one base table maintains: each dependent projection and the table's place in it. */
+interface Dependent {
+  readonly p: CompiledProjection;
+  readonly k: number;
 }
 
 /** Catalogs are immutable values that live across many entries: compile once per catalog and table. */
-const dependentsCache = new WeakMap<Catalog, Map<string, readonly CompiledProjection[]>>();
+const dependentsCache = new WeakMap<Catalog, Map<string, readonly Dependent[]>>();
 
-function dependents(catalog: Catalog, table: string): readonly CompiledProjection[] {
+function dependents(catalog: Catalog, table: string): readonly Dependent[] {
   let byTable = dependentsCache.get(catalog);
   if (byTable === undefined) {
     byTable = new Map();
@@ -599,7 +756,12 @@ function dependents(catalog: Catalog, table: string): readonly CompiledProjectio
   }
   let found = byTable.get(table);
   if (found === undefined) {
-    found = projectionsOn(catalog, table).map((def) => compiledProjection(catalog, def));
+    found = projectionsOn(catalog, table).map((def) => {
+      const p = compiledProjection(catalog, def);
+      const k = p.tables.findIndex((t) => t.def.name === table);
+      assert(k >= 0, `projection ${def.name} reads ${table}`);
+      return { p, k };
+    });
     byTable.set(table, found);
   }
   return found;
@@ -634,45 +796,55 @@ export class MaintainingWriter implements TableWriter {
   alterTable(table: string, layout: TableLayout, migrate: (row: Row) => Row): void { this.#inner.alterTable(table, layout, migrate); }
 
   insert(table: string, row: Row): void {
-    this.#change(table, null, row, () => this.#inner.insert(table, row));
+    this.#inner.insert(table, row);
+    this.#maintain(table, null, row);
   }
 
   update(table: string, key: Key, row: Row): void {
     const before = this.#inner.get(table, key);
     assert(before !== undefined, `update of a missing row in ${table}`);
-    this.#change(table, before, row, () => this.#inner.update(table, key, row));
+    const affected = dependents(this.#catalog, table);
+    const deltas = affected.map(({ p, k }) => {
+      const delta = new Delta(p);
+      collect(this.#state, p, k, before, -1, delta);
+      return delta;
+    });
+    this.#inner.update(table, key, row);
+    this.#finish(table, affected, deltas, row);
   }
 
   delete(table: string, key: Key): void {
     const before = this.#inner.get(table, key);
     assert(before !== undefined, `delete of a missing row in ${table}`);
-    this.#change(table, before, null, () => this.#inner.delete(table, key));
+    const affected = dependents(this.#catalog, table);
+    const deltas = affected.map(({ p, k }) => {
+      const delta = new Delta(p);
+      collect(this.#state, p, k, before, -1, delta);
+      return delta;
+    });
+    this.#inner.delete(table, key);
+    affected.forEach(({ p, k }, i) => flush(this.#state, p, deltas[i] as Delta, causeOf(p, k, before), this.#sink));
   }
 
-  #change(table: string, before: Row | null, after: Row | null, write: () => void): void {
+  #maintain(table: string, _before: null, after: Row): void {
     const affected = dependents(this.#catalog, table);
-    const deltas = affected.map((p) => {
-      const delta = new Delta(p);
-      const k = p.tables.findIndex((t) => t.def.name === table);
-      if (before !== null) collect(this.#state, p, k, before, -1, delta);
-      return { p, k, delta };
-    });
-    write();
-    for (const { p, k, delta } of deltas) {
-      eachIndex(p, (t, column, name) => {
-        if (t !== k) return;
-        const old = before === null ? null : indexEntry(p, t, column, before);
-        const next = after === null ? null : indexEntry(p, t, column, after);
-        if (old !== null && next !== null && rowKey(old) === rowKey(next)) return;
-        if (old !== null) this.#state.delete(name, old);
-        if (next !== null) this.#state.insert(name, next);
-      });
-      if (after !== null) collect(this.#state, p, k, after, 1, delta);
-      const tableDef = (p.tables[k] as SourceTable).def;
-      const changed = (after ?? before) as Row;
-      flush(this.#state, p, delta, { table: tableDef, key: (p.tables[k] as SourceTable).pkColumns.map((c) => changed[c] as Value) }, this.#sink);
+    this.#finish(table, affected, affected.map(({ p }) => new Delta(p)), after);
+  }
+
+  /** After the write: adds the joined rows of the new image and writes each delta. */
+  #finish(_table: string, affected: readonly Dependent[], deltas: readonly Delta[], after: Row): void {
+    for (let i = 0; i < affected.length; i++) {
+      const { p, k } = affected[i] as Dependent;
+      const delta = deltas[i] as Delta;
+      collect(this.#state, p, k, after, 1, delta);
+      flush(this.#state, p, delta, causeOf(p, k, after), this.#sink);
     }
   }
+}
+
+function causeOf(p: CompiledProjection, k: number, row: Row): DerivedChange['cause'] {
+  const table = p.tables[k] as SourceTable;
+  return { table: table.def, key: table.pkColumns.map((c) => row[c] as Value) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -688,14 +860,14 @@ export function recomputeProjection(catalog: Catalog, name: string, reader: Tabl
   assert(def !== undefined, `projection ${name} exists`);
   const p = compiledProjection(catalog, def);
   const joined: Row[] = [];
-  const walk = (parts: Parts): void => {
+  const walk = (parts: readonly (Row | null)[]): void => {
     const k = parts.length;
     if (k === p.tables.length) {
-      joined.push(joinedRow(p, parts));
+      joined.push([...joinedRow(p, [...parts])]);
       return;
     }
     const edge = p.edges[k] as Edge;
-    const want = joinValue(parts, edge.other, edge.otherColumn);
+    const want = joinValue([...parts], edge.other, edge.otherColumn);
     let matched = false;
     for (const row of reader.scan((p.tables[k] as SourceTable).def.name)) {
       const have = row[edge.column] as Value;
@@ -706,10 +878,12 @@ export function recomputeProjection(catalog: Catalog, name: string, reader: Tabl
     if (!matched && edge.left) walk([...parts, null]);
   };
   for (const row of reader.scan((p.tables[0] as SourceTable).def.name)) walk([row]);
+  const kept = joined.filter((row) => p.where === null || p.where.eval(row) === true);
+  if (p.shape === 'plain') return kept.map((row) => p.outputs.map((o) => (o.kind === 'column' ? row[o.slot] as Value : null)));
   const groups = new Map<string, { keys: Value[]; accumulators: ReturnType<typeof newAccumulator>[] }>();
-  for (const row of joined) {
-    if (p.where !== null && p.where.eval(row) !== true) continue;
-    const keys = p.keys.map((k) => k.eval(row));
+  if (p.shape === 'global') groups.set('', { keys: [], accumulators: p.specs.map(newAccumulator) });
+  for (const row of kept) {
+    const keys = keyOf(p, row);
     const id = rowKey(keys);
     let g = groups.get(id);
     if (g === undefined) {
@@ -718,10 +892,12 @@ export function recomputeProjection(catalog: Catalog, name: string, reader: Tabl
     }
     for (const a of g.accumulators) a.add(row);
   }
-  return [...groups.values()].map((g) => p.outputs.map((o) => (o.kind === 'key' ? g.keys[o.index] as Value : (g.accumulators[o.index] as { result(): Value }).result())));
+  return [...groups.values()].map((g) => p.outputs.map((o) => (o.kind === 'key' ? g.keys[o.index] as Value
+    : o.kind === 'aggregate' ? (g.accumulators[o.index] as { result(): Value }).result() : null)));
 }
 
-/** Names of a projection's internal state tables (for checks and tests). */
+/** Names of a projection's internal state: its tables, and its indexes on base tables as
+ * `table/index` (for checks and tests). */
 export function projectionStateTables(p: CompiledProjection): readonly string[] {
-  return [p.extremesTable, ...p.indexTables.values()];
+  return [...(p.extremesTable === null ? [] : [p.extremesTable]), ...p.indexes.map((i) => `${(p.tables[i.table] as SourceTable).def.name}/${i.name}`)];
 }

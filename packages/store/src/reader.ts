@@ -7,37 +7,37 @@ import { scanTree, versionAt, type ScanCursor, type Version, type VersionTree } 
  * before the batch writes a tree, the scans open on it move to a clone of it.
  */
 export class ScanGuard {
-  readonly #open = new Map<VersionTree, Set<ScanCursor>>();
+  /** Open scans: few at a time (nested lookups), so a list beats a map here. */
+  readonly #open: { readonly tree: VersionTree; readonly cursor: ScanCursor }[] = [];
 
   open(tree: VersionTree): ScanCursor {
     const cursor: ScanCursor = { source: tree, moved: false };
-    let set = this.#open.get(tree);
-    if (set === undefined) {
-      set = new Set();
-      this.#open.set(tree, set);
-    }
-    set.add(cursor);
+    this.#open.push({ tree, cursor });
     return cursor;
   }
 
-  close(tree: VersionTree, cursor: ScanCursor): void {
-    const set = this.#open.get(tree);
-    if (set === undefined || !set.delete(cursor)) return;
-    if (set.size === 0) this.#open.delete(tree);
+  close(cursor: ScanCursor): void {
+    for (let i = this.#open.length - 1; i >= 0; i--) {
+      if ((this.#open[i] as { cursor: ScanCursor }).cursor === cursor) {
+        this.#open.splice(i, 1);
+        return;
+      }
+    }
   }
 
   /** Call before every write to `tree`. */
   beforeWrite(tree: VersionTree): void {
-    if (this.#open.size === 0) return;
-    const set = this.#open.get(tree);
-    if (set === undefined) return;
-    const frozen = tree.clone();
-    for (const cursor of set) {
-      cursor.source = frozen;
-      cursor.moved = true;
+    if (this.#open.length === 0) return;
+    let frozen: VersionTree | undefined;
+    for (let i = this.#open.length - 1; i >= 0; i--) {
+      const open = this.#open[i] as { tree: VersionTree; cursor: ScanCursor };
+      if (open.tree !== tree) continue;
+      frozen ??= tree.clone();
+      open.cursor.source = frozen;
+      open.cursor.moved = true;
+      // The clone is never written: its scan needs no more guarding.
+      this.#open.splice(i, 1);
     }
-    // The clone is never written: its scans need no more guarding.
-    this.#open.delete(tree);
   }
 }
 
@@ -142,7 +142,7 @@ function guardedRows(guard: ScanGuard, tree: VersionTree, position: number, rang
     try {
       for (const version of scanTree(tree, position, range, reverse, cursor)) yield version.row;
     } finally {
-      guard.close(tree, cursor);
+      guard.close(cursor);
     }
   })();
 }
