@@ -13,6 +13,9 @@ import { Driver, hex, replay } from '../testing/driver.js';
  * p` of the projection equals the recomputation at p for every p, and a restart from a
  * checkpoint plus replay gives the same state hash and rows.
  *
+ * Projections are grouped (GROUP BY with aggregates), global (aggregates without GROUP BY: one
+ * row, also over an empty input) or plain (a join/filter view keyed by the base primary keys).
+ *
  * Schemas: two or three tables `t0…t2 (id INTEGER PRIMARY KEY, k INTEGER, g INTEGER,
  * v INTEGER, s TEXT)` with small value ranges, so joins match, groups collide, and the current
  * MIN/MAX is often deleted; NULLs everywhere but the key.
@@ -26,6 +29,7 @@ const ID_MAX = 6;
 
 interface Projection {
   readonly name: string;
+  readonly shape: 'grouped' | 'global' | 'plain';
   /** The SELECT, as both engines run it. */
   readonly select: string;
 }
@@ -67,13 +71,26 @@ function projectionArb(tables: number, name: string): fc.Arbitrary<Projection> {
     table.map((i) => `t${i}.s IS NOT NULL`),
     fc.tuple(table, table).map(([i, j]) => `(t${i}.g <> 1 OR t${j}.v IS NULL)`),
   ), { freq: 2 });
-  return fc.tuple(joins, fc.uniqueArray(groupColumn, { minLength: 1, maxLength: 2, selector: ([i, c]) => `${i}.${c}` }), fc.array(aggregate, { minLength: 1, maxLength: 4 }), where)
-    .map(([joinList, groups, aggregates, condition]) => {
-      const from = ['t0', ...joinList.map(([kind, other, otherColumn, column], i) => `${kind} t${i + 1} ON t${i + 1}.${column} = t${other}.${otherColumn}`)].join(' ');
-      const keys = groups.map(([i, c]) => `t${i}.${c}`);
-      const items = [...groups.map(([i, c]) => `t${i}.${c} AS g${i}${c}`), ...aggregates.map((a, i) => `${a} AS a${i}`)];
-      return { name, select: `SELECT ${items.join(', ')} FROM ${from}${condition === null ? '' : ` WHERE ${condition}`} GROUP BY ${keys.join(', ')}` };
-    });
+  // Grouped (GROUP BY + aggregates), global (aggregates without GROUP BY: one row) or plain
+  // (columns, every table's primary key among them: a maintained join/filter view).
+  const shape = fc.constantFrom('grouped', 'grouped', 'global', 'plain', 'plain');
+  const plainColumn = fc.tuple(table, fc.constantFrom('k', 'g', 'v', 's'));
+  return fc.tuple(
+    shape, joins, fc.uniqueArray(groupColumn, { minLength: 1, maxLength: 2, selector: ([i, c]) => `${i}.${c}` }),
+    fc.array(aggregate, { minLength: 1, maxLength: 4 }), fc.uniqueArray(plainColumn, { maxLength: 4, selector: ([i, c]) => `${i}.${c}` }), where,
+  ).map(([kind, joinList, groups, aggregates, columns, condition]) => {
+    const from = ['t0', ...joinList.map(([join, other, otherColumn, column], i) => `${join} t${i + 1} ON t${i + 1}.${column} = t${other}.${otherColumn}`)].join(' ');
+    const filter = condition === null ? '' : ` WHERE ${condition}`;
+    const aggregateItems = aggregates.map((a, i) => `${a} AS a${i}`);
+    if (kind === 'global') return { name, shape: kind, select: `SELECT ${aggregateItems.join(', ')} FROM ${from}${filter}` };
+    if (kind === 'plain') {
+      const items = [...Array.from({ length: tables }, (_x, i) => `t${i}.id AS id${i}`), ...columns.map(([i, c]) => `t${i}.${c} AS c${i}${c}`)];
+      return { name, shape: kind, select: `SELECT ${items.join(', ')} FROM ${from}${filter}` };
+    }
+    const keys = groups.map(([i, c]) => `t${i}.${c}`);
+    const items = [...groups.map(([i, c]) => `t${i}.${c} AS g${i}${c}`), ...aggregateItems];
+    return { name, shape: kind, select: `SELECT ${items.join(', ')} FROM ${from}${filter} GROUP BY ${keys.join(', ')}` };
+  });
 }
 
 function statementArb(tables: number): fc.Arbitrary<{ sql: string; params: readonly Param[] }> {
@@ -144,6 +161,7 @@ t.test('projections equal recomputation and PostgreSQL after every entry; AS OF 
   let entries = 0;
   let nonEmpty = 0;
   let leftJoins = 0;
+  const shapes = { grouped: 0, global: 0, plain: 0 };
   await fc.assert(fc.asyncProperty(caseArb, async (c) => {
     const d = new Driver();
     d.createTenant(1);
@@ -153,6 +171,7 @@ t.test('projections equal recomputation and PostgreSQL after every entry; AS OF 
     if (created.reply.kind !== 'sql') throw new Error(`CREATE PROJECTION refused: ${JSON.stringify(created.reply)}`);
     const createdAt = d.kernel.head;
     if (c.projections.some((p) => p.select.includes('LEFT JOIN'))) leftJoins++;
+    for (const p of c.projections) shapes[p.shape]++;
     const check = async (label: string): Promise<void> => {
       for (const p of c.projections) {
         const mine = kernelRows(d.kernel, p.name);
@@ -187,4 +206,5 @@ t.test('projections equal recomputation and PostgreSQL after every entry; AS OF 
   t.ok(entries > 100, `entries checked: ${entries}`);
   t.ok(nonEmpty > 40, `non-empty projection states compared: ${nonEmpty}`);
   t.ok(leftJoins > 5, `cases with LEFT JOIN: ${leftJoins}`);
+  t.ok(shapes.grouped > 5 && shapes.global > 2 && shapes.plain > 5, `projections by shape: ${JSON.stringify(shapes)}`);
 });
