@@ -95,6 +95,10 @@ export class Checker {
     const known = this.#committed.get(header.op);
     if (known === undefined) {
       if (header.op > 1 && previous === undefined) fail(`op ${header.op} committed before op ${header.op - 1}`);
+      // Whatever the primaries' clocks did (drift, jumps back), the log's timestamps only grow.
+      if (previous !== undefined && header.timestampUs <= previous.timestampUs) {
+        fail(`committed op ${header.op} has timestamp ${header.timestampUs}, not above op ${header.op - 1}'s ${previous.timestampUs}`);
+      }
       this.#committed.set(header.op, { header, result, executed });
       if (executed && header.operation === 'normal') {
         const key = `${header.client}/${header.session}/${header.request}`;

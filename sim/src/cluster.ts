@@ -2,14 +2,15 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { assert, clusterId, checksumHex, Prng, type ClusterId, type TenantId } from '@veritydb/types';
 import type { Kernel } from '@veritydb/kernel';
 import {
-  Client, decodeMessage, encodeMessage, Replica, type ClientEffect, type Effect, type ReplicaBugs,
+  Client, decodeMessage, encodeMessage, quorums, Replica, type ClientEffect, type Effect, type ReplicaBugs,
   type ReplicaOptions, type Superblock,
 } from '@veritydb/vsr';
 import { Checker, SafetyViolation } from './checker.js';
 import { describe } from './describe.js';
 import { SimDisk } from './disk.js';
 import { KernelMachine } from './kernel-machine.js';
-import { SimNetwork } from './network.js';
+import { SimNetwork, type Packet } from './network.js';
+import { SimClock } from './clock.js';
 import {
   checkReply, checkStateAtReply, learn, nextRequest, tenantOfClient, type ClientProgress, type WorkRequest,
 } from './workload.js';
@@ -34,6 +35,20 @@ export interface FaultOptions {
   readonly partitionProbability: number;
   /** Slowest write; slow disks widen the window in which a crash loses acknowledged-too-early writes. */
   readonly writeDelayTicksMax: number;
+  /** Each replica's clock runs off by up to this many parts per million (0: perfect clocks). */
+  readonly clockDriftPpmMax: number;
+  /** Clocks step by up to a minute, forwards or backwards. */
+  readonly clockJumps: boolean;
+  /** A replica process stops (no ticks, no messages, no write completions) for a while, then resumes with a burst. */
+  readonly pauses: boolean;
+  /** A link delivers nothing for a while, then everything it held. */
+  readonly clogging: boolean;
+  /** A log write lands in another (committed, intact elsewhere) slot instead of its own. */
+  readonly misdirectedWrites: boolean;
+  /** A restarting replica cannot read one of its committed slots (intact elsewhere). */
+  readonly latentReadErrors: boolean;
+  /** A crashed replica's disk is lost; it rejoins with an empty one (amnesia). */
+  readonly wipes: boolean;
 }
 
 export interface SimulatorOptions {
@@ -66,6 +81,15 @@ export interface SimulationResult {
     readonly packetsSent: number;
     readonly packetsRejected: number;
     readonly corruptions: number;
+    readonly misdirectedWrites: number;
+    readonly clockJumps: number;
+    readonly pauses: number;
+    readonly clogs: number;
+    readonly latentReadErrors: number;
+    /** Restarts that found their head untrusted and recovered it from the primary. */
+    readonly recoveringHeads: number;
+    /** Disks wiped; their replicas rejoined in amnesia. */
+    readonly wipes: number;
     readonly livenessTicks: number;
     readonly requestsSubmitted: number;
     readonly stateHashChecks: number;
@@ -86,6 +110,7 @@ export function harshOptionsForSeed(seed: number, overrides: Partial<SimulatorOp
     faults: {
       ...base.faults, crashes: true, partitions: true, crashProbability: 0.02, partitionProbability: 0.01,
       downMax: base.replicaCount, writeDelayTicksMax: 12, torn: 0, diskCorruption: false,
+      clockDriftPpmMax: 0, clockJumps: false, pauses: false, clogging: false, misdirectedWrites: false, latentReadErrors: false, wipes: false,
     },
     ...overrides,
   };
@@ -106,6 +131,13 @@ export function optionsForSeed(seed: number, overrides: Partial<SimulatorOptions
     torn: prng.pick([0, 0.5]),
     downMax: prng.chance(0.2) ? replicaCount : Math.floor((replicaCount - 1) / 2),
     crashProbability: 0.003, partitionProbability: 0.004, writeDelayTicksMax: 3,
+    clockDriftPpmMax: prng.pick([0, 100, 50_000]),
+    clockJumps: prng.chance(0.5),
+    pauses: prng.chance(0.5),
+    clogging: prng.chance(0.5),
+    misdirectedWrites: prng.chance(0.4),
+    latentReadErrors: prng.chance(0.4),
+    wipes: prng.chance(0.3),
   };
   const clientCount = prng.pick([2, 4, 8]);
   return {
@@ -125,7 +157,18 @@ interface Node {
   machine: KernelMachine | undefined;
   readonly disk: SimDisk;
   restartTick: number;
+  readonly clock: SimClock;
+  /** A paused process sees nothing before this tick; messages for it wait in `inbox`. */
+  pausedUntil: number;
+  inbox: Packet[];
+  /** Down with a disk whose head the replica will not trust when it opens (or a wiped one). */
+  untrustedHead: boolean;
+  /** Its disk was wiped: it restarts with `Replica.rejoin`. */
+  wiped: boolean;
 }
+
+/** Messages a paused replica's receive buffers hold; more are dropped, as a full socket buffer would. */
+const PAUSE_INBOX_MAX = 4096;
 
 interface SimClient {
   /** Replaced by a new incarnation (a new client id) after an eviction, as a real client restarts. */
@@ -151,6 +194,8 @@ export class Simulator {
   readonly cluster: ClusterId = clusterId(0xc1_05_7e2n);
   readonly #prng: Prng;
   readonly #faultPrng: Prng;
+  /** Draws of the faults added later (clocks, pauses, clogging, disk misdirection): a seed's older faults stay as they were. */
+  readonly #swarmPrng: Prng;
   readonly #network: SimNetwork;
   readonly #nodes: Node[] = [];
   readonly #clients: SimClient[] = [];
@@ -161,6 +206,13 @@ export class Simulator {
   #crashes = 0;
   #rejected = 0;
   #corruptions = 0;
+  #misdirectedWrites = 0;
+  #clockJumps = 0;
+  #pauses = 0;
+  #clogs = 0;
+  #latentReadErrors = 0;
+  #recoveringHeads = 0;
+  #wipes = 0;
   #viewMax = 0;
   #requestsSubmitted = 0;
   #stateReads = 0;
@@ -176,12 +228,18 @@ export class Simulator {
       delayMinTicks: 1, delayMaxTicks: options.faults.delayMaxTicks, loss: options.faults.loss,
       duplicate: options.faults.duplicate, corrupt: options.faults.corrupt,
     });
+    this.#swarmPrng = root.split();
     this.checker = new Checker(options.stateHashIntervalOps);
     for (let r = 0; r < options.replicaCount; r++) {
       const superblock: Superblock = {
         cluster: this.cluster, replica: r, replicaCount: options.replicaCount, view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [],
       };
-      const node: Node = { replica: undefined, machine: undefined, disk: new SimDisk(superblock), restartTick: 0 };
+      const drift = options.faults.clockDriftPpmMax;
+      const clock = drift === 0 ? new SimClock(r, 0) : new SimClock(this.#swarmPrng.int(3_600_000_000), this.#swarmPrng.range(-drift, drift));
+      const node: Node = {
+        replica: undefined, machine: undefined, disk: new SimDisk(superblock), restartTick: 0, clock, pausedUntil: 0, inbox: [], untrustedHead: false, wiped: false,
+      };
+      node.disk.misdirect = (op) => this.#misdirectTarget(r, op);
       this.#nodes.push(node);
       node.replica = Replica.format(this.#replicaOptions(r));
     }
@@ -254,7 +312,9 @@ export class Simulator {
       stats: {
         committedOps: this.checker.committedOpMax, acceptedReplies: this.checker.acceptedReplies, crashes: this.#crashes,
         viewMax: this.#viewMax, packetsSent: this.#network.sent, packetsRejected: this.#rejected,
-        corruptions: this.#corruptions, livenessTicks, requestsSubmitted: this.#requestsSubmitted,
+        corruptions: this.#corruptions, misdirectedWrites: this.#misdirectedWrites, clockJumps: this.#clockJumps, pauses: this.#pauses,
+        clogs: this.#clogs, latentReadErrors: this.#latentReadErrors,
+        recoveringHeads: this.#recoveringHeads, wipes: this.#wipes, livenessTicks, requestsSubmitted: this.#requestsSubmitted,
         stateHashChecks: this.checker.stateHashChecks, restartStateHashChecks: this.checker.restartStateHashChecks,
         stateReads: this.#stateReads,
       },
@@ -274,15 +334,24 @@ export class Simulator {
     this.#tick += 1;
     if (this.#phase === 'safety') this.#injectFaults();
     this.#restartDue();
-    for (const packet of this.#network.deliver(this.#tick)) this.#deliver(packet.from, packet.to, packet.bytes);
+    for (const node of this.#nodes) node.clock.advance();
+    this.#resumeDue();
+    for (const packet of this.#network.deliver(this.#tick)) {
+      const node = this.#nodes[packet.to];
+      if (node !== undefined && this.#paused(node)) {
+        if (node.inbox.length < PAUSE_INBOX_MAX) node.inbox.push(packet);
+        continue;
+      }
+      this.#deliver(packet.from, packet.to, packet.bytes);
+    }
     for (let r = 0; r < this.#nodes.length; r++) {
       const node = this.#nodes[r] as Node;
-      if (node.replica === undefined) continue;
+      if (node.replica === undefined || this.#paused(node)) continue;
       for (const writeId of node.disk.complete(this.#tick)) this.#perform(r, node.replica.onWriteDone(writeId));
     }
     for (let r = 0; r < this.#nodes.length; r++) {
-      const replica = this.#nodes[r]?.replica;
-      if (replica !== undefined) this.#perform(r, replica.onTick(this.#tick * 1000 + r));
+      const node = this.#nodes[r] as Node;
+      if (node.replica !== undefined && !this.#paused(node)) this.#perform(r, node.replica.onTick(node.clock.nowUs));
     }
     for (const sim of this.#clients) {
       this.#clientEffects(sim, sim.client.onTick());
@@ -437,6 +506,58 @@ export class Simulator {
       if (n - up.length < faults.downMax && up.length > 0) this.#crash(prng.pick(up));
     }
     if (faults.diskCorruption && prng.chance(0.003)) this.#corruptAtRest();
+    this.#injectSwarmFaults();
+  }
+
+  /** Clock jumps, process pauses and clogged links, drawn from their own PRNG. */
+  #injectSwarmFaults(): void {
+    const faults = this.options.faults;
+    const prng = this.#swarmPrng;
+    const n = this.options.replicaCount;
+    if (faults.clockJumps && prng.chance(0.002)) {
+      const r = prng.int(n);
+      const deltaUs = (prng.chance(0.5) ? 1 : -1) * prng.range(1_000, 60_000_000);
+      (this.#nodes[r] as Node).clock.jump(deltaUs);
+      this.#clockJumps += 1;
+      this.#trace(`clock r${r} jumps ${deltaUs}us`);
+    }
+    if (faults.pauses && prng.chance(0.002)) {
+      const r = prng.int(n);
+      const node = this.#nodes[r] as Node;
+      if (node.replica !== undefined && !this.#paused(node)) {
+        node.pausedUntil = this.#tick + prng.range(10, 150);
+        this.#pauses += 1;
+        this.#trace(`pause r${r} until tick ${node.pausedUntil}`);
+      }
+    }
+    if (faults.clogging && n > 1 && prng.chance(0.004)) {
+      const from = prng.int(n);
+      const to = (from + 1 + prng.int(n - 1)) % n;
+      const until = this.#tick + prng.range(5, 80);
+      this.#network.clog(from, to, until);
+      this.#clogs += 1;
+      this.#trace(`clog ${from}>${to} until tick ${until}`);
+    }
+  }
+
+  #paused(node: Node): boolean {
+    return this.#tick < node.pausedUntil;
+  }
+
+  /** A paused replica whose pause is over gets everything that arrived meanwhile, in order. */
+  #resumeDue(): void {
+    for (let r = 0; r < this.#nodes.length; r++) {
+      const node = this.#nodes[r] as Node;
+      if (node.pausedUntil === 0 || this.#paused(node)) continue;
+      node.pausedUntil = 0;
+      const burst = node.inbox;
+      node.inbox = [];
+      this.#trace(`resume r${r} (${burst.length} messages waiting)`);
+      for (const packet of burst) {
+        if (node.replica === undefined) break;
+        this.#deliver(packet.from, packet.to, packet.bytes);
+      }
+    }
   }
 
   #partition(): void {
@@ -459,26 +580,104 @@ export class Simulator {
 
   #crash(r: number): void {
     const node = this.#nodes[r] as Node;
+    const undo = node.disk.snapshot();
     const outcome = node.disk.crash(this.#faultPrng, this.options.faults.torn);
+    const wipe = this.options.faults.wipes && this.options.replicaCount > 1 && this.#swarmPrng.chance(0.15) && this.#wipeAllowed(r);
+    const untrusted = wipe || node.disk.headUntrusted(this.cluster);
+    if (untrusted && this.#untrustedHeads() >= this.options.replicaCount - quorums(this.options.replicaCount).viewChange) {
+      // Atlas: replicas that cannot trust their heads never vote, so a view-change quorum of the
+      // others must remain. This crash would break that: it does not happen.
+      undo();
+      this.#trace(`crash r${r} refused by the atlas (too many untrusted heads)`);
+      return;
+    }
+    node.untrustedHead = untrusted;
+    if (wipe) {
+      node.disk.wipe();
+      node.wiped = true;
+      this.#wipes += 1;
+    }
     const kernel = node.machine?.kernel;
     // Its restart replays the durable log into a fresh kernel, which must pass through this state.
     if (kernel !== undefined && kernel.head > 0) this.checker.onStateHash(r, kernel.head, checksumHex(kernel.stateHash()), true);
     node.replica = undefined;
     node.machine = undefined;
+    node.pausedUntil = 0;
+    node.inbox = [];
     node.restartTick = this.#tick + this.#faultPrng.range(20, 300);
     this.#network.dropTo(r);
     this.#crashes += 1;
-    this.#trace(`crash r${r} (in-flight writes kept ${outcome.survived}${outcome.torn ? ', torn' : ''})`);
+    this.#trace(`crash r${r} (in-flight writes kept ${outcome.survived}${outcome.torn ? ', torn' : ''}${wipe ? ', disk wiped' : ''})`);
   }
 
   #restartDue(): void {
     for (let r = 0; r < this.#nodes.length; r++) {
       const node = this.#nodes[r] as Node;
       if (node.replica !== undefined || (this.#phase === 'safety' && this.#tick < node.restartTick)) continue;
-      node.replica = Replica.open(this.#replicaOptions(r), node.disk.durableState());
+      const unreadable = node.wiped ? [] : this.#latentReadError(r);
+      node.replica = node.wiped ? Replica.rejoin(this.#replicaOptions(r)) : Replica.open(this.#replicaOptions(r), node.disk.durableState(unreadable));
+      node.untrustedHead = false;
+      node.wiped = false;
+      if (node.replica.recovery !== 'none') this.#recoveringHeads += 1;
       this.checker.onReopen(r, node.replica.view);
-      this.#trace(`restart r${r} view ${node.replica.view} op ${node.replica.op} commit ${node.replica.commitMax}`);
+      this.#trace(`restart r${r} view ${node.replica.view} op ${node.replica.op} commit ${node.replica.commitMax}` +
+        `${unreadable.length > 0 ? ` unreadable op${unreadable.join(',')}` : ''}${node.replica.recovery === 'none' ? '' : ` ${node.replica.recovery}`}`);
     }
+  }
+
+  /** Atlas for a wipe: every committed entry this disk holds has an intact copy on another disk. */
+  #wipeAllowed(r: number): boolean {
+    const disk = (this.#nodes[r] as Node).disk;
+    for (const op of disk.slots.keys()) {
+      if (op > 0 && op <= this.checker.committedOpMax && !this.#intactElsewhere(r, op)) return false;
+    }
+    return true;
+  }
+
+  /** Replicas that would not or do not vote because they cannot trust their heads. */
+  #untrustedHeads(): number {
+    return this.#nodes.filter((node) => (node.replica === undefined ? node.untrustedHead : node.replica.recovery !== 'none')).length;
+  }
+
+  /** Is another disk's slot at `op` byte-identical to replica `r`'s (an intact copy elsewhere)? */
+  #intactElsewhere(r: number, op: number): boolean {
+    const mine = (this.#nodes[r] as Node).disk.slots.get(op);
+    if (mine === undefined) return false;
+    return this.#nodes.some((node, x) => {
+      const other = node.disk.slots.get(op);
+      return x !== r && other !== undefined && other.length === mine.length && other.every((b, i) => b === mine[i]);
+    });
+  }
+
+  /**
+   * Atlas for misdirected writes: the write lands on a slot of this disk at or below its durable
+   * commit_max (never rewritten with other contents, so the evidence stays) whose entry another
+   * disk holds intact.
+   */
+  #misdirectTarget(r: number, op: number): number | undefined {
+    if (this.#phase !== 'safety' || !this.options.faults.misdirectedWrites || !this.#swarmPrng.chance(0.01)) return undefined;
+    const disk = (this.#nodes[r] as Node).disk;
+    const candidates = [...disk.slots.keys()].filter((j) => j > 0 && j !== op && j <= disk.superblock.commitMax);
+    if (candidates.length === 0) return undefined;
+    const target = this.#swarmPrng.pick(candidates.sort((a, b) => a - b));
+    if (!this.#intactElsewhere(r, target)) return undefined;
+    this.#misdirectedWrites += 1;
+    this.#trace(`misdirect r${r} op${op} written to slot op${target}`);
+    return target;
+  }
+
+  /** Atlas for latent read errors: one committed slot below the top, intact on another disk. */
+  #latentReadError(r: number): number[] {
+    if (this.#phase !== 'safety' || !this.options.faults.latentReadErrors || !this.#swarmPrng.chance(0.3)) return [];
+    const disk = (this.#nodes[r] as Node).disk;
+    const ops = [...disk.slots.keys()].sort((a, b) => a - b);
+    const top = ops[ops.length - 1] ?? 0;
+    const candidates = ops.filter((op) => op > 0 && op < top && op <= disk.superblock.commitMax);
+    if (candidates.length === 0) return [];
+    const op = this.#swarmPrng.pick(candidates);
+    if (!this.#intactElsewhere(r, op)) return [];
+    this.#latentReadErrors += 1;
+    return [op];
   }
 
   /**
@@ -494,13 +693,7 @@ export class Simulator {
     const candidates = ops.filter((op) => op < top && op <= disk.superblock.commitMax);
     if (candidates.length === 0) return;
     const op = prng.pick(candidates);
-    const mine = disk.slots.get(op) as Uint8Array;
-    let intactElsewhere = 0;
-    for (let x = 0; x < this.#nodes.length; x++) {
-      const other = (this.#nodes[x] as Node).disk.slots.get(op);
-      if (x !== r && other !== undefined && other.length === mine.length && other.every((b, i) => b === mine[i])) intactElsewhere += 1;
-    }
-    if (intactElsewhere === 0) return;
+    if (!this.#intactElsewhere(r, op)) return;
     disk.corrupt(op, prng);
     this.#corruptions += 1;
     this.#trace(`corrupt r${r} slot op${op}`);
@@ -511,6 +704,8 @@ export class Simulator {
   #startLiveness(): void {
     this.#phase = 'liveness';
     this.#network.heal();
+    this.#network.unclog();
+    for (const node of this.#nodes) if (node.pausedUntil > this.#tick) node.pausedUntil = this.#tick;
     this.#network.options = { ...this.#network.options, loss: 0, duplicate: 0, corrupt: 0 };
     this.#trace('liveness phase: faults off, all replicas up');
   }

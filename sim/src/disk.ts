@@ -1,5 +1,6 @@
 import { assert, assertNever, type Prng } from '@veritydb/types';
-import { encodeEntry, type DurableState, type Effect, type Superblock } from '@veritydb/vsr';
+import { decodeEntry, encodeEntry, type DurableState, type Effect, type Superblock } from '@veritydb/vsr';
+import type { ClusterId } from '@veritydb/types';
 
 type StorageEffect = Extract<Effect, { kind: 'write_log' | 'truncate_log' | 'write_superblock' }>;
 
@@ -17,6 +18,13 @@ export class SimDisk {
   superblock: Superblock;
   readonly slots = new Map<number, Uint8Array>();
   #pending: PendingWrite[] = [];
+  /**
+   * Misdirected writes (a fault hook set by the simulator): given the op of an entry being
+   * written, the slot it lands in instead, or undefined to write it where it belongs.
+   */
+  misdirect: ((op: number) => number | undefined) | undefined;
+  /** Ops whose last write was misdirected (their own slot lacks the entry the replica believes durable). */
+  readonly misdirected = new Set<number>();
 
   constructor(superblock: Superblock) {
     this.superblock = superblock;
@@ -52,10 +60,18 @@ export class SimDisk {
   #persist(effect: StorageEffect): void {
     switch (effect.kind) {
       case 'write_log':
-        for (const entry of effect.entries) this.slots.set(entry.header.op, encodeEntry(entry));
+        for (const entry of effect.entries) {
+          const op = entry.header.op;
+          const target = this.misdirect?.(op);
+          if (target === undefined) { this.slots.set(op, encodeEntry(entry)); this.misdirected.delete(op); continue; }
+          assert(target !== op && this.slots.has(target), 'a misdirected write lands on another written slot');
+          this.slots.set(target, encodeEntry(entry));
+          this.misdirected.add(op);
+        }
         return;
       case 'truncate_log':
         for (const op of [...this.slots.keys()]) if (op > effect.afterOp) this.slots.delete(op);
+        for (const op of [...this.misdirected]) if (op > effect.afterOp) this.misdirected.delete(op);
         return;
       case 'write_superblock':
         this.superblock = effect.superblock;
@@ -89,6 +105,21 @@ export class SimDisk {
     return { survived, torn };
   }
 
+  /** The disk is lost: a blank one (no log, a superblock that knows only the replica's place) replaces it. */
+  wipe(): void {
+    this.superblock = { ...this.superblock, view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [] };
+    this.slots.clear();
+    this.#pending = [];
+    this.misdirected.clear();
+  }
+
+  /** Cuts the slot at `op` to half its bytes, as a write torn by a crash leaves it (scripted tests). */
+  tear(op: number): void {
+    const bytes = this.slots.get(op);
+    assert(bytes !== undefined && bytes.length > 1, 'tear an existing slot');
+    this.slots.set(op, bytes.slice(0, bytes.length >> 1));
+  }
+
   /** Flips one byte of the slot at `op` (corruption at rest, found when the replica next reads it). */
   corrupt(op: number, prng: Prng): void {
     const bytes = this.slots.get(op);
@@ -99,7 +130,43 @@ export class SimDisk {
     this.slots.set(op, copy);
   }
 
-  durableState(): DurableState {
-    return { superblock: this.superblock, slots: new Map(this.slots) };
+  /** What the replica reads when it opens; `unreadable` slots fail to read (latent sector errors). */
+  durableState(unreadable: readonly number[] = []): DurableState {
+    const slots = new Map(this.slots);
+    for (const op of unreadable) if (slots.has(op)) slots.set(op, new Uint8Array(0));
+    return { superblock: this.superblock, slots };
+  }
+
+  /**
+   * Would a replica opening this disk distrust its head (a faulty slot above the highest intact
+   * entry, a misdirected write above it, or view headers beyond it)? Errs towards "yes": the
+   * simulator uses it to keep enough replicas able to form a view.
+   */
+  headUntrusted(cluster: ClusterId): boolean {
+    const ops = [...this.slots.keys()].sort((a, b) => b - a);
+    let durableTop = 0;
+    for (const op of ops) {
+      const entry = decodeEntry(this.slots.get(op) as Uint8Array);
+      if (entry !== undefined && entry.header.op === op && entry.header.cluster === cluster) { durableTop = op; break; }
+      if (op > 0) return true;
+    }
+    for (const op of this.misdirected) if (op > durableTop) return true;
+    return this.superblock.viewHeaders.some((header) => header.op > durableTop);
+  }
+
+  /** Everything needed to undo a crash the fault atlas refuses. */
+  snapshot(): () => void {
+    const superblock = this.superblock;
+    const slots = new Map(this.slots);
+    const pending = [...this.#pending];
+    const misdirected = new Set(this.misdirected);
+    return () => {
+      this.superblock = superblock;
+      this.slots.clear();
+      for (const [op, bytes] of slots) this.slots.set(op, bytes);
+      this.#pending = pending;
+      this.misdirected.clear();
+      for (const op of misdirected) this.misdirected.add(op);
+    };
   }
 }

@@ -80,7 +80,10 @@ export class Harness {
       case 'heal': this.#blocked.clear(); return;
       case 'crash': return this.#crash(num(0));
       case 'restart': return this.#restart(num(0));
+      case 'wipe': this.disks[num(0)]?.wipe(); this.#out.push(`r${num(0)} disk wiped`); return;
+      case 'rejoin': return this.#rejoin(num(0));
       case 'corrupt': this.disks[num(0)]?.corrupt(num(1), this.#prng); this.#out.push(`r${num(0)} slot op${num(1)} corrupted on disk`); return;
+      case 'tear': this.disks[num(0)]?.tear(num(1)); this.#out.push(`r${num(0)} slot op${num(1)} torn on disk`); return;
       case 'status': return this.#status();
       default: throw new Error(`unknown command: ${line}`);
     }
@@ -190,7 +193,7 @@ export class Harness {
     return this.replicas.map((replica) => {
       if (replica === undefined) return 'down';
       const role = replica.status === 'normal' ? (replica.isPrimary ? (replica.abdicated ? 'primary (abdicated)' : 'primary') : 'backup') : 'view_change';
-      return `${role} view ${replica.view}`;
+      return `${role}${replica.recovery === 'none' ? '' : ` (${replica.recovery})`} view ${replica.view}`;
     });
   }
 
@@ -205,13 +208,23 @@ export class Harness {
     const replica = Replica.open(this.#replicaOptions(r), (this.disks[r] as SimDisk).durableState());
     this.replicas[r] = replica;
     this.#checker.onReopen(r, replica.view);
-    this.#out.push(`r${r} restarted: ${replica.status} view ${replica.view} op ${replica.op} commit ${replica.commitMax}`);
+    this.#out.push(`r${r} restarted: ${replica.status} view ${replica.view} op ${replica.op} commit ${replica.commitMax}` +
+      `${replica.recovery === 'none' ? '' : ` (${replica.recovery})`}`);
+  }
+
+  /** Starts replica `r` on its (wiped) disk in amnesia: it knows only the cluster and its index. */
+  #rejoin(r: number): void {
+    const replica = Replica.rejoin(this.#replicaOptions(r));
+    this.replicas[r] = replica;
+    this.#checker.onReopen(r, replica.view);
+    this.#out.push(`r${r} rejoined: ${replica.status} view ${replica.view} op ${replica.op} (${replica.recovery})`);
   }
 
   #status(): void {
     this.replicas.forEach((replica, r) => {
       if (replica === undefined) { this.#out.push(`r${r} down`); return; }
-      const role = replica.status === 'normal' ? (replica.isPrimary ? 'primary' : 'backup') : 'view_change';
+      const role = (replica.status === 'normal' ? (replica.isPrimary ? 'primary' : 'backup') : 'view_change') +
+        (replica.recovery === 'none' ? '' : ` (${replica.recovery})`);
       this.#out.push(`r${r} ${role} view ${replica.view} log_view ${replica.logView} op ${replica.op} commit ${replica.commitMin}/${replica.commitMax}`);
     });
   }

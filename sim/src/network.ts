@@ -21,8 +21,8 @@ export interface Packet {
 
 /**
  * A simulated packet network between numbered endpoints: random delay (so reordering), loss,
- * duplication, in-flight corruption, and directed link blocks for symmetric and asymmetric
- * partitions. Deterministic given its PRNG.
+ * duplication, in-flight corruption, directed link blocks for symmetric and asymmetric
+ * partitions, and clogged links (nothing for a while, then a burst). Deterministic given its PRNG.
  */
 export class SimNetwork {
   options: NetworkOptions;
@@ -30,6 +30,8 @@ export class SimNetwork {
   #queue: Packet[] = [];
   #sequence = 0;
   readonly #blocked = new Set<string>();
+  /** Clogged links: nothing is delivered on them before the tick given, then everything held is. */
+  readonly #clogged = new Map<string, number>();
   sent = 0;
   dropped = 0;
   corrupted = 0;
@@ -47,6 +49,19 @@ export class SimNetwork {
   blocked(from: number, to: number): boolean { return this.#blocked.has(`${from}>${to}`); }
   get blockedLinks(): string[] { return [...this.#blocked].sort(); }
 
+  /** Holds every packet on `from>to` until `untilTick`, then delivers them together. */
+  clog(from: number, to: number, untilTick: number): void {
+    const key = `${from}>${to}`;
+    this.#clogged.set(key, Math.max(untilTick, this.#clogged.get(key) ?? 0));
+  }
+
+  unclog(): void { this.#clogged.clear(); }
+
+  #isClogged(from: number, to: number, nowTick: number): boolean {
+    const until = this.#clogged.get(`${from}>${to}`);
+    return until !== undefined && nowTick < until;
+  }
+
   send(from: number, to: number, bytes: Uint8Array, nowTick: number): void {
     this.sent += 1;
     if (this.#prng.chance(this.options.loss)) { this.dropped += 1; return; }
@@ -61,7 +76,9 @@ export class SimNetwork {
   deliver(nowTick: number): Packet[] {
     const due: Packet[] = [];
     const rest: Packet[] = [];
-    for (const packet of this.#queue) (packet.dueTick <= nowTick ? due : rest).push(packet);
+    for (const packet of this.#queue) {
+      (packet.dueTick <= nowTick && !this.#isClogged(packet.from, packet.to, nowTick) ? due : rest).push(packet);
+    }
     this.#queue = rest;
     due.sort((a, b) => a.dueTick - b.dueTick || a.sequence - b.sequence);
     const out: Packet[] = [];

@@ -10,6 +10,6 @@ export type { Effect, EffectKind } from './effects.js';
 export type { Superblock, DurableState } from './storage.js';
 export type { StateMachine, ApplyInput } from './state-machine.js';
 export { SessionTable, type Session, type SessionVerdict } from './sessions.js';
-export { Replica, type ReplicaOptions, type ReplicaBugs, type ReplicaStatus } from './replica.js';
+export { Replica, type ReplicaOptions, type ReplicaBugs, type ReplicaStatus, type ReplicaRecovery } from './replica.js';
 export { Client, type ClientOptions, type ClientEffect } from './client.js';
 export { encodeSuperblock, decodeSuperblock, SUPERBLOCK_FORMAT_VERSION, type SuperblockDecode } from './superblock-codec.js';

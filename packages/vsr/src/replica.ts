@@ -45,6 +45,19 @@ export interface ReplicaOptions {
 
 export type ReplicaStatus = 'normal' | 'view_change';
 
+/**
+ * Why a replica (in `view_change` status) may not take part in consensus yet:
+ * - `recovering_head`: it restarted and cannot trust its log's head (a torn or faulty slot at the
+ *   head, a misdirected write above it, or view headers newer than its durable log). It might have
+ *   acknowledged entries it no longer has, so it neither votes nor sends do_view_change (where its
+ *   gaps would count as nacks) until a start_view from the current view's primary tells it the head.
+ * - `amnesia`: it lost its whole disk (`Replica.rejoin`) and may have acknowledged anything before.
+ *   Like `recovering_head` it waits for a start_view; then it stays a silent backup (no votes, no
+ *   prepare_ok, no do_view_change) until every entry of that view's log up to its head is durable
+ *   here again, so it is never counted in a quorum, nor as a nack, on the strength of lost state.
+ */
+export type ReplicaRecovery = 'none' | 'recovering_head' | 'amnesia';
+
 type PendingWrite =
   | { readonly writeId: number; readonly kind: 'log'; entries: Entry[] }
   | { readonly writeId: number; readonly kind: 'truncate'; readonly afterOp: number }
@@ -83,11 +96,22 @@ export class Replica {
   readonly #sessions: SessionTable;
 
   #status: ReplicaStatus = 'normal';
+  #recovery: ReplicaRecovery = 'none';
+  /** Amnesia: the head of the first view's log installed since the loss; every op up to it must become durable. */
+  #amnesiaTarget: number | undefined;
+  /** Amnesia: every op up to this one is durable here again. */
+  #amnesiaDurableTo = 0;
   #view = 0;
   #logView = 0;
   #sbView = 0;
   #sbLogView = 0;
   #sbCommitMaxIssued = 0;
+  /**
+   * commit_max of the latest durable superblock. When it was persisted, every durable entry at or
+   * below it was the committed one, and committed entries never change: an intact durable entry at
+   * or below it is committed, with or without a chain from the view's head through holes.
+   */
+  #sbCommitMax = 0;
   /** Headers of the log installed for the current log view, persisted with every superblock. */
   #viewHeaders: readonly Header[] = [];
 
@@ -162,6 +186,23 @@ export class Replica {
   }
 
   /**
+   * A member of an existing cluster whose disk was lost (an empty data directory, but the cluster
+   * and its index are known from configuration). It rejoins in `amnesia` recovery: it takes no part
+   * in consensus until it has learned the current view from its primary and holds that view's log.
+   * The driver starts it on an empty disk (no superblock, no slots); its first superblock write
+   * happens when it installs the view.
+   *
+   * @example const replica = Replica.rejoin({ cluster, replica: 2, replicaCount: 3, machine, prng });
+   */
+  static rejoin(options: ReplicaOptions): Replica {
+    const replica = new Replica(options);
+    assert(replica.replicaCount > 1, 'a single replica that lost its disk has nobody to learn from');
+    replica.#status = 'view_change';
+    replica.#recovery = 'amnesia';
+    return replica;
+  }
+
+  /**
    * A replica restarting from what its disk holds. It rejoins in view-change status: it takes part
    * in a view change only after a quorum votes for one, and otherwise asks the primary of its
    * view for a start_view before acting as a backup again.
@@ -177,12 +218,18 @@ export class Replica {
     replica.#sbLogView = sb.logView;
     replica.#commitMax = sb.commitMax;
     replica.#sbCommitMaxIssued = sb.commitMax;
+    replica.#sbCommitMax = sb.commitMax;
     const ops = [...durable.slots.keys()].sort((a, b) => a - b);
+    /** Entries found in another op's slot: their own slot may lack them (a misdirected write). */
+    const misdirected: Header[] = [];
     for (const op of ops) {
       const entry = decodeEntry(durable.slots.get(op) as Uint8Array);
       // A torn or corrupt slot stays a hole: repaired later, never treated as "never had it".
       if (entry === undefined || entry.header.op !== op || entry.header.cluster !== replica.cluster || op === 0) {
         if (op > 0) replica.#faulty.add(op);
+        if (entry !== undefined && entry.header.cluster === replica.cluster && entry.header.op > 0 && entry.header.op !== op) {
+          misdirected.push(entry.header);
+        }
         continue;
       }
       replica.#headers.set(op, entry.header);
@@ -190,6 +237,13 @@ export class Replica {
       replica.#durable.set(op, entry.header.checksum);
       replica.#head = Math.max(replica.#head, op);
     }
+    // The write of a misdirected entry was reported durable: this replica may have acknowledged it.
+    for (const header of misdirected) {
+      if (!replica.#isDurable(header.op) || !checksumEqual(replica.#headers.get(header.op)?.checksum ?? CHECKSUM_ZERO, header.checksum)) {
+        replica.#faulty.add(header.op);
+      }
+    }
+    const durableTop = replica.#head;
     replica.#viewHeaders = sb.viewHeaders;
     for (const header of sb.viewHeaders) {
       const onDisk = replica.#headers.get(header.op);
@@ -200,6 +254,13 @@ export class Replica {
       replica.#head = Math.max(replica.#head, header.op);
     }
     replica.#status = 'view_change';
+    const faultyTop = Math.max(0, ...replica.#faulty);
+    // A single replica has nobody to learn a head from; its own acks went only to itself.
+    if ((faultyTop > durableTop || replica.#head > durableTop) && replica.replicaCount > 1) {
+      replica.#recovery = 'recovering_head';
+      replica.#dvcAllowed = false;
+      return replica;
+    }
     // Crashed in the middle of a view change that a quorum backed (its view is ahead of its log
     // view): resume it. Otherwise it was normal in its view: ask that view's primary.
     replica.#dvcAllowed = sb.view > sb.logView;
@@ -207,6 +268,8 @@ export class Replica {
   }
 
   get status(): ReplicaStatus { return this.#status; }
+  /** `none`, or why this replica does not take part in consensus yet (its status is then `view_change`). */
+  get recovery(): ReplicaRecovery { return this.#recovery; }
   get view(): number { return this.#view; }
   get logView(): number { return this.#logView; }
   get op(): number { return this.#head; }
@@ -258,6 +321,7 @@ export class Replica {
       case 'superblock':
         this.#sbView = write.superblock.view;
         this.#sbLogView = write.superblock.logView;
+        this.#sbCommitMax = Math.max(this.#sbCommitMax, write.superblock.commitMax);
         break;
       default:
         assertNever(write);
@@ -324,6 +388,9 @@ export class Replica {
     assert(this.#commitMin <= this.#head, 'applied ops are in the log');
     assert(this.#sbView <= this.#view && this.#sbLogView <= this.#logView && this.#logView <= this.#view, 'view ordering');
     assert(this.#headers.has(this.#head), 'the head header is known');
+    assert(this.#recovery === 'none' || (!this.#dvcAllowed && !this.#canonical), 'a recovering replica takes no part in a view change');
+    assert(this.#recovery !== 'recovering_head' || this.#status === 'view_change', 'recovering_head waits in view_change');
+    assert(this.#recovery !== 'amnesia' || (this.#status === 'normal') === (this.#amnesiaTarget !== undefined), 'amnesia: normal once a view is installed');
     if (this.#status === 'normal' && this.isPrimary) {
       assert(this.#pipeline.length <= Math.max(this.#pipelineMax, vsrConstants.viewHeadersMax), 'pipeline bounded');
       assert(this.#queue.length <= limits.requestQueueMax, 'request queue bounded');
@@ -552,6 +619,7 @@ export class Replica {
 
   #sendAcks(): void {
     if (this.#status !== 'normal' || this.isPrimary) return;
+    if (this.#recovery !== 'none' && !this.#amnesiaCaughtUp()) return;
     // Durable log view first: a prepare_ok in view v vouches for v's log.
     if (this.#sbLogView !== this.#view) return;
     const end = this.#durablePrefixEnd();
@@ -666,6 +734,7 @@ export class Replica {
   // ---------------------------------------------------------------- view change
 
   #voteNext(): void {
+    if (this.#recovery !== 'none') return;
     if (this.#tick - this.#voteTick < vsrConstants.repairIntervalTicks) return;
     this.#voteTick = this.#tick;
     // Join the highest view others are voting for: votes for different views never meet otherwise.
@@ -699,6 +768,11 @@ export class Replica {
 
   #startViewChange(view: number): void {
     assert(view > this.#view, 'views only grow');
+    if (this.#recovery !== 'none') {
+      // Not a voter: it only learns where the cluster went and asks that view's primary.
+      this.#requestStartView(view);
+      return;
+    }
     this.#status = 'view_change';
     this.#view = view;
     this.#dvcAllowed = true;
@@ -718,6 +792,10 @@ export class Replica {
   }
 
   #tickViewChange(): void {
+    if (this.#recovery !== 'none') {
+      if (this.#tick - this.#requestStartViewTick >= vsrConstants.repairIntervalTicks) this.#requestStartView(this.#view);
+      return;
+    }
     if (this.#tick - this.#viewChangeTick >= this.#viewChangeTimeoutTicks) this.#voteNext();
     if (!this.#dvcAllowed && !this.isPrimary && this.#tick - this.#requestStartViewTick >= vsrConstants.repairIntervalTicks) {
       this.#requestStartView(this.#view);
@@ -771,8 +849,13 @@ export class Replica {
   }
 
   #requestStartView(view: number): void {
-    const primary = this.#primaryOf(view);
-    if (primary === this.replica) return;
+    let primary = this.#primaryOf(view);
+    if (primary === this.replica) {
+      // A recovering replica cannot be its own view's primary: the others move on; ask the next one's.
+      if (this.#recovery === 'none') return;
+      primary = this.#primaryOf(view + 1);
+      view += 1;
+    }
     this.#requestStartViewTick = this.#tick;
     this.#send(primary, { kind: 'request_start_view', from: this.replica, view });
   }
@@ -780,6 +863,7 @@ export class Replica {
   /** Sends this replica's durable log state to the new primary, once the view itself is durable. */
   #maybeSendDoViewChange(): void {
     if (this.#status !== 'view_change' || !this.#dvcAllowed || this.#dvcSentTick !== -Infinity) return;
+    assert(this.#recovery === 'none', 'a recovering replica never sends do_view_change');
     if (this.#pending.length > 0 || this.#sbView !== this.#view) return;
     this.#dvcSentTick = this.#tick;
     const headers = this.#viewHeadersOf();
@@ -853,7 +937,9 @@ export class Replica {
       if (canonical.has(k)) continue;
       const above = canonical.get(k + 1);
       const mine = this.#headers.get(k);
-      if (above !== undefined && mine !== undefined && checksumEqual(above.parent, mine.checksum)) canonical.set(k, mine);
+      if (mine === undefined) continue;
+      // Proven by the chain from above, or known committed here (bridges a hole the chain cannot).
+      if ((above !== undefined && checksumEqual(above.parent, mine.checksum)) || this.#committedHere(k)) canonical.set(k, mine);
     }
     const inLog = (k: number, sum: Checksum): boolean => {
       const wanted = canonical.get(k);
@@ -885,6 +971,29 @@ export class Replica {
     this.#logView = this.#view;
     this.#viewHeaders = this.#viewHeadersOf();
     this.#writeSuperblock();
+  }
+
+  /**
+   * Amnesia ends once every op of the first installed view's log, up to its head, is durable here
+   * (and that view is durable): from then on this replica's acks and do_view_change speak only of
+   * what it holds, like any other replica's.
+   */
+  #amnesiaCaughtUp(): boolean {
+    if (this.#recovery !== 'amnesia' || this.#amnesiaTarget === undefined || this.#status !== 'normal') return false;
+    if (this.#sbLogView !== this.#view || this.#pending.length > 0) return false;
+    // A later view may have cut an uncommitted tail of that log: what remains of it is the target.
+    const target = Math.min(this.#amnesiaTarget, this.#head);
+    this.#amnesiaDurableTo = Math.min(this.#amnesiaDurableTo, this.#commitMax);
+    while (this.#amnesiaDurableTo < target && this.#isDurable(this.#amnesiaDurableTo + 1)) this.#amnesiaDurableTo += 1;
+    if (this.#amnesiaDurableTo < target) return false;
+    this.#recovery = 'none';
+    this.#amnesiaTarget = undefined;
+    return true;
+  }
+
+  /** Is the entry at `op` durable here at or below the durable commit_max (so the committed one)? */
+  #committedHere(op: number): boolean {
+    return op <= this.#sbCommitMax && this.#isDurable(op);
   }
 
   /** New primary: once the chosen log is complete and durable, and the view is durable, start the view. */
@@ -927,6 +1036,14 @@ export class Replica {
     this.#acked.clear();
     this.#primaryTick = this.#tick;
     this.#installLog(message.op, window, message.commit);
+    if (this.#recovery === 'recovering_head') {
+      // The head is known again. Faulty ops above it were never committed (the view's log holds
+      // every committed op), so the entries this replica may have acked there do not matter.
+      this.#recovery = 'none';
+      for (const op of [...this.#faulty]) if (op > message.op) this.#faulty.delete(op);
+    } else if (this.#recovery === 'amnesia') {
+      this.#amnesiaTarget ??= message.op;
+    }
     this.#sendAcks();
   }
 
