@@ -409,12 +409,22 @@ function matchCount(reader: TableReader, p: CompiledProjection, k: number, parts
   const table = p.tables[k] as SourceTable;
   const index = (p.indexOf[k] as readonly (string | undefined)[])[edge.column];
   if (index === undefined) return reader.get(table.def.name, [value]) === undefined ? 0 : 1;
+  if (isCounting(reader)) return reader.indexCount(table.def.name, index, [value], limit);
   const bound = { key: [value], inclusive: true };
   let n = 0;
   for (const _row of reader.indexScan(table.def.name, index, { range: { lower: bound, upper: bound } })) {
     if (++n >= limit) break;
   }
   return n;
+}
+
+/** A reader that can count index entries without scanning them (the store's readers can). */
+interface CountingReader extends TableReader {
+  indexCount(table: string, index: string, prefix: Key, limit: number): number;
+}
+
+function isCounting(reader: TableReader): reader is CountingReader {
+  return typeof (reader as Partial<CountingReader>).indexCount === 'function';
 }
 
 /** The joined row of `parts`, in `p.scratch` (valid until the next call). */
@@ -448,9 +458,12 @@ interface GroupDelta {
   readonly extremes: (Map<string, { value: Value; count: number }> | null)[];
 }
 
-/** A plain projection's row: net count change (-1, 0 or +1) and the image of the +1 side. */
+/** A plain projection's row: net count change (-1, 0 or +1), the image of the +1 side, and
+ * the first change's sign — net 0 is an update of a stored row when the row was removed first,
+ * and nothing when it was added first (a NULL-extended row that came and went in one change). */
 interface RowDelta {
   readonly keys: readonly Value[];
+  readonly first: 1 | -1;
   sign: number;
   row: Row | null;
 }
@@ -510,7 +523,7 @@ class Delta {
     const p = this.p;
     let change = this.rows.get(id);
     if (change === undefined) {
-      change = { keys, sign: 0, row: null };
+      change = { keys, first: sign, sign: 0, row: null };
       this.rows.set(id, change);
     }
     change.sign += sign;
@@ -572,6 +585,7 @@ function flush(writer: TableWriter, p: CompiledProjection, delta: Delta, cause: 
 
 function flushRow(writer: TableWriter, p: CompiledProjection, change: RowDelta, cause: DerivedChange['cause'], sink: DerivedSink | undefined): void {
   const name = p.visible.name;
+  if (change.sign === 0 && change.first === 1) return;
   if (change.sign === 1) {
     const row = change.row as Row;
     writer.insert(name, row);

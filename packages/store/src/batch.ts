@@ -66,6 +66,10 @@ export class WriteBatch implements TableWriter {
     this.#checkOpen();
     return this.#reader.rowCount(table);
   }
+  indexCount(table: string, index: string, prefix: Key, limit: number): number {
+    this.#checkOpen();
+    return this.#reader.indexCount(table, index, prefix, limit);
+  }
   hasIndex(table: string, index: string): boolean {
     this.#checkOpen();
     return this.#reader.hasIndex(table, index);

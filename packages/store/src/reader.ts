@@ -1,6 +1,6 @@
 import { assert, type Key, type KeyRange, type Position, type Row, type ScanOptions, type TableReader } from '@veritydb/types';
 import { visibleIncarnation, type CatalogSource, type IndexSource, type TableSource } from './table.js';
-import { scanTree, versionAt, type ScanCursor, type Version, type VersionTree } from './tree.js';
+import { countPrefix, scanTree, versionAt, type ScanCursor, type Version, type VersionTree } from './tree.js';
 
 /**
  * The open write batch's registry of suspended scans over its live trees (see `ScanCursor`):
@@ -91,6 +91,14 @@ export class Reader implements TableReader {
 
   rowCount(table: string): number {
     return this.table(table).rowCountAt(this.position);
+  }
+
+  /** How many rows of `table` have `prefix` as the leading values of index `index`, counting
+   * no further than `limit` (cheaper than an `indexScan` for "none, one or more?"). */
+  indexCount(table: string, index: string, prefix: Key, limit: number): number {
+    const found = this.index(this.table(table), index);
+    assert(prefix.length <= found.layout.columns.length, `a prefix of ${prefix.length} values on an index of ${found.layout.columns.length}`);
+    return countPrefix(found.tree, this.position, prefix, limit);
   }
 
   /** Whether `table` has an index `index` at this position (the contract leaves this to the

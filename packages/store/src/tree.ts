@@ -117,6 +117,19 @@ export function* scanTree(tree: VersionTree, position: number, range: KeyRange |
   }
 }
 
+/** How many versions visible at `position` have a key starting with `prefix`, counting no
+ * further than `limit`. Runs to completion without yielding, so it needs no isolation from
+ * writes and allocates no iterator chain: the cheap way to ask "none, one or more?". */
+export function countPrefix(tree: VersionTree, position: number, prefix: Key, limit: number): number {
+  const end: TreeKey = { key: prefix, createdAt: 0, edge: 1 };
+  let n = 0;
+  for (const [key, version] of tree.entries({ key: prefix, createdAt: 0, edge: -1 })) {
+    if (n >= limit || compareTreeKeys(key, end) >= 0) break;
+    if (visibleAt(version, position)) n += 1;
+  }
+  return n;
+}
+
 /** The version of `key` visible at `position`, if any: the one with the largest createdAt not
  * after `position`, since a key's versions cover disjoint intervals. */
 export function versionAt(tree: VersionTree, key: Key, position: number): Version | undefined {

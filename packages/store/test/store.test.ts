@@ -281,6 +281,22 @@ t.test('suspended scans of a batch read the trees as of their start while the ba
   }
 });
 
+t.test('indexCount counts the visible entries of an index prefix up to a limit', async (t) => {
+  const store = storeWithTenants(1);
+  batch(store, 1, 1, (w) => {
+    w.createTable('t', { primaryKey: [0], columnCount: 2 });
+    w.createIndex('t', 'by_v', { columns: [1], unique: false });
+    for (let i = 0; i < 9; i++) w.insert('t', [i, i % 3]);
+  });
+  const w = store.begin(T1, position(2));
+  w.delete('t', [0]);
+  w.insert('t', [10, 5]);
+  t.same([0, 1, 2, 5, 7].map((v) => w.indexCount('t', 'by_v', [v], 10)), [2, 3, 3, 1, 0], 'the batch counts its own writes');
+  t.equal(w.indexCount('t', 'by_v', [1], 2), 2, 'stops at the limit');
+  w.commit();
+  t.same([0, 5].map((v) => store.snapshotAt(T1, position(1)).indexCount('t', 'by_v', [v], 10)), [3, 0], 'a snapshot counts as of its position');
+});
+
 t.test('tenants are isolated', async (t) => {
   const store = storeWithTenants(2, 1);
   t.same(store.tenants(), [1, 2], 'sorted');
