@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { initCrypto } from '@veritydb/crypto';
 import { Log, type VerifyOptions, type VerifyProgress, type VerifyResult } from '@veritydb/storage';
 import { encodeEnvelope, OPERATION, validateCommand, type ApplyResult, type Envelope, type Kernel } from '@veritydb/kernel';
@@ -11,6 +12,7 @@ import { clusterIdentity } from './cluster-identity.js';
 import { ClosedError, InvalidArgument, Overloaded } from './errors.js';
 import { lockDirectory, type DirectoryLock } from './lock.js';
 import { replay, trackTenants, type Replayed } from './recovery.js';
+import { JOURNAL_DIR } from './cluster/journal.js';
 
 /**
  * The single-node engine: the append → apply → read path a replica runs, as a one-replica
@@ -97,6 +99,8 @@ interface ReadWaiter {
 
 interface Opened extends Replayed {
   readonly clusterId: bigint;
+  /** The dir belongs to a replica of a 3/5-replica cluster (it has a VSR journal): open for reading only. */
+  readonly replicaDir: boolean;
   readonly log: Log;
   readonly lock: DirectoryLock;
 }
@@ -107,6 +111,7 @@ export class SingleNodeEngine {
   readonly #log: Log;
   readonly #kernel: Kernel;
   readonly #lock: DirectoryLock;
+  readonly #replicaDir: boolean;
   readonly #checkpointIntervalEntries: number;
   readonly #nowMicros: () => number;
   /** Live tenants and their names, kept from applied entries (and the checkpoint). */
@@ -136,6 +141,7 @@ export class SingleNodeEngine {
     this.#log = opened.log;
     this.#kernel = opened.kernel;
     this.#lock = opened.lock;
+    this.#replicaDir = opened.replicaDir;
     this.#tenants = opened.tenants;
     this.#checkpointIntervalEntries = options.checkpointIntervalEntries ?? limits.checkpointIntervalOps;
     this.#nowMicros = options.nowMicros ?? (() => Date.now() * 1000);
@@ -159,7 +165,8 @@ export class SingleNodeEngine {
       const log = await Log.open(dir, options.segmentBytes === undefined ? { cluster } : { cluster, segmentBytes: options.segmentBytes });
       try {
         const replayed = await replay(dir, log);
-        return new SingleNodeEngine(dir, options, { clusterId, log, lock, ...replayed });
+        const replicaDir = await stat(join(dir, JOURNAL_DIR)).then(() => true, () => false);
+        return new SingleNodeEngine(dir, options, { clusterId, log, lock, replicaDir, ...replayed });
       } catch (error) {
         await log.close();
         throw error;
@@ -225,6 +232,9 @@ export class SingleNodeEngine {
    */
   submit(envelope: Envelope): Promise<ApplyResult> {
     this.checkUsable();
+    if (this.#replicaDir) {
+      throw new InvalidArgument(`${this.#dir} is the data dir of a cluster replica: here it can be read (verify, export, backup) but writes go through vdb-server`);
+    }
     if (this.#pending.length >= runtimeLimits.writesInFlightMax) throw new Overloaded(`${this.#pending.length} writes are in flight`);
     const problem = validateCommand(envelope);
     if (problem !== undefined) throw new InvalidArgument(problem);

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { Envelope } from '@veritydb/kernel';
-import { position, tenantId } from '@veritydb/types';
-import { ClusterNode, type WriteOutcome } from '../src/index.js';
+import { Log } from '@veritydb/storage';
+import { clusterId, position, tenantId } from '@veritydb/types';
+import { ClusterNode, InvalidArgument, SingleNodeEngine, type WriteOutcome } from '../src/index.js';
 
 /**
  * Three (or five) ClusterNodes in one process on real disks, wired by an in-memory transport
@@ -100,6 +101,27 @@ t.test('three replicas: writes commit on the primary, every replica applies the 
   t.equal(new Set(hashes).size, 1, 'state hashes are equal on every replica');
   const rows = backup.kernel.read(tenantId(1), 'SELECT COUNT(*) AS c FROM p', [], backup.head);
   t.match(rows, { ok: true, rows: [[40n]] }, 'a backup serves the committed rows');
+
+  // Every replica's ledger (<data>/log, the storage format verify and export read) holds the
+  // same committed entries with the same chain.
+  for (let i = 0; i < 3; i++) await h.stop(i);
+  const heads: string[] = [];
+  for (const dir of h.dirs) {
+    const log = await Log.open(dir, { cluster: clusterId(CLUSTER) });
+    const verified = await log.verify({});
+    t.match(verified, { ok: true }, `the ledger in ${dir} verifies`);
+    t.ok(log.head().position >= last, 'the ledger holds every committed op');
+    const record = await log.read(position(last));
+    heads.push(Buffer.from(record?.hash ?? new Uint8Array(0)).toString('hex'));
+    await log.close();
+  }
+  t.equal(new Set(heads).size, 1, 'the ledgers agree on the hash chain up to the last write');
+
+  // Opened offline (what vdb-admin verify/export/backup do), a replica's dir reads but refuses writes.
+  const offline = await SingleNodeEngine.open({ dataDir: h.dirs[0] as string, clusterId: CLUSTER });
+  t.match(offline.kernel.read(tenantId(1), 'SELECT COUNT(*) FROM p', []), { ok: true, rows: [[40n]] }, 'offline reads see the committed rows');
+  t.throws(() => offline.submit(create(9)), InvalidArgument, 'offline writes to a replica dir are refused');
+  await offline.close();
 });
 
 t.test('exactly once: a session request retried after commit gets the cached reply, not a second execution', async (t) => {
@@ -130,7 +152,7 @@ t.test('the primary is cut off: a new primary takes over, nothing acknowledged i
   t.not(second.replicaIndex, first.replicaIndex, 'another replica leads');
   for (let i = 10; i < 20; i++) if (ok(t, await second.submit(sql(1, 'INSERT INTO k VALUES ($1)', [BigInt(i)]), 5_000), `insert ${i}`) > 0) acknowledged.push(i);
   h.isolated.delete(first.replicaIndex);
-  await until(() => first.head >= second.head && first.ready, 'the old primary to catch up');
+  await until(() => first.ready && h.nodes.every((n) => n !== null && n.head >= second.head), 'every replica, the old primary too, to catch up');
   for (const node of h.nodes) {
     const read = (node as ClusterNode).kernel.read(tenantId(1), 'SELECT id FROM k ORDER BY id', [], (node as ClusterNode).head);
     t.same(read.ok ? read.rows.map((r) => Number(r[0])) : read, acknowledged, `replica ${(node as ClusterNode).replicaIndex} holds every acknowledged row once`);

@@ -1,9 +1,11 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { initCrypto } from '@veritydb/crypto';
-import { decodeReply, encodeEnvelope, Kernel, SYSTEM_TENANT, validateCommand, type ApplyResult, type Envelope } from '@veritydb/kernel';
 import {
-  assert, assertNever, clusterId as toClusterId, limits, position, Prng, U128_MAX, VerityError, type ClusterId, type Position,
+  decodeEnvelope, decodeReply, encodeEnvelope, Kernel, OPERATION, SYSTEM_TENANT, validateCommand, type ApplyResult, type Envelope,
+} from '@veritydb/kernel';
+import {
+  assert, assertNever, clientId, clusterId as toClusterId, limits, position, Prng, U128_MAX, VerityError, view, type ClusterId, type Position,
   type TenantId,
 } from '@veritydb/types';
 import {
@@ -16,6 +18,7 @@ import { ClosedError, InvalidArgument, Overloaded } from '../errors.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
 import type { TenantName, WaitOutcome } from '../engine.js';
 import { Journal } from './journal.js';
+import { Ledger } from './ledger.js';
 import { KernelMachine } from './machine.js';
 
 /**
@@ -120,6 +123,9 @@ export class ClusterNode {
   readonly #replica: Replica;
   readonly #machine: KernelMachine;
   readonly #journal: Journal;
+  readonly #ledger: Ledger;
+  /** What the kernel applied in the current replica step, in op order, for the ledger records its `committed` effects complete. */
+  readonly #applied: { op: number; tenant: TenantId; body: Uint8Array; operation: number }[] = [];
   readonly #lock: DirectoryLock;
   readonly #tickMs: number;
   readonly #nowMicros: () => number;
@@ -142,7 +148,9 @@ export class ClusterNode {
   #barrier: Promise<WriteOutcome> | null = null;
   #barrierNext: Promise<WriteOutcome> | null = null;
 
-  private constructor(options: ClusterNodeOptions, init: { replica: Replica; machine: KernelMachine; journal: Journal; lock: DirectoryLock; tenants: Map<number, string> }) {
+  private constructor(options: ClusterNodeOptions, init: {
+    replica: Replica; machine: KernelMachine; journal: Journal; ledger: Ledger; lock: DirectoryLock; tenants: Map<number, string>;
+  }) {
     this.clusterId = options.clusterId;
     this.replicaIndex = options.replica;
     this.replicaCount = options.replicaCount;
@@ -150,6 +158,8 @@ export class ClusterNode {
     this.#replica = init.replica;
     this.#machine = init.machine;
     this.#journal = init.journal;
+    this.#ledger = init.ledger;
+    this.#ledger.onFailure((error) => this.#fail(error));
     this.#lock = init.lock;
     this.#tenants = init.tenants;
     this.#tickMs = options.tickMs ?? clusterNodeLimits.tickMsDefault;
@@ -170,14 +180,16 @@ export class ClusterNode {
       await initCrypto();
       await clusterIdentity(options.dataDir, options.clusterId, undefined);
       const { journal, opened } = await Journal.open(options.dataDir);
+      let ledger: Ledger | null = null;
       try {
+        ledger = await Ledger.open(options.dataDir, options.clusterId);
         const cluster = toClusterId(options.clusterId);
         const tenants = new Map<number, string>();
         // The node exists only after the replica does; the machine reports applies through this indirection.
         const sink: { node: ClusterNode | null } = { node: null };
         const machine = new KernelMachine(Kernel.create(), (op, tenant, result, body) => {
           if (result !== null) trackTenants(tenants, result, body);
-          if (sink.node !== null) sink.node.#afterApply(op, tenant);
+          if (sink.node !== null) sink.node.#afterApply(op, tenant, body);
         });
         const replicaOptions = {
           cluster, replica: options.replica, replicaCount: options.replicaCount, machine, prng: new Prng(randomInt(0, 2 ** 31)),
@@ -196,11 +208,12 @@ export class ClusterNode {
           }
           replica = Replica.open(replicaOptions, opened.durable);
         }
-        const node = new ClusterNode(options, { replica, machine, journal, lock, tenants });
+        const node = new ClusterNode(options, { replica, machine, journal, ledger, lock, tenants });
         sink.node = node;
         return node;
       } catch (error) {
         await journal.close();
+        await ledger?.close().catch(() => undefined);
         throw error;
       }
     } catch (error) {
@@ -429,6 +442,7 @@ export class ClusterNode {
     for (const waiter of this.#poolWaiters.splice(0)) waiter(null);
     try {
       await this.#journal.close();
+      await this.#ledger.close();
     } finally {
       this.#state = 'closed';
       await this.#lock.release();
@@ -586,6 +600,12 @@ export class ClusterNode {
         case 'committed': {
           const header = effect.header;
           if (header.operation === 'register') this.#sessions.set(header.client, header.op);
+          const applied = this.#applied.shift();
+          assert(applied !== undefined && applied.op === header.op, `op ${header.op} is reported committed in the order it was applied`);
+          this.#ledger.add({
+            view: view(header.view), position: position(header.op), commit: position(header.op - 1), timestamp: header.timestampUs,
+            client: clientId(header.client), request: header.request, tenant: applied.tenant, operation: applied.operation, body: applied.body,
+          });
           // A request waiting here that committed — through this replica as primary, or through
           // another primary after a view change (this replica forwards its re-sends there) —
           // is answered from the commit itself, exactly as the primary would answer it.
@@ -615,7 +635,9 @@ export class ClusterNode {
     for (const listener of [...this.#viewListeners]) listener();
   }
 
-  #afterApply(op: number, tenant: TenantId): void {
+  #afterApply(op: number, tenant: TenantId, body: Uint8Array): void {
+    const decoded = decodeEnvelope(body);
+    this.#applied.push({ op, tenant, body, operation: decoded.ok ? OPERATION[decoded.value.command.kind] : OPERATION.noop });
     for (const listener of this.#appliedListeners) listener(tenant, position(op));
     this.#wake();
   }

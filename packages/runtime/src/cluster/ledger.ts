@@ -1,0 +1,92 @@
+import { Log, type RecordFields } from '@veritydb/storage';
+import { clusterId as toClusterId, VerityError, type Position } from '@veritydb/types';
+
+/**
+ * A replica's copy of the committed log in the storage format of DESIGN §4 (`<data>/log/`):
+ * segment files, per-record hashes, the global and per-tenant hash chains. The VSR journal
+ * (`<data>/vsr/`) is what consensus relies on; the ledger is what `vdb-admin verify`, `export`
+ * and `backup` read, the same on a cluster replica as on a single node.
+ *
+ * Every committed op is added in op order (a skipped op — a registration, a duplicate — as a
+ * no-op record), with fields that are the same on every replica, so replicas' ledgers are
+ * identical. Appends run behind the commit path, group-committed, with a bounded backlog: on
+ * restart the replica re-applies its journal and ops the ledger already holds are skipped.
+ * A failed ledger write stops the replica (it could no longer vouch for its audit copy).
+ */
+export class Ledger {
+  readonly #log: Log;
+  #backlog: RecordFields[] = [];
+  #appending = false;
+  #head: number;
+  #failure: ((error: Error) => void) | null = null;
+  #failed: Error | null = null;
+  #idle: (() => void)[] = [];
+
+  private constructor(log: Log) {
+    this.#log = log;
+    this.#head = log.head().position;
+  }
+
+  static async open(dataDir: string, clusterId: bigint): Promise<Ledger> {
+    return new Ledger(await Log.open(dataDir, { cluster: toClusterId(clusterId) }));
+  }
+
+  /** The last position the ledger holds or has queued. */
+  get head(): number {
+    return this.#head;
+  }
+
+  onFailure(listener: (error: Error) => void): void {
+    this.#failure = listener;
+    if (this.#failed !== null) listener(this.#failed);
+  }
+
+  /** Adds the committed op `record.position` (ops the ledger already holds are skipped). */
+  add(record: RecordFields): void {
+    if (record.position <= this.#head) return;
+    if (record.position !== this.#head + 1) {
+      this.#fail(new VerityError('LedgerGap', `the ledger holds up to ${this.#head}, op ${record.position} was committed next`));
+      return;
+    }
+    this.#head = record.position;
+    this.#backlog.push(record);
+    if (!this.#appending) void this.#drain();
+  }
+
+  /** Everything added is durable in the ledger (or it failed). */
+  async flush(): Promise<void> {
+    if (!this.#appending && this.#backlog.length === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#log.close();
+  }
+
+  async #drain(): Promise<void> {
+    this.#appending = true;
+    try {
+      while (this.#backlog.length > 0 && this.#failed === null) {
+        const batch = this.#backlog.splice(0, 256);
+        let last: Position;
+        try {
+          last = await this.#log.append(batch);
+        } catch (error) {
+          this.#fail(error instanceof Error ? error : new VerityError('LedgerFailed', String(error)));
+          return;
+        }
+        this.#log.setCommitted(last);
+      }
+    } finally {
+      this.#appending = false;
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  #fail(error: Error): void {
+    if (this.#failed !== null) return;
+    this.#failed = error;
+    this.#failure?.(error);
+  }
+}
