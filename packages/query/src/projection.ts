@@ -577,7 +577,9 @@ const STATE_FIELDS = 3;
 /** Writes the delta's rows (and MIN/MAX multisets), reporting each visible change. */
 function flush(writer: TableWriter, p: CompiledProjection, delta: Delta, cause: DerivedChange['cause'], sink: DerivedSink | undefined): void {
   if (p.shape === 'plain') {
-    for (const change of delta.rows.values()) flushRow(writer, p, change, cause, sink);
+    // Removals first, so the events read as "this row went, that one came".
+    for (const change of delta.rows.values()) if (change.sign < 0) flushRow(writer, p, change, cause, sink);
+    for (const change of delta.rows.values()) if (change.sign >= 0) flushRow(writer, p, change, cause, sink);
     return;
   }
   for (const change of delta.groups.values()) flushGroup(writer, p, change, cause, sink);
