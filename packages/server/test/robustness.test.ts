@@ -1,12 +1,10 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import t from 'tap';
-import { Connection, parseAddress, type WireValue } from '@veritydb/client';
-import { Prng, seedFrom, type ClusterId, type Position, type ReplicaIndex, type TenantId } from '@veritydb/types';
-import {
-  FRAME_HEADER_BYTES, FrameDecoder, PROTOCOL_VERSIONS, decodeServerMessage, encodeClientMessage, encodeFrame, payloadCrc,
-  type ClientMessage, type RequestBody,
-} from '@veritydb/wire';
+import { Connection, parseAddress } from '@veritydb/client';
+import { Prng, seedFrom, type Position, type TenantId } from '@veritydb/types';
+import { FRAME_HEADER_BYTES, FrameDecoder, decodeServerMessage, type RequestBody } from '@veritydb/wire';
 import { adminToken, startServer, tempDir } from '../testing/process.js';
+import { flipBytes, frameOf, hello, mutatePayload, mutateText, randomValue, rawExchange } from '../testing/wire-fuzz.js';
 
 /**
  * A bounded wire fuzz against a live vdb-server process: a few thousand connections carrying
@@ -27,17 +25,6 @@ const SQL = [
   "SELECT * FROM __events WHERE stream = 't'", 'DROP TABLE t', 'UPDATE t SET v = $2 WHERE id = $1', 'SELECT * FROM t AS OF POSITION 1', 'DELETE FROM t',
 ];
 
-function randomValue(rng: Prng): WireValue {
-  switch (rng.int(6)) {
-    case 0: return { kind: 'null' };
-    case 1: return { kind: 'int64', value: BigInt(rng.range(-1000, 1000)) };
-    case 2: return { kind: 'text', value: String.fromCharCode(...Array.from({ length: rng.int(20) }, () => 32 + rng.int(90))) };
-    case 3: return { kind: 'float64', value: rng.float() * 1e6 };
-    case 4: return { kind: 'bool', value: rng.chance(0.5) };
-    default: return { kind: 'bytes', value: rng.bytes(rng.int(16)) };
-  }
-}
-
 function randomBody(rng: Prng): RequestBody {
   const tenant = rng.pick([1, 2, 3, 0, 2 ** 40]) as TenantId;
   const statement = { sql: rng.pick(SQL), params: Array.from({ length: rng.int(3) }, () => randomValue(rng)) };
@@ -52,66 +39,6 @@ function randomBody(rng: Prng): RequestBody {
     case 5: return { kind: 'register', session: { clientId: 9n as never, requestNumber: 0 } };
     default: return { kind: 'query', tenant, statement: { sql: mutateText(rng, rng.pick(SQL)), params: [] }, options };
   }
-}
-
-function mutateText(rng: Prng, text: string): string {
-  const chars = [...text];
-  for (let i = rng.range(1, 4); i > 0; i--) chars.splice(rng.int(chars.length + 1), rng.int(3), String.fromCharCode(32 + rng.int(95)));
-  return chars.join('');
-}
-
-function frameOf(message: ClientMessage): Uint8Array {
-  return encodeFrame(encodeClientMessage(message));
-}
-
-function hello(token: string): Uint8Array {
-  return frameOf({ kind: 'hello', hello: { versions: PROTOCOL_VERSIONS, role: 'client', token, clientName: 'fuzz', clusterId: 0n as ClusterId, replicaIndex: 0 as ReplicaIndex } });
-}
-
-/** Flips random bytes anywhere in the frame (usually breaks magic, length or CRC). */
-function flipBytes(rng: Prng, frame: Uint8Array): Uint8Array {
-  const out = frame.slice();
-  for (let i = rng.range(1, 3); i > 0; i--) out[rng.int(out.length)] = rng.int(256);
-  return out;
-}
-
-/** Mutates the payload and fixes the CRC, so the frame passes framing and reaches the decoder. */
-function mutatePayload(rng: Prng, frame: Uint8Array): Uint8Array {
-  const out = frame.slice();
-  const payloadBytes = out.length - FRAME_HEADER_BYTES;
-  if (payloadBytes === 0) return out;
-  for (let i = rng.range(1, 4); i > 0; i--) out[FRAME_HEADER_BYTES + rng.int(payloadBytes)] = rng.int(256);
-  new DataView(out.buffer).setUint32(10, payloadCrc(out.subarray(FRAME_HEADER_BYTES)), false);
-  return out;
-}
-
-interface CaseOutcome {
-  readonly received: Uint8Array;
-  readonly closed: boolean;
-}
-
-/** Opens a connection, sends `parts` (waiting for a first reply after `afterHello` if set), half-closes, collects the reply. */
-function runCase(address: { host: string; port: number }, first: Uint8Array, then: Uint8Array | null): Promise<CaseOutcome> {
-  return new Promise((resolve) => {
-    const socket: Socket = connect(address);
-    const chunks: Buffer[] = [];
-    let sentThen = then === null;
-    const timer = setTimeout(() => { socket.destroy(); resolve({ received: Buffer.concat(chunks), closed: false }); }, CASE_TIMEOUT_MS);
-    socket.on('error', () => undefined);
-    socket.on('connect', () => {
-      socket.write(first);
-      if (then === null) socket.end();
-    });
-    socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      if (!sentThen && then !== null) {
-        sentThen = true;
-        socket.write(then);
-        socket.end();
-      }
-    });
-    socket.on('close', () => { clearTimeout(timer); resolve({ received: Buffer.concat(chunks), closed: true }); });
-  });
 }
 
 t.test('wire fuzz against a live server while a good client keeps working', async (t) => {
@@ -182,7 +109,9 @@ t.test('wire fuzz against a live server while a good client keeps working', asyn
     while (next < CASES) {
       next++;
       const fuzzCase = makeCase();
-      const outcome = await runCase(address, fuzzCase.first, fuzzCase.then);
+      const outcome = fuzzCase.then === null
+        ? await rawExchange(address, null, [fuzzCase.first], true, CASE_TIMEOUT_MS)
+        : await rawExchange(address, fuzzCase.first, [fuzzCase.then], true, CASE_TIMEOUT_MS);
       if (!outcome.closed) unclosed++;
       const decoder = new FrameDecoder();
       const { frames, error } = decoder.push(outcome.received);
