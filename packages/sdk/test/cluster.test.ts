@@ -139,7 +139,9 @@ t.test('3 replicas: a killed backup restarts and catches up; a wiped replica rej
   await c.kill(other);
   await wipe(c.replicas[other] as (typeof c.replicas)[number]);
   for (let n = 30; n < 40; n++) await tenant.execute('INSERT INTO log VALUES (0, $1)', [n]);
-  await c.start(other);
+  const rejoined = await c.start(other);
+  await sleep(200);
+  t.match(rejoined.output(), /rejoining in recovery mode/, 'the wiped replica found the cluster and rejoined in recovery mode');
   await sameState(t, c);
   t.equal((await rowsOn(t, c, other)).get(0)?.size, 40, 'the wiped replica rebuilt every row from its peers');
 });

@@ -26,6 +26,8 @@ export interface ClusterEngineOptions {
   readonly addresses: readonly string[];
   /** Milliseconds per replica tick (tests may shorten it). */
   readonly tickMs?: number;
+  /** What an empty data dir means (see `ClusterNodeOptions.whenEmpty`). */
+  readonly whenEmpty?: 'format' | 'rejoin';
 }
 
 export const clusterEngineLimits = Object.freeze({
@@ -54,7 +56,7 @@ export class ClusterEngine implements Engine {
   static async open(options: ClusterEngineOptions): Promise<ClusterEngine> {
     const node = await ClusterNode.open({
       dataDir: options.dataDir, clusterId: options.clusterId, replica: options.replicaIndex, replicaCount: options.addresses.length,
-      ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+      ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }), ...(options.whenEmpty === undefined ? {} : { whenEmpty: options.whenEmpty }),
     });
     return new ClusterEngine(node, options.addresses);
   }

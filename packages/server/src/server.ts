@@ -11,6 +11,8 @@ import { ensureAdminKeys, type AdminKeys } from './keys.js';
 import { LocalEngine } from './local-engine.js';
 import { ClusterEngine } from './cluster-engine.js';
 import { PeerLinks } from './peers.js';
+import { probeCluster } from './probe.js';
+import { ClusterNode } from '@veritydb/runtime';
 import { createToken } from './tokens.js';
 import { Metrics } from './metrics.js';
 
@@ -68,10 +70,7 @@ export class VerityServer {
     // Opening the engine takes the data dir's lock (one process per data dir; a lock whose
     // process is gone is taken over), so it comes before anything else touches the dir.
     const engine = config.peers.length > 1
-      ? await ClusterEngine.open({
-        dataDir: config.dataDir, clusterId: config.clusterId as bigint, replicaIndex: config.replicaIndex,
-        addresses: config.peers.map(formatAddress), ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
-      })
+      ? await VerityServer.#openReplica(config, logger, options, nowSeconds)
       : await LocalEngine.open({ dataDir: config.dataDir, clusterId: config.clusterId });
     try {
       const keys = await ensureAdminKeys(config.dataDir, nowSeconds(), config.adminKey);
@@ -83,6 +82,28 @@ export class VerityServer {
       await engine.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Opens a cluster replica; an empty data dir first asks the peers whether the cluster is new (see probe.ts). */
+  static async #openReplica(config: ServerConfig, logger: Logger, options: ServerOptions, nowSeconds: () => number): Promise<ClusterEngine> {
+    const clusterId = config.clusterId as bigint;
+    let whenEmpty: 'format' | 'rejoin' = 'format';
+    if (!(await ClusterNode.hasState(config.dataDir))) {
+      const keys = await ensureAdminKeys(config.dataDir, nowSeconds(), config.adminKey);
+      const now = nowSeconds();
+      const token = createToken(keys.secretKey, keys.publicKey, {
+        subject: `replica-${config.replicaIndex}`, scopes: [{ kind: 'admin' }], issuedAtSeconds: now, expiresAtSeconds: now + 300,
+      });
+      const probe = await probeCluster(config.peers, config.replicaIndex, token, clusterId, logger);
+      whenEmpty = probe.decision;
+      logger.info({ decision: probe.decision, answers: probe.answers }, probe.decision === 'rejoin'
+        ? 'empty data dir in an existing cluster: rejoining in recovery mode (no vote until it holds the view\'s log)'
+        : 'empty data dir and no peer reports an existing cluster: formatting a new replica');
+    }
+    return ClusterEngine.open({
+      dataDir: config.dataDir, clusterId, replicaIndex: config.replicaIndex, addresses: config.peers.map(formatAddress), whenEmpty,
+      ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+    });
   }
 
   static async #listen(config: ServerConfig, logger: Logger, engine: LocalEngine | ClusterEngine, keys: AdminKeys, nowSeconds: () => number): Promise<VerityServer> {

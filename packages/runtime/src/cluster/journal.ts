@@ -114,6 +114,13 @@ export class Journal {
     };
   }
 
+  /** Whether `<dataDir>/vsr` holds a valid superblock copy (false for a fresh or wiped dir). */
+  static async hasSuperblock(dataDir: string): Promise<boolean> {
+    const dir = join(dataDir, JOURNAL_DIR);
+    const read = await readSuperblocks(dir).catch(() => null);
+    return read === null || read.superblock !== null;
+  }
+
   /** Bytes in the journal file. */
   get size(): number {
     return this.#journalSize;

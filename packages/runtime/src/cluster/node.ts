@@ -48,6 +48,12 @@ export interface ClusterNodeOptions {
   readonly tickMs?: number;
   /** Wall clock in µs since the epoch, for the primary's timestamps (injected for tests). */
   readonly nowMicros?: () => number;
+  /**
+   * What an empty data dir (no superblock) means: `format` — a replica of a brand-new cluster
+   * (the default); `rejoin` — a member of an existing cluster whose disk was lost, which takes no
+   * part in consensus until it holds the current view's log (DESIGN §5.6, amnesia).
+   */
+  readonly whenEmpty?: 'format' | 'rejoin';
 }
 
 /** Sends one encoded replica message to replica `to`; may drop it (the protocol re-sends). */
@@ -171,6 +177,11 @@ export class ClusterNode {
    * restores the replica from its superblock and journal, or formats a fresh one. The kernel
    * starts empty and catches up by applying the committed log.
    */
+  /** Whether `dataDir` holds a replica's superblock (an empty or missing dir does not). */
+  static async hasState(dataDir: string): Promise<boolean> {
+    return Journal.hasSuperblock(dataDir);
+  }
+
   static async open(options: ClusterNodeOptions): Promise<ClusterNode> {
     assert(options.replicaCount === 3 || options.replicaCount === 5, `a cluster has 3 or 5 replicas, not ${options.replicaCount}`);
     assert(Number.isInteger(options.replica) && options.replica >= 0 && options.replica < options.replicaCount, 'replica index in the cluster');
@@ -195,7 +206,10 @@ export class ClusterNode {
           cluster, replica: options.replica, replicaCount: options.replicaCount, machine, prng: new Prng(randomInt(0, 2 ** 31)),
         };
         let replica: Replica;
-        if (opened.durable === null) {
+        if (opened.durable === null && options.whenEmpty === 'rejoin') {
+          // No superblock yet: the first one is written when the replica installs a view's log.
+          replica = Replica.rejoin(replicaOptions);
+        } else if (opened.durable === null) {
           replica = Replica.format(replicaOptions);
           await journal.writeSuperblock({
             cluster, replica: options.replica, replicaCount: options.replicaCount, view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [],
