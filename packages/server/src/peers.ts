@@ -26,6 +26,7 @@ export const peerLimits = Object.freeze({
 interface Link {
   socket: Socket | null;
   ready: boolean;
+  corked: boolean;
   lastDialMs: number;
 }
 
@@ -44,7 +45,7 @@ export class PeerLinks implements PeerTransport {
     this.#cluster = options.cluster;
     this.#token = options.token;
     this.#logger = options.logger;
-    this.#links = options.peers.map(() => ({ socket: null, ready: false, lastDialMs: 0 }));
+    this.#links = options.peers.map(() => ({ socket: null, ready: false, corked: false, lastDialMs: 0 }));
   }
 
   send(to: number, bytes: Uint8Array): void {
@@ -56,6 +57,16 @@ export class PeerLinks implements PeerTransport {
       return;
     }
     if (link.socket.writableLength > peerLimits.backlogBytesMax) return;
+    // Messages sent in one turn of the event loop leave in one write.
+    if (!link.corked) {
+      link.corked = true;
+      link.socket.cork();
+      const socket = link.socket;
+      process.nextTick(() => {
+        link.corked = false;
+        socket.uncork();
+      });
+    }
     link.socket.write(encodeFrame(bytes));
   }
 

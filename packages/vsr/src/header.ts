@@ -1,4 +1,4 @@
-import { blake3 } from '@noble/hashes/blake3.js';
+import { blake3 } from '@veritydb/crypto';
 import {
   assert, checksum, checksumEqual, CHECKSUM_BYTES, CHECKSUM_ZERO, type Checksum, type ClusterId,
 } from '@veritydb/types';
@@ -39,9 +39,12 @@ export interface Entry {
 
 export const HEADER_BYTES = CHECKSUM_BYTES * 3 + 16 + 16 + 8 + 8 + 8 + 4 + 4 + 1 + 4;
 
-/** BLAKE3-256 of `bytes`, branded. */
+/**
+ * BLAKE3-256 of `bytes`, branded: `@veritydb/crypto`'s, which runs WebAssembly once a driver has
+ * awaited `initCrypto()` and the reference implementation before (identical digests either way).
+ */
 export function hash(bytes: Uint8Array): Checksum {
-  return checksum(blake3(bytes));
+  return blake3(bytes);
 }
 
 function writeFields(writer: ByteWriter, fields: Omit<Header, 'checksum'>): void {

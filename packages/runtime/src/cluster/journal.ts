@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from '@veritydb/crypto';
@@ -17,7 +18,8 @@ import {
  * replays the records in order.
  *
  * `<data>/vsr/superblock.0` and `.1` are two copies written alternately, each
- * `crc32:u32 sequence:u64 superblock bytes` (the vsr superblock codec, itself checksummed); open
+ * `crc32:u32 length:u32 sequence:u64 superblock bytes` (the vsr superblock codec, itself
+ * checksummed), overwritten in place; open
  * takes the valid copy with the highest sequence, so a torn superblock write leaves the previous
  * one in force.
  *
@@ -29,6 +31,8 @@ export const JOURNAL_DIR = 'vsr';
 const JOURNAL_FILE = 'journal';
 const SUPERBLOCK_FILES = ['superblock.0', 'superblock.1'] as const;
 const RECORD_PREFIX_BYTES = 8;
+/** A superblock copy: crc32 (over the rest), length of the superblock bytes, sequence. */
+const SUPERBLOCK_PREFIX_BYTES = 16;
 const PAYLOAD_PREFIX_BYTES = 9;
 const KIND_PUT = 1;
 const KIND_TRUNCATE = 2;
@@ -93,8 +97,10 @@ export class Journal {
     try {
       if (parsed.validBytes < bytes.length) await journal.truncate(parsed.validBytes);
       if (parsed.validBytes < bytes.length) await journal.sync();
-      const first = await open(join(dir, SUPERBLOCK_FILES[0]), 'a+');
-      const second = await open(join(dir, SUPERBLOCK_FILES[1]), 'a+').catch(async (error: unknown) => { await first.close(); throw error; });
+      // Read-write without O_APPEND: copies are overwritten in place at offset 0.
+      const flags = constants.O_RDWR | constants.O_CREAT;
+      const first = await open(join(dir, SUPERBLOCK_FILES[0]), flags, 0o600);
+      const second = await open(join(dir, SUPERBLOCK_FILES[1]), flags, 0o600).catch(async (error: unknown) => { await first.close(); throw error; });
       superblocks = [first, second];
       await syncDirectory(dir);
     } catch (error) {
@@ -191,13 +197,15 @@ export class Journal {
     this.#superblockSequence += 1;
     const sequence = this.#superblockSequence;
     const body = encodeSuperblock(superblock);
-    const bytes = new Uint8Array(4 + 8 + body.length);
+    const bytes = new Uint8Array(SUPERBLOCK_PREFIX_BYTES + body.length);
     const view = new DataView(bytes.buffer);
-    view.setBigUint64(4, BigInt(sequence), true);
-    bytes.set(body, 12);
+    view.setUint32(4, body.length, true);
+    view.setBigUint64(8, BigInt(sequence), true);
+    bytes.set(body, SUPERBLOCK_PREFIX_BYTES);
     view.setUint32(0, crc32(bytes.subarray(4)), true);
+    // Overwritten in place (no truncate: a data-only sync once the file has its size); the
+    // length field says where this copy ends.
     const handle = this.#superblocks[sequence % 2] as FileHandle;
-    await handle.truncate(0);
     await writeFully(handle, bytes, 0);
     await handle.datasync();
   }
@@ -313,11 +321,14 @@ async function readSuperblocks(dir: string): Promise<ReadSuperblocks> {
       throw error;
     });
     if (bytes === null || bytes.length === 0) { reasons.push(`${name}: empty`); continue; }
-    if (bytes.length < 12) { reasons.push(`${name}: ${bytes.length} bytes`); continue; }
+    if (bytes.length < SUPERBLOCK_PREFIX_BYTES) { reasons.push(`${name}: ${bytes.length} bytes`); continue; }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (crc32(bytes.subarray(4)) !== view.getUint32(0, true)) { reasons.push(`${name}: checksum mismatch`); continue; }
-    const sequence = Number(view.getBigUint64(4, true));
-    const decoded = decodeSuperblock(bytes.subarray(12));
+    const length = view.getUint32(4, true);
+    if (SUPERBLOCK_PREFIX_BYTES + length > bytes.length) { reasons.push(`${name}: torn (${bytes.length} bytes)`); continue; }
+    const copy = bytes.subarray(0, SUPERBLOCK_PREFIX_BYTES + length);
+    if (crc32(copy.subarray(4)) !== view.getUint32(0, true)) { reasons.push(`${name}: checksum mismatch`); continue; }
+    const sequence = Number(view.getBigUint64(8, true));
+    const decoded = decodeSuperblock(copy.subarray(SUPERBLOCK_PREFIX_BYTES));
     if (!decoded.ok) {
       // A valid frame around an unreadable superblock is a format this build does not know.
       throw new VerityError('SuperblockUnreadable', `${join(dir, name)}: ${decoded.reason}; refusing to start`);

@@ -589,11 +589,19 @@ export class ClusterNode {
       this.#fail(error);
       return;
     }
+    let encodedFor: Message | null = null;
+    let encoded: Uint8Array = new Uint8Array(0);
     for (const effect of effects) {
       switch (effect.kind) {
-        case 'send':
-          this.#transport?.send(effect.to, encodeMessage(this.#cluster, effect.message));
+        case 'send': {
+          // A broadcast is one message object sent to every peer: encode (and checksum) it once.
+          if (effect.message !== encodedFor) {
+            encodedFor = effect.message;
+            encoded = encodeMessage(this.#cluster, effect.message);
+          }
+          this.#transport?.send(effect.to, encoded);
           break;
+        }
         case 'reply': {
           // Only the answer to the request waiting here: a new primary also replies for older
           // requests of the same client that it commits from the previous view.
