@@ -1,11 +1,11 @@
 import { blake3 } from '@noble/hashes/blake3.js';
-import { assert, clusterId, checksumHex, Prng, type ClusterId, type TenantId } from '@veritydb/types';
+import { assert, checksumEqual, clusterId, checksumHex, Prng, type ClusterId, type TenantId } from '@veritydb/types';
 import type { Kernel } from '@veritydb/kernel';
 import {
-  Client, decodeMessage, encodeMessage, quorums, Replica, type ClientEffect, type Effect, type ReplicaBugs,
+  Client, decodeEntry, decodeMessage, encodeMessage, quorums, Replica, type ClientEffect, type Effect, type ReplicaBugs,
   type ReplicaOptions, type Superblock,
 } from '@veritydb/vsr';
-import { Checker, SafetyViolation } from './checker.js';
+import { Checker, SafetyViolation, STATE_HASH_INTERVAL_OPS } from './checker.js';
 import { describe } from './describe.js';
 import { SimDisk } from './disk.js';
 import { KernelMachine } from './kernel-machine.js';
@@ -268,16 +268,19 @@ export class Simulator {
   /** Options for a new incarnation of replica `r`, with a fresh kernel. */
   #replicaOptions(r: number): ReplicaOptions {
     const node = this.#nodes[r] as Node;
-    const machine = new KernelMachine((op, kernel) => this.#applied(r, op, kernel));
+    const machine = new KernelMachine((op) => this.#applied(r, op));
     node.machine = machine;
     return {
       cluster: this.cluster, replica: r, replicaCount: this.options.replicaCount, machine,
-      prng: this.#prng.split(), sessionsMax: this.options.sessionsMax, ...(this.options.bugs ? { bugs: this.options.bugs } : {}),
+      prng: this.#prng.split(), sessionsMax: this.options.sessionsMax,
+      // Replicas compare checkpoint state hashes where the checker takes them: the kernel hashes once per op.
+      checkpointIntervalOps: this.options.stateHashIntervalOps ?? STATE_HASH_INTERVAL_OPS, ...(this.options.bugs ? { bugs: this.options.bugs } : {}),
     };
   }
 
-  #applied(r: number, op: number, kernel: Kernel): void {
-    if (this.checker.wantsStateHash(op)) this.checker.onStateHash(r, op, checksumHex(kernel.stateHash()));
+  #applied(r: number, op: number): void {
+    const machine = (this.#nodes[r] as Node).machine;
+    if (machine !== undefined && this.checker.wantsStateHash(op)) this.checker.onStateHash(r, op, checksumHex(machine.stateHash()));
   }
 
   #trace(line: string): void {
@@ -582,7 +585,7 @@ export class Simulator {
     const node = this.#nodes[r] as Node;
     const undo = node.disk.snapshot();
     const outcome = node.disk.crash(this.#faultPrng, this.options.faults.torn);
-    const wipe = this.options.faults.wipes && this.options.replicaCount > 1 && this.#swarmPrng.chance(0.15) && this.#wipeAllowed(r);
+    const wipe = this.options.faults.wipes && this.options.replicaCount > 1 && this.#swarmPrng.chance(0.3) && this.#wipeAllowed(r);
     const untrusted = wipe || node.disk.headUntrusted(this.cluster);
     if (untrusted && this.#untrustedHeads() >= this.options.replicaCount - quorums(this.options.replicaCount).viewChange) {
       // Atlas: replicas that cannot trust their heads never vote, so a view-change quorum of the
@@ -629,9 +632,19 @@ export class Simulator {
   #wipeAllowed(r: number): boolean {
     const disk = (this.#nodes[r] as Node).disk;
     for (const op of disk.slots.keys()) {
-      if (op > 0 && op <= this.checker.committedOpMax && !this.#intactElsewhere(r, op)) return false;
+      if (op > 0 && op <= this.checker.committedOpMax && !this.#intactElsewhere(r, op) && this.#holdsCommitted(disk, op)) {
+        this.#trace(`wipe r${r} refused by the atlas (op${op} has no intact copy elsewhere)`);
+        return false;
+      }
     }
     return true;
+  }
+
+  /** Does `disk` hold the committed entry at `op` intact (not a stale or damaged one)? */
+  #holdsCommitted(disk: SimDisk, op: number): boolean {
+    const entry = decodeEntry(disk.slots.get(op) ?? new Uint8Array(0));
+    const committed = this.checker.committedAt(op);
+    return entry !== undefined && committed !== undefined && entry.header.op === op && checksumEqual(entry.header.checksum, committed.checksum);
   }
 
   /** Replicas that would not or do not vote because they cannot trust their heads. */

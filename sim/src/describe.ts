@@ -1,4 +1,4 @@
-import { assertNever } from '@veritydb/types';
+import { assertNever, checksumHex } from '@veritydb/types';
 import type { Message } from '@veritydb/vsr';
 
 /** One-line, deterministic description of a message for traces and transcripts. */
@@ -20,6 +20,7 @@ export function describe(message: Message): string {
     case 'request_prepare': return `request_prepare v${message.view} op${message.op}`;
     case 'reply': return `reply v${message.view} c${message.client} #${message.request} op${message.op}`;
     case 'eviction': return `eviction v${message.view} c${message.client}`;
+    case 'checkpoint': return `checkpoint op${message.op} ${checksumHex(message.stateHash).slice(0, 8)}`;
     default: return assertNever(message);
   }
 }

@@ -1,6 +1,6 @@
 import { clusterId, Prng, type ClusterId } from '@veritydb/types';
 import {
-  decodeMessage, encodeMessage, FROM_CLIENT, Replica, type Effect, type Message, type ReplicaBugs, type Superblock,
+  decodeMessage, encodeMessage, FROM_CLIENT, Replica, type Effect, type Message, type ReplicaBugs, type StateMachine, type Superblock,
 } from '@veritydb/vsr';
 import { Checker, SafetyViolation } from './checker.js';
 import { describe } from './describe.js';
@@ -18,7 +18,10 @@ export class Harness {
   readonly cluster: ClusterId = clusterId(7n);
   readonly replicas: (Replica | undefined)[] = [];
   readonly disks: SimDisk[] = [];
-  readonly #options: { replicaCount: number; sessionsMax: number; bugs: Partial<ReplicaBugs> };
+  readonly #options: {
+    replicaCount: number; sessionsMax: number; bugs: Partial<ReplicaBugs>; checkpointIntervalOps: number | undefined;
+    machine: (replica: number) => StateMachine;
+  };
   #queue: Packet[] = [];
   readonly #blocked = new Set<string>();
   readonly #sessions = new Map<bigint, number>();
@@ -28,8 +31,13 @@ export class Harness {
   readonly #prng = new Prng(1);
   readonly #checker = new Checker();
 
-  constructor(replicaCount: number, options: { sessionsMax?: number; bugs?: Partial<ReplicaBugs> } = {}) {
-    this.#options = { replicaCount, sessionsMax: options.sessionsMax ?? 16, bugs: options.bugs ?? {} };
+  constructor(replicaCount: number, options: {
+    sessionsMax?: number; bugs?: Partial<ReplicaBugs>; checkpointIntervalOps?: number; machine?: (replica: number) => StateMachine;
+  } = {}) {
+    this.#options = {
+      replicaCount, sessionsMax: options.sessionsMax ?? 16, bugs: options.bugs ?? {}, checkpointIntervalOps: options.checkpointIntervalOps,
+      machine: options.machine ?? (() => new CounterMachine()),
+    };
     for (let r = 0; r < replicaCount; r++) {
       const superblock: Superblock = {
         cluster: this.cluster, replica: r, replicaCount, view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [],
@@ -41,8 +49,9 @@ export class Harness {
 
   #replicaOptions(r: number) {
     return {
-      cluster: this.cluster, replica: r, replicaCount: this.#options.replicaCount, machine: new CounterMachine(),
+      cluster: this.cluster, replica: r, replicaCount: this.#options.replicaCount, machine: this.#options.machine(r),
       prng: new Prng(100 + r), sessionsMax: this.#options.sessionsMax, bugs: this.#options.bugs,
+      ...(this.#options.checkpointIntervalOps === undefined ? {} : { checkpointIntervalOps: this.#options.checkpointIntervalOps }),
     };
   }
 

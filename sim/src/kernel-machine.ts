@@ -1,4 +1,4 @@
-import { assert, position, type Checksum } from '@veritydb/types';
+import { assert, checksum, position, type Checksum } from '@veritydb/types';
 import { encodeEnvelope, encodeReply, Kernel, SYSTEM_TENANT, type ApplyContext } from '@veritydb/kernel';
 import type { ApplyInput, StateMachine } from '@veritydb/vsr';
 
@@ -20,6 +20,9 @@ export type AppliedObserver = (op: number, kernel: Kernel) => void;
 export class KernelMachine implements StateMachine {
   readonly kernel = Kernel.create();
   readonly #observe: AppliedObserver | undefined;
+  /** The state hash at `#hashOp` (the checker and the replica's checkpoint both ask at the same op). */
+  #hash: Checksum | undefined;
+  #hashOp = -1;
 
   constructor(observe?: AppliedObserver) {
     this.#observe = observe;
@@ -34,6 +37,15 @@ export class KernelMachine implements StateMachine {
   skip(input: ApplyInput): void {
     this.kernel.apply(context(input), NOOP_BODY);
     this.#applied(input.op);
+  }
+
+  /** The kernel's state hash (the whole store image: costly, so computed once per op). */
+  stateHash(): Checksum {
+    if (this.#hash === undefined || this.#hashOp !== this.kernel.head) {
+      this.#hash = checksum(this.kernel.stateHash());
+      this.#hashOp = this.kernel.head;
+    }
+    return this.#hash;
   }
 
   #applied(op: number): void {

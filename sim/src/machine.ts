@@ -1,4 +1,5 @@
-import type { ApplyInput, StateMachine } from '@veritydb/vsr';
+import type { Checksum } from '@veritydb/types';
+import { hash, type ApplyInput, type StateMachine } from '@veritydb/vsr';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -19,6 +20,11 @@ export class CounterMachine implements StateMachine {
     const total = (this.#counters.get(key) ?? 0) + delta;
     this.#counters.set(key, total);
     return encoder.encode(`${key}=${total}`);
+  }
+
+  stateHash(): Checksum {
+    const keys = [...this.#counters.keys()].sort();
+    return hash(encoder.encode(keys.map((key) => `${key}=${this.#counters.get(key)}`).join(',')));
   }
 }
 

@@ -133,6 +133,9 @@ function encodePayload(writer: ByteWriter, message: Message): void {
     case 'eviction':
       writer.u32(message.view).u128(message.client).u64(message.session);
       return;
+    case 'checkpoint':
+      writer.u64(message.op).bytes(message.stateHash);
+      return;
     default:
       assertNever(message);
   }
@@ -200,6 +203,8 @@ function decodePayload(reader: ByteReader, kind: Message['kind'], from: number):
       };
     case 'eviction':
       return { kind, from, view: reader.u32(), client: reader.u128(), session: reader.u64() };
+    case 'checkpoint':
+      return { kind, from, op: reader.u64(), stateHash: checksum(reader.bytes(CHECKSUM_BYTES)) };
     default:
       return assertNever(kind);
   }

@@ -27,6 +27,10 @@ export const vsrConstants = Object.freeze({
   voteLifetimeTicks: 30,
   /** Ticks between repair rounds (request_headers / request_prepare / request_start_view). */
   repairIntervalTicks: 6,
+  /** Ops between checkpoints, where replicas compare state hashes (a replica may be given another interval). */
+  checkpointIntervalOps: 1024,
+  /** Checkpoint hashes kept, own and peers' (a peer ahead reports hashes this replica has not reached yet). */
+  checkpointHashesMax: 8,
   /** Client sessions kept before deterministic eviction (a replica may be given fewer). */
   clientSessionsMax: limits.clientSessionsMax,
 });

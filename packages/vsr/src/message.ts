@@ -102,6 +102,16 @@ export interface RequestPrepareMessage extends Base {
   readonly op: number;
   readonly checksum: Checksum;
 }
+/**
+ * Every replica → all, when it applies a checkpoint op: its state hash there (the state machine's
+ * hash, the session table and the op's header). Replicas at the same op must agree: a difference
+ * is a bug, and the replica that sees it stops rather than serve diverged state.
+ */
+export interface CheckpointMessage extends Base {
+  readonly kind: 'checkpoint';
+  readonly op: number;
+  readonly stateHash: Checksum;
+}
 /** Primary → client: the committed result of a request, at log position `op`. */
 export interface ReplyMessage extends Base {
   readonly kind: 'reply';
@@ -125,11 +135,11 @@ export interface EvictionMessage extends Base {
 export type Message =
   | RequestMessage | PrepareMessage | PrepareOkMessage | CommitMessage | PongMessage
   | StartViewChangeMessage | DoViewChangeMessage | StartViewMessage | RequestStartViewMessage
-  | RequestHeadersMessage | HeadersMessage | RequestPrepareMessage | ReplyMessage | EvictionMessage;
+  | RequestHeadersMessage | HeadersMessage | RequestPrepareMessage | ReplyMessage | EvictionMessage | CheckpointMessage;
 
 export type MessageKind = Message['kind'];
 
 export const MESSAGE_KINDS: readonly MessageKind[] = [
   'request', 'prepare', 'prepare_ok', 'commit', 'pong', 'start_view_change', 'do_view_change', 'start_view',
-  'request_start_view', 'request_headers', 'headers', 'request_prepare', 'reply', 'eviction',
+  'request_start_view', 'request_headers', 'headers', 'request_prepare', 'reply', 'eviction', 'checkpoint',
 ];

@@ -4,8 +4,9 @@ import {
 import { quorums, vsrConstants } from './constants.js';
 import type { Effect } from './effects.js';
 import {
-  bodyMatches, decodeEntry, linksTo, makeHeader, rootHeader, type Entry, type Header,
+  bodyMatches, decodeEntry, hash, linksTo, makeHeader, rootHeader, type Entry, type Header,
 } from './header.js';
+import { ByteWriter } from './bytes.js';
 import {
   FROM_CLIENT, type CommitMessage, type DoViewChangeMessage, type HeadersMessage, type Message,
   type PrepareMessage, type PrepareOkMessage, type RequestHeadersMessage, type RequestMessage,
@@ -40,6 +41,8 @@ export interface ReplicaOptions {
   readonly sessionsMax?: number;
   /** Prepares in flight at the primary (default limits.pipelinePreparesMax). */
   readonly pipelineMax?: number;
+  /** Ops between checkpoint state-hash comparisons (default vsrConstants.checkpointIntervalOps; needs `machine.stateHash`). */
+  readonly checkpointIntervalOps?: number;
   readonly bugs?: Partial<ReplicaBugs>;
 }
 
@@ -94,6 +97,14 @@ export class Replica {
   readonly #quorum: { replication: number; viewChange: number };
   readonly #pipelineMax: number;
   readonly #sessions: SessionTable;
+  readonly #checkpointIntervalOps: number;
+  /** This replica's checkpoint state hashes by op (the newest checkpointHashesMax). */
+  readonly #checkpointHashes = new Map<number, Checksum>();
+  /** The latest checkpoint (op and state hash) this replica computed, or the one its superblock held at open. */
+  #checkpointOp = 0;
+  #checkpointHash: Checksum | undefined;
+  /** Peers' checkpoint hashes for ops this replica has not applied yet: op → (replica → hash). */
+  readonly #peerCheckpointHashes = new Map<number, Map<number, Checksum>>();
 
   #status: ReplicaStatus = 'normal';
   #recovery: ReplicaRecovery = 'none';
@@ -172,6 +183,8 @@ export class Replica {
     this.#pipelineMax = options.pipelineMax ?? limits.pipelinePreparesMax;
     assert(this.#pipelineMax >= 1 && this.#pipelineMax <= limits.pipelinePreparesMax, 'pipeline within limits');
     this.#sessions = new SessionTable(options.sessionsMax ?? vsrConstants.clientSessionsMax);
+    this.#checkpointIntervalOps = options.checkpointIntervalOps ?? vsrConstants.checkpointIntervalOps;
+    assert(Number.isInteger(this.#checkpointIntervalOps) && this.#checkpointIntervalOps >= 1, 'checkpoint interval is positive');
     const root = rootHeader(this.cluster);
     this.#headers.set(0, root);
     this.#bodies.set(0, new Uint8Array(0));
@@ -219,6 +232,10 @@ export class Replica {
     replica.#commitMax = sb.commitMax;
     replica.#sbCommitMaxIssued = sb.commitMax;
     replica.#sbCommitMax = sb.commitMax;
+    if (sb.checkpointHash !== undefined && sb.checkpoint > 0) {
+      replica.#checkpointOp = sb.checkpoint;
+      replica.#checkpointHash = sb.checkpointHash;
+    }
     const ops = [...durable.slots.keys()].sort((a, b) => a - b);
     /** Entries found in another op's slot: their own slot may lack them (a misdirected write). */
     const misdirected: Header[] = [];
@@ -357,6 +374,7 @@ export class Replica {
       case 'request_headers': return this.#onRequestHeaders(message);
       case 'headers': return this.#onHeaders(message);
       case 'request_prepare': return this.#onRequestPrepare(message);
+      case 'checkpoint': return this.#onCheckpoint(message.from, message.op, message.stateHash);
       case 'reply':
       case 'eviction':
         return; // Client-bound; a replica ignores them.
@@ -421,7 +439,8 @@ export class Replica {
     const writeId = this.#nextWriteId++;
     const superblock: Superblock = {
       cluster: this.cluster, replica: this.replica, replicaCount: this.replicaCount, view: this.#view,
-      logView: this.#logView, commitMax: this.#commitMax, checkpoint: 0, viewHeaders: this.#viewHeaders,
+      logView: this.#logView, commitMax: this.#commitMax, checkpoint: this.#checkpointOp,
+      ...(this.#checkpointHash === undefined ? {} : { checkpointHash: this.#checkpointHash }), viewHeaders: this.#viewHeaders,
     };
     this.#sbCommitMaxIssued = this.#commitMax;
     this.#pending.push({ writeId, kind: 'superblock', superblock });
@@ -686,6 +705,52 @@ export class Replica {
   }
 
   #apply(header: Header, body: Uint8Array): void {
+    this.#applyEntry(header, body);
+    if (header.op % this.#checkpointIntervalOps === 0) this.#checkpoint(header);
+  }
+
+  /** Checkpoint op applied: compare this replica's state hash with the peers' and tell them. */
+  #checkpoint(header: Header): void {
+    const machineHash = this.#machine.stateHash?.();
+    if (machineHash === undefined) return;
+    const writer = new ByteWriter().bytes(machineHash).bytes(this.#sessions.digest()).bytes(header.checksum);
+    const stateHash = hash(writer.finish());
+    if (header.op === this.#checkpointOp && this.#checkpointHash !== undefined) {
+      // Replaying after a restart: the state must be the one this replica had when it wrote that checkpoint.
+      assert(checksumEqual(stateHash, this.#checkpointHash), `replayed state at checkpoint op ${header.op} differs from the hash persisted before the restart`);
+    }
+    if (header.op >= this.#checkpointOp) {
+      this.#checkpointOp = header.op;
+      this.#checkpointHash = stateHash;
+    }
+    this.#checkpointHashes.set(header.op, stateHash);
+    for (const op of [...this.#checkpointHashes.keys()]) {
+      if (this.#checkpointHashes.size > vsrConstants.checkpointHashesMax) this.#checkpointHashes.delete(op);
+    }
+    for (const [from, theirs] of this.#peerCheckpointHashes.get(header.op) ?? []) this.#compareCheckpoint(from, header.op, theirs);
+    this.#peerCheckpointHashes.delete(header.op);
+    for (const op of [...this.#peerCheckpointHashes.keys()]) if (op < header.op) this.#peerCheckpointHashes.delete(op);
+    this.#broadcast({ kind: 'checkpoint', from: this.replica, op: header.op, stateHash });
+  }
+
+  #onCheckpoint(from: number, op: number, stateHash: Checksum): void {
+    if (from >= this.replicaCount || from === this.replica || op === 0 || op % this.#checkpointIntervalOps !== 0) return;
+    const mine = this.#checkpointHashes.get(op);
+    if (mine !== undefined) return this.#compareCheckpoint(from, op, stateHash);
+    // A peer ahead: keep its claim (bounded) until this replica applies that op.
+    if (op <= this.#commitMin || op > this.#commitMin + this.#checkpointIntervalOps * vsrConstants.checkpointHashesMax) return;
+    const claims = this.#peerCheckpointHashes.get(op) ?? new Map<number, Checksum>();
+    claims.set(from, stateHash);
+    this.#peerCheckpointHashes.set(op, claims);
+  }
+
+  #compareCheckpoint(from: number, op: number, theirs: Checksum): void {
+    const mine = this.#checkpointHashes.get(op);
+    assert(mine !== undefined && checksumEqual(mine, theirs),
+      `state diverged at checkpoint op ${op}: replica ${from} reports another state hash than replica ${this.replica}`);
+  }
+
+  #applyEntry(header: Header, body: Uint8Array): void {
     const replying = this.#status === 'normal' && this.isPrimary;
     switch (header.operation) {
       case 'root':

@@ -1,4 +1,6 @@
-import { assert } from '@veritydb/types';
+import { assert, type Checksum } from '@veritydb/types';
+import { ByteWriter } from './bytes.js';
+import { hash } from './header.js';
 
 /** One client's session: the last committed request and its reply. */
 export interface Session {
@@ -31,6 +33,17 @@ export class SessionTable {
   }
 
   get size(): number { return this.#sessions.size; }
+
+  /** A hash of the whole table, independent of insertion order (part of a checkpoint's state hash). */
+  digest(): Checksum {
+    const writer = new ByteWriter();
+    const clients = [...this.#sessions.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const client of clients) {
+      const entry = this.#sessions.get(client) as Session;
+      writer.u128(client).u64(entry.session).u32(entry.request).u64(entry.op).u32(entry.reply.length).bytes(entry.reply);
+    }
+    return hash(writer.finish());
+  }
 
   get(client: bigint): Session | undefined { return this.#sessions.get(client); }
 

@@ -26,4 +26,10 @@ export interface ApplyInput {
 export interface StateMachine {
   apply(input: ApplyInput): Uint8Array;
   skip?(input: ApplyInput): void;
+  /**
+   * A hash of the whole state, equal on every replica at the same op. When present, replicas
+   * compare it at every checkpoint op (`ReplicaOptions.checkpointIntervalOps`) and a difference
+   * stops the replica that sees it.
+   */
+  stateHash?(): Checksum;
 }

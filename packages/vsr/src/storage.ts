@@ -1,4 +1,4 @@
-import type { ClusterId } from '@veritydb/types';
+import type { Checksum, ClusterId } from '@veritydb/types';
 import type { Header } from './header.js';
 
 /**
@@ -13,8 +13,14 @@ export interface Superblock {
   /** The latest view in which this replica's log was installed as the view's log. */
   readonly logView: number;
   readonly commitMax: number;
-  /** Op of the latest checkpoint (0: none; checkpoints are not implemented yet). */
+  /**
+   * Op of the latest checkpoint (0: none): a multiple of the checkpoint interval at which this
+   * replica computed `checkpointHash`. The state itself is not kept by VSR (a restart replays the
+   * log from op 1); the restarted replica must reach the same hash when its replay passes `checkpoint`.
+   */
   readonly checkpoint: number;
+  /** The state hash at `checkpoint` (absent: none, or a superblock written before checkpoints had hashes). */
+  readonly checkpointHash?: Checksum;
   /**
    * The newest headers of the log installed for `logView` (at most vsrConstants.viewHeadersMax).
    * A replica may know a header of its view's log before it has the body; without these, a

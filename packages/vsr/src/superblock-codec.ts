@@ -1,16 +1,18 @@
-import { CHECKSUM_BYTES, checksum, checksumEqual, type ClusterId } from '@veritydb/types';
+import { CHECKSUM_BYTES, checksum, checksumEqual, type Checksum, type ClusterId } from '@veritydb/types';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
 import { decodeHeader, encodeHeader, hash } from './header.js';
 import type { Superblock } from './storage.js';
 
-/** Version of the superblock encoding below; a reader refuses any other. */
-export const SUPERBLOCK_FORMAT_VERSION = 1;
+/** Version of the superblock encoding below. Version 1 (no checkpoint hash) is still read; any other is refused. */
+export const SUPERBLOCK_FORMAT_VERSION = 2;
 
 /**
  * The superblock as bytes, for drivers that keep it on a real disk:
  *
  *   checksum[32] version:u16 cluster:u128 replica:u8 replicaCount:u8 view:u32 logView:u32
- *   commitMax:u64 checkpoint:u64 viewHeaders:u16 header…
+ *   commitMax:u64 checkpoint:u64 hasCheckpointHash:u8 checkpointHash[32 if set] viewHeaders:u16 header…
+ *
+ * (version 1 had no `hasCheckpointHash`/`checkpointHash`.)
  *
  * `checksum` is BLAKE3 over every byte after it; `decodeSuperblock` checks it (and the version)
  * before trusting any field, and re-verifies every view header's own checksum.
@@ -19,7 +21,9 @@ export function encodeSuperblock(superblock: Superblock): Uint8Array {
   const writer = new ByteWriter();
   writer.bytes(new Uint8Array(CHECKSUM_BYTES)).u16(SUPERBLOCK_FORMAT_VERSION).u128(superblock.cluster)
     .u8(superblock.replica).u8(superblock.replicaCount).u32(superblock.view).u32(superblock.logView)
-    .u64(superblock.commitMax).u64(superblock.checkpoint).u16(superblock.viewHeaders.length);
+    .u64(superblock.commitMax).u64(superblock.checkpoint).u8(superblock.checkpointHash === undefined ? 0 : 1);
+  if (superblock.checkpointHash !== undefined) writer.bytes(superblock.checkpointHash);
+  writer.u16(superblock.viewHeaders.length);
   for (const header of superblock.viewHeaders) encodeHeader(writer, header);
   const bytes = writer.finish();
   bytes.set(hash(bytes.subarray(CHECKSUM_BYTES)), 0);
@@ -39,8 +43,8 @@ export function decodeSuperblock(bytes: Uint8Array): SuperblockDecode {
   try {
     const reader = new ByteReader(bytes, CHECKSUM_BYTES);
     const version = reader.u16();
-    if (version !== SUPERBLOCK_FORMAT_VERSION) {
-      return { ok: false, reason: `superblock format version ${version} is not the supported ${SUPERBLOCK_FORMAT_VERSION}` };
+    if (version !== SUPERBLOCK_FORMAT_VERSION && version !== 1) {
+      return { ok: false, reason: `superblock format version ${version} is not a supported one (1, ${SUPERBLOCK_FORMAT_VERSION})` };
     }
     const cluster = reader.u128() as ClusterId;
     const replica = reader.u8();
@@ -49,11 +53,20 @@ export function decodeSuperblock(bytes: Uint8Array): SuperblockDecode {
     const logView = reader.u32();
     const commitMax = reader.u64();
     const checkpoint = reader.u64();
+    let checkpointHash: Checksum | undefined;
+    if (version >= 2) {
+      const flag = reader.u8();
+      if (flag > 1) return { ok: false, reason: `checkpoint hash flag ${flag}` };
+      if (flag === 1) checkpointHash = checksum(reader.bytes(CHECKSUM_BYTES));
+    }
     const count = reader.u16();
     const viewHeaders = [];
     for (let i = 0; i < count; i++) viewHeaders.push(decodeHeader(reader));
     if (reader.remaining !== 0) return { ok: false, reason: `${reader.remaining} trailing bytes after the superblock` };
-    return { ok: true, superblock: { cluster, replica, replicaCount, view, logView, commitMax, checkpoint, viewHeaders } };
+    return {
+      ok: true,
+      superblock: { cluster, replica, replicaCount, view, logView, commitMax, checkpoint, ...(checkpointHash === undefined ? {} : { checkpointHash }), viewHeaders },
+    };
   } catch (error) {
     if (error instanceof DecodeError) return { ok: false, reason: `superblock: ${error.message}` };
     throw error;

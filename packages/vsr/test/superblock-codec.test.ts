@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
 import fc from 'fast-check';
 import { checksum, clusterId, seedFrom } from '@veritydb/types';
-import { makeHeader, type Header } from '../src/header.js';
+import { hash, makeHeader, type Header } from '../src/header.js';
 import { decodeSuperblock, encodeSuperblock } from '../src/superblock-codec.js';
 import type { Superblock } from '../src/storage.js';
 
@@ -18,8 +18,8 @@ const header: fc.Arbitrary<Header> = fc.record({
 }).map(({ body, ...fields }) => makeHeader({ ...fields, cluster }, body));
 const superblock: fc.Arbitrary<Superblock> = fc.record({
   replica: fc.integer({ min: 0, max: 4 }), view: u32, logView: u32, commitMax: u64, checkpoint: u64,
-  viewHeaders: fc.array(header, { maxLength: 5 }),
-}).map((s) => ({ ...s, cluster, replicaCount: 5 }));
+  checkpointHash: fc.option(bytes32, { nil: undefined }), viewHeaders: fc.array(header, { maxLength: 5 }),
+}).map(({ checkpointHash, ...s }) => ({ ...s, ...(checkpointHash === undefined ? {} : { checkpointHash }), cluster, replicaCount: 5 }));
 
 t.test('round trip', async (t) => {
   fc.assert(fc.property(superblock, (s) => {
@@ -27,6 +27,23 @@ t.test('round trip', async (t) => {
     return decoded.ok && isDeepStrictEqual({ ...decoded.superblock }, { ...s });
   }), { seed, numRuns: 200 });
   t.pass('every superblock decodes to itself');
+});
+
+t.test('a version 1 superblock (before checkpoint hashes) is still read', async (t) => {
+  const s: Superblock = { cluster, replica: 1, replicaCount: 3, view: 7, logView: 6, commitMax: 99, checkpoint: 0, viewHeaders: [] };
+  const v2 = encodeSuperblock(s);
+  // Version 1 is version 2 without the checkpoint-hash flag byte (here 0) before the header count.
+  const flagAt = 32 + 2 + 16 + 1 + 1 + 4 + 4 + 8 + 8;
+  t.equal(v2[flagAt], 0, 'no checkpoint hash');
+  const v1 = new Uint8Array(v2.length - 1);
+  v1.set(v2.subarray(0, flagAt));
+  v1.set(v2.subarray(flagAt + 1), flagAt);
+  new DataView(v1.buffer).setUint16(32, 1, true);
+  v1.set(hash(v1.subarray(32)), 0);
+  t.same(decodeSuperblock(v1), { ok: true, superblock: s });
+  new DataView(v1.buffer).setUint16(32, 3, true);
+  v1.set(hash(v1.subarray(32)), 0);
+  t.match(decodeSuperblock(v1), { ok: false, reason: /version 3/ }, 'an unknown version is refused');
 });
 
 t.test('every single-bit flip and every truncation is refused', async (t) => {
