@@ -77,6 +77,10 @@ export class ClientConnection {
   /** Requests in flight other than subscriptions. */
   #requestsActive = 0;
   #handshakeTimer: NodeJS.Timeout | null;
+  /** Shared by every write waiting for the socket to drain (see #whenWritable). */
+  #writable: Promise<void> | null = null;
+  /** True while a #pump is scheduled for when the socket drains. */
+  #pumpOnWritable = false;
   readonly #closedListeners: (() => void)[] = [];
 
   constructor(id: number, socket: Socket, context: ConnectionContext) {
@@ -168,9 +172,10 @@ export class ClientConnection {
       return;
     }
     if (this.#queue.length > 0 || this.#mustWait()) {
-      if (!this.#socket.isPaused()) {
-        this.#socket.pause();
-        this.#socket.once('drain', () => this.#pump());
+      if (!this.#socket.isPaused()) this.#socket.pause();
+      if (!this.#pumpOnWritable) {
+        this.#pumpOnWritable = true;
+        void this.#whenWritable().then(() => { this.#pumpOnWritable = false; this.#pump(); });
       }
     } else if (this.#socket.isPaused()) {
       this.#socket.resume();
@@ -465,8 +470,27 @@ export class ClientConnection {
       if (this.#closed) return;
       // The id may be reused as soon as the final frame is out.
       if (final && tracked && i === frames.length - 1) this.#inFlight.delete(id);
-      if (!this.#socket.write(frame)) await new Promise<void>((resolve) => { this.#socket.once('drain', resolve); this.#socket.once('close', resolve); });
+      if (!this.#socket.write(frame)) await this.#whenWritable();
     }
+  }
+
+  /**
+   * Resolves once the socket drains (or closes). Every waiter shares one promise and one pair of
+   * listeners: a listener per blocked write would pile up on a long-lived connection (each
+   * 'close' one stayed until the connection closed).
+   */
+  #whenWritable(): Promise<void> {
+    this.#writable ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#socket.off('drain', done);
+        this.#socket.off('close', done);
+        this.#writable = null;
+        resolve();
+      };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
+    return this.#writable;
   }
 
   #replyError(id: bigint, error: WireError): void {

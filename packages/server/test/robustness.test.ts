@@ -203,6 +203,7 @@ t.test('a client that sends without reading is not read from until it drains its
   t.equal(await readFrames(REQUESTS), REQUESTS, 'once the client reads, every request is answered');
   t.equal((await framesReceived()) - before, REQUESTS + 1);
   t.equal((await setup.status()).replicas.length, 1, 'other clients were served meanwhile');
+  t.same(server.stderr, [], 'the server wrote nothing to stderr (no listener-leak warnings)');
   socket.destroy();
   server.child.kill('SIGTERM');
   t.equal((await server.exited).code, 0);
