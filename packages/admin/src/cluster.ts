@@ -282,7 +282,11 @@ async function clusterUp(dir: string, values: Flags, timeoutMs: number, json: bo
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
+    // Signal listeners alone do not keep Node's event loop alive: without this timer the
+    // process would exit as soon as the cluster is up, orphaning its replicas.
+    const keepAlive = setInterval(() => undefined, 60_000);
     const on = (signal: string): void => {
+      clearInterval(keepAlive);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       resolve(signal);

@@ -60,7 +60,14 @@ t.test('init, start, status, write through the SDK, stop', async (t) => {
   t.equal(r.code, EXIT_OK, r.err);
   t.equal(r.out, `3 replica(s) ready: ${init.addresses.join(',')}\n`);
 
-  const before = await status(dir);
+  // Replicas that started a moment apart may still settle into one view: poll (bounded).
+  let before = await status(dir);
+  for (let i = 0; i < 100; i++) {
+    const primaries = before.replicas.filter((s) => s.role === 'primary').length;
+    if (primaries === 1 && new Set(before.replicas.map((s) => s.view)).size === 1 && before.replicas.every((s) => s.ready)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    before = await status(dir);
+  }
   t.equal(before.clusterId, init.clusterId);
   t.same(before.replicas.map((s) => [s.index, s.address, s.ready]), init.addresses.map((a, i) => [i, a, true]));
   t.ok(before.replicas.every((s) => s.pid !== null && processAlive(s.pid)), 'every replica has a live pid');

@@ -250,8 +250,9 @@ export class ClusterNode {
     if (!decoded.ok) return decoded;
     const message: Message = decoded.value;
     if (message.from >= this.replicaCount || message.from === this.replicaIndex) return { ok: false, reason: `message from replica ${message.from}` };
-    if (message.kind === 'request' || message.kind === 'reply' || message.kind === 'eviction') {
-      // Client traffic reaches a replica through the wire protocol, never as replica messages.
+    if (message.kind === 'reply' || message.kind === 'eviction') {
+      // Answers go to clients through the wire protocol, never between replicas. (A `request`
+      // may come from a peer: a backup forwards the requests it is handed to its primary.)
       return { ok: false, reason: `a ${message.kind} is not a replica message` };
     }
     this.#perform(() => this.#replica.onMessage(message));
@@ -281,7 +282,9 @@ export class ClusterNode {
 
   /** In a normal view and every op known committed is applied: safe to serve reads that need recent state. */
   get ready(): boolean {
-    return this.isOpen && this.#replica.status === 'normal' && this.#replica.commitMin === this.#replica.commitMax;
+    const r = this.#replica;
+    // A primary that abdicated (it stopped hearing a quorum) is about to be replaced: not ready.
+    return this.isOpen && r.status === 'normal' && r.commitMin === r.commitMax && !(r.isPrimary && r.abdicated);
   }
 
   status(): ClusterNodeStatus {
