@@ -144,6 +144,11 @@ t.test('3 replicas: a killed backup restarts and catches up; a wiped replica rej
   t.match(rejoined.output(), /rejoining in recovery mode/, 'the wiped replica found the cluster and rejoined in recovery mode');
   await sameState(t, c);
   t.equal((await rowsOn(t, c, other)).get(0)?.size, 40, 'the wiped replica rebuilt every row from its peers');
+  const commit = await c.converged();
+  const status = await db.status();
+  t.same(status.replicas?.map((r) => [r.index, r.state, r.commit]), [0, 1, 2].map((i) => [i, 'normal', commit]),
+    'status reports every replica with its own commit position');
+  t.equal(status.replicas?.filter((r) => r.role === 'primary').length, 1, 'and one primary');
 });
 
 t.test('5 replicas: writes keep succeeding with two replicas killed', async (t) => {

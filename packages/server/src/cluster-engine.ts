@@ -1,3 +1,4 @@
+import { Connection } from '@veritydb/client';
 import { ClusterNode, type WriteOutcome } from '@veritydb/runtime';
 import type { Envelope } from '@veritydb/kernel';
 import { assert, clientId as toClientId, position as toPosition, tenantId, type ClusterId, type Position, type ReplicaIndex, type Row } from '@veritydb/types';
@@ -37,6 +38,8 @@ export const clusterEngineLimits = Object.freeze({
   viewChangeWaitMs: 5_000,
   /** A peer counts as reachable when a frame arrived from it within this long. */
   peerSeenMs: 2_000,
+  /** How long a status request waits for each other replica's own status. */
+  peerStatusTimeoutMs: 1_000,
   /** A primary counts as alive when a frame arrived from it within this long (it heartbeats every ~80 ms). */
   primarySeenMs: 500,
 });
@@ -201,6 +204,32 @@ export class ClusterEngine implements Engine {
       return { index: index as ReplicaIndex, address, role, state: reachable ? 'normal' : 'unreachable', view: s.view, commit: toPosition(0), applied: toPosition(0) };
     });
     return { clusterId: this.clusterId as ClusterId, view: s.view, replicas };
+  }
+
+  /**
+   * The cluster as every reachable replica reports itself: this replica's status plus, from
+   * each other replica, its own entry (asked over the wire with `token`, bounded by
+   * `peerStatusTimeoutMs`; a replica that does not answer is `unreachable`). Peers answer such a
+   * request from a replica token with their local view only, so the question never fans out.
+   */
+  async gatheredStatus(token: string): Promise<ClusterStatus> {
+    const local = this.clusterStatus();
+    const replicas = await Promise.all(local.replicas.map(async (entry) => {
+      if (entry.index === this.node.replicaIndex) return entry;
+      let connection: Connection | null = null;
+      try {
+        connection = await Connection.open({
+          address: entry.address, token, clientName: `replica-${this.node.replicaIndex}-status`, connectTimeoutMs: clusterEngineLimits.peerStatusTimeoutMs,
+        });
+        const theirs = await connection.status({ timeoutMs: clusterEngineLimits.peerStatusTimeoutMs });
+        return theirs.replicas.find((r) => r.index === entry.index) ?? { ...entry, state: 'unreachable' as const };
+      } catch {
+        return { ...entry, state: 'unreachable' as const, role: entry.role };
+      } finally {
+        await connection?.close().catch(() => undefined);
+      }
+    }));
+    return { ...local, replicas };
   }
 
   async close(): Promise<void> {

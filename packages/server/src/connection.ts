@@ -43,8 +43,11 @@ export interface ConnectionContext {
    * message). null on a single node, which refuses the replica role.
    */
   readonly replicaFrame: ((from: number, payload: Uint8Array) => { ok: true } | { ok: false; reason: string }) | null;
-  /** Cluster replicas only: the status answer; null on a single node. */
-  readonly clusterStatus: (() => ClusterStatus) | null;
+  /**
+   * Cluster replicas only: the status answer (`local`: this replica's view alone, for a peer
+   * asking; else every reachable replica's own report); null on a single node.
+   */
+  readonly clusterStatus: ((local: boolean) => Promise<ClusterStatus>) | null;
 }
 
 interface InFlight {
@@ -367,7 +370,8 @@ export class ClientConnection {
         return;
       case 'status': {
         if (this.#context.clusterStatus !== null) {
-          this.#write({ kind: 'response', response: { requestId: id, body: { kind: 'status', status: this.#context.clusterStatus() } } });
+          const status = await this.#context.clusterStatus(claims.subject.startsWith('replica-'));
+          this.#write({ kind: 'response', response: { requestId: id, body: { kind: 'status', status } } });
           return;
         }
         const status = engine.status();

@@ -130,6 +130,11 @@ export class VerityServer {
     // address may be a wildcard like 0.0.0.0), else the bound one.
     const advertised = config.peers[config.replicaIndex] ?? listen;
     const self: PrimaryHint = { index: config.replicaIndex as ReplicaIndex, address: formatAddress(advertised) };
+    // What this replica authenticates with to its peers (replica links, status questions).
+    const mintedAt = nowSeconds();
+    const replicaToken = createToken(keys.secretKey, keys.publicKey, {
+      subject: `replica-${config.replicaIndex}`, scopes: [{ kind: 'admin' }], issuedAtSeconds: mintedAt, expiresAtSeconds: mintedAt + REPLICA_TOKEN_LIFETIME_SECONDS,
+    });
     const cluster = engine instanceof ClusterEngine ? engine : null;
     server.#context = {
       engine, metrics, logger, publicKey: keys.publicKey, secretKey: keys.secretKey,
@@ -137,13 +142,10 @@ export class VerityServer {
       primary: cluster === null ? () => self : () => cluster.primaryHint(),
       accepting: () => server !== null && server.#accepting, nowSeconds,
       replicaFrame: cluster === null ? null : (from, payload) => cluster.replicaFrame(from, payload),
-      clusterStatus: cluster === null ? null : () => cluster.clusterStatus(),
+      clusterStatus: cluster === null ? null : (local) => local ? Promise.resolve(cluster.clusterStatus()) : cluster.gatheredStatus(replicaToken),
     };
     if (cluster !== null) {
-      const now = nowSeconds();
-      const token = createToken(keys.secretKey, keys.publicKey, {
-        subject: `replica-${config.replicaIndex}`, scopes: [{ kind: 'admin' }], issuedAtSeconds: now, expiresAtSeconds: now + REPLICA_TOKEN_LIFETIME_SECONDS,
-      });
+      const token = replicaToken;
       server.#peers = new PeerLinks({ self: config.replicaIndex, peers: config.peers, cluster: engine.clusterId as ClusterId, token, logger });
       cluster.node.start(server.#peers);
     }
