@@ -11,6 +11,9 @@ import { removeStaleCheckpointTemp, writeCheckpointFile, type TenantName } from 
 import { clusterIdentity } from './cluster-identity.js';
 import { ClosedError, InvalidArgument, Overloaded } from './errors.js';
 import { lockDirectory, type DirectoryLock } from './lock.js';
+import { AppliedWaiters, type WaitOutcome } from './waiters.js';
+
+export type { WaitOutcome } from './waiters.js';
 import { replay, trackTenants, type Replayed } from './recovery.js';
 import { JOURNAL_DIR } from './cluster/journal.js';
 
@@ -77,8 +80,6 @@ export interface EngineStatus {
   readonly failure: string | null;
 }
 
-/** How a wait for a position ended: only `applied` means the state has reached it. */
-export type WaitOutcome = 'applied' | 'timeout' | 'aborted' | 'closed' | 'overloaded';
 
 export type { TenantName };
 
@@ -90,11 +91,6 @@ interface PendingEntry {
   readonly body: Uint8Array;
   readonly resolve: (result: ApplyResult) => void;
   readonly reject: (error: unknown) => void;
-}
-
-interface ReadWaiter {
-  readonly position: Position;
-  readonly wake: () => void;
 }
 
 interface Opened extends Replayed {
@@ -119,7 +115,7 @@ export class SingleNodeEngine {
   /** Tenants with a create submitted and not yet answered, with how many. */
   readonly #pendingCreates = new Map<number, number>();
   readonly #pending: PendingEntry[] = [];
-  readonly #readWaiters = new Set<ReadWaiter>();
+  readonly #readWaiters = new AppliedWaiters(() => this.#kernel.head, runtimeLimits.readWaitersMax);
   readonly #listeners = new Set<(tenant: TenantId, position: Position) => void>();
   #fatalListener: ((error: Error) => void) | null = null;
   #lastTimestampMicros: number;
@@ -282,22 +278,7 @@ export class SingleNodeEngine {
    * `needed` is applied. Never rejects: how the wait ended is the value.
    */
   waitApplied(needed: Position, timeoutMs: number, abort?: AbortSignal): Promise<WaitOutcome> {
-    if (this.#kernel.head >= needed) return Promise.resolve('applied');
-    if (!this.isOpen) return Promise.resolve('closed');
-    if (this.#readWaiters.size >= runtimeLimits.readWaitersMax) return Promise.resolve('overloaded');
-    return new Promise((resolve) => {
-      const done = (outcome: WaitOutcome): void => {
-        clearTimeout(timer);
-        abort?.removeEventListener('abort', onAbort);
-        this.#readWaiters.delete(waiter);
-        resolve(outcome);
-      };
-      const waiter: ReadWaiter = { position: needed, wake: () => done(this.#kernel.head >= needed ? 'applied' : 'closed') };
-      const timer = setTimeout(() => done('timeout'), timeoutMs);
-      const onAbort = (): void => done('aborted');
-      abort?.addEventListener('abort', onAbort, { once: true });
-      this.#readWaiters.add(waiter);
-    });
+    return this.#readWaiters.wait(needed, timeoutMs, this.isOpen, abort);
   }
 
   /** Called after every applied entry with its tenant and position; returns an unsubscribe. */
@@ -423,8 +404,7 @@ export class SingleNodeEngine {
     const current = this.#applied;
     this.#applied = signal();
     current.resolve();
-    const serving = this.isOpen;
-    for (const waiter of [...this.#readWaiters]) if (!serving || waiter.position <= this.#kernel.head) waiter.wake();
+    this.#readWaiters.wake(this.isOpen);
   }
 }
 

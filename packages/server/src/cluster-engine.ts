@@ -6,7 +6,7 @@ import type { ClusterStatus, PrimaryHint, ReplicaStatus, TenantInfo, WireError }
 import type {
   Engine, EngineOutcome, EngineStatement, EngineStatus, ExecuteOutcome, QueryOutcome, ReadRequest, SessionNumbers, StatementRows,
 } from './engine.js';
-import { engineLimits, kernelError, refused, submitError, waitError } from './local-engine.js';
+import { engineLimits, kernelError, readWhenApplied, refused, submitError } from './local-engine.js';
 
 /**
  * The server's `Engine` for one replica of a 3- or 5-replica cluster, over the runtime's
@@ -158,15 +158,7 @@ export class ClusterEngine implements Engine {
     } else if (options.consistency === 'causal' || options.consistency === 'atPosition') {
       needed = options.position;
     }
-    const kernel = this.node.kernel;
-    if (needed > kernel.head) {
-      const waited = await this.node.waitApplied(needed, timeoutMs, options.signal);
-      if (waited !== 'applied') return refused(waitError(waited, needed, timeoutMs, kernel.head));
-    }
-    const at = options.consistency === 'atPosition' ? options.position : kernel.head;
-    const read = kernel.read(tenantId(tenant), statement.sql, statement.params, at);
-    if (!read.ok) return refused(kernelError(read.error, null));
-    return { ok: true, value: { position: read.position, columns: read.columns, rows: read.rows } };
+    return readWhenApplied(this.node, tenant, statement, options, needed);
   }
 
   events(tenant: number, from: Position, stream: string | null): EngineOutcome<readonly Row[]> {

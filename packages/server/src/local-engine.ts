@@ -1,7 +1,7 @@
 import {
   ClosedError, InvalidArgument, Overloaded, SingleNodeEngine, runtimeLimits, type WaitOutcome,
 } from '@veritydb/runtime';
-import type { ApplyResult, Envelope, KernelError } from '@veritydb/kernel';
+import type { ApplyResult, Envelope, Kernel, KernelError } from '@veritydb/kernel';
 import { assert, position as toPosition, tenantId, type Position, type Row } from '@veritydb/types';
 import type { TenantInfo, WireError } from '@veritydb/wire';
 import type {
@@ -84,18 +84,9 @@ export class LocalEngine implements Engine {
   async query(tenant: number, statement: EngineStatement, options: ReadRequest): Promise<EngineOutcome<QueryOutcome>> {
     const failure = this.#engine.failure;
     if (failure !== null) return unavailable(failure);
-    const kernel = this.#engine.kernel;
     const needed = options.consistency === 'causal' || options.consistency === 'atPosition' ? options.position : toPosition(0);
-    if (needed > kernel.head) {
-      const timeoutMs = options.timeoutMs > 0 ? options.timeoutMs : engineLimits.readWaitMsDefault;
-      const waited = await this.#engine.waitApplied(needed, timeoutMs, options.signal);
-      if (waited !== 'applied') return refused(waitError(waited, needed, timeoutMs, kernel.head));
-    }
     // Single node: every acknowledged write is applied, so the head is linearizable.
-    const at = options.consistency === 'atPosition' ? options.position : kernel.head;
-    const read = kernel.read(tenantId(tenant), statement.sql, statement.params, at);
-    if (!read.ok) return refused(kernelError(read.error, null));
-    return { ok: true, value: { position: read.position, columns: read.columns, rows: read.rows } };
+    return readWhenApplied(this.#engine, tenant, statement, options, needed);
   }
 
   events(tenant: number, from: Position, stream: string | null): EngineOutcome<readonly Row[]> {
@@ -134,6 +125,26 @@ export class LocalEngine implements Engine {
     }
     return result.reply.kind === 'rejected' ? refused(kernelError(result.reply.error, result.position)) : { ok: true, value: result };
   }
+}
+
+/**
+ * A read once `needed` is applied (bounded wait): at `options.position` for `atPosition`, else at
+ * the applied head. Shared by the single-node and the cluster engines.
+ */
+export async function readWhenApplied(
+  engine: { readonly kernel: Kernel; waitApplied(needed: Position, timeoutMs: number, abort?: AbortSignal): Promise<WaitOutcome> },
+  tenant: number, statement: EngineStatement, options: ReadRequest, needed: Position,
+): Promise<EngineOutcome<QueryOutcome>> {
+  const kernel = engine.kernel;
+  const timeoutMs = options.timeoutMs > 0 ? options.timeoutMs : engineLimits.readWaitMsDefault;
+  if (needed > kernel.head) {
+    const waited = await engine.waitApplied(needed, timeoutMs, options.signal);
+    if (waited !== 'applied') return refused(waitError(waited, needed, timeoutMs, kernel.head));
+  }
+  const at = options.consistency === 'atPosition' ? options.position : kernel.head;
+  const read = kernel.read(tenantId(tenant), statement.sql, statement.params, at);
+  if (!read.ok) return refused(kernelError(read.error, null));
+  return { ok: true, value: { position: read.position, columns: read.columns, rows: read.rows } };
 }
 
 /** The wire error for a write the engine refused before it reached the log; anything else is a bug. */

@@ -16,7 +16,8 @@ import { clusterIdentity } from '../cluster-identity.js';
 import { trackTenants } from '../recovery.js';
 import { ClosedError, InvalidArgument, Overloaded } from '../errors.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
-import type { TenantName, WaitOutcome } from '../engine.js';
+import type { TenantName } from '../engine.js';
+import { AppliedWaiters, type WaitOutcome } from '../waiters.js';
 import { Journal } from './journal.js';
 import { Ledger } from './ledger.js';
 import { KernelMachine } from './machine.js';
@@ -116,11 +117,6 @@ interface PooledSession {
   request: number;
 }
 
-interface ReadWaiter {
-  readonly position: Position;
-  readonly wake: () => void;
-}
-
 export class ClusterNode {
   readonly clusterId: bigint;
   readonly replicaIndex: number;
@@ -142,7 +138,7 @@ export class ClusterNode {
   readonly #pool: PooledSession[] = [];
   #poolSize = 0;
   readonly #poolWaiters: ((session: PooledSession | null) => void)[] = [];
-  readonly #readWaiters = new Set<ReadWaiter>();
+  readonly #readWaiters = new AppliedWaiters(() => this.head, clusterNodeLimits.readWaitersMax);
   readonly #appliedListeners = new Set<(tenant: TenantId, position: Position) => void>();
   readonly #viewListeners = new Set<() => void>();
   #transport: PeerTransport | null = null;
@@ -426,22 +422,7 @@ export class ClusterNode {
 
   /** Waits (bounded) until `needed` is applied here. Never rejects. */
   waitApplied(needed: Position, timeoutMs: number, abort?: AbortSignal): Promise<WaitOutcome> {
-    if (this.head >= needed) return Promise.resolve('applied');
-    if (!this.isOpen) return Promise.resolve('closed');
-    if (this.#readWaiters.size >= clusterNodeLimits.readWaitersMax) return Promise.resolve('overloaded');
-    return new Promise((resolve) => {
-      const done = (outcome: WaitOutcome): void => {
-        clearTimeout(timer);
-        abort?.removeEventListener('abort', onAbort);
-        this.#readWaiters.delete(waiter);
-        resolve(outcome);
-      };
-      const waiter: ReadWaiter = { position: needed, wake: () => done(this.head >= needed ? 'applied' : 'closed') };
-      const timer = setTimeout(() => done('timeout'), timeoutMs);
-      const onAbort = (): void => done('aborted');
-      abort?.addEventListener('abort', onAbort, { once: true });
-      this.#readWaiters.add(waiter);
-    });
+    return this.#readWaiters.wait(needed, timeoutMs, this.isOpen, abort);
   }
 
   checkUsable(): void {
@@ -668,8 +649,7 @@ export class ClusterNode {
   }
 
   #wake(): void {
-    const serving = this.isOpen;
-    for (const waiter of [...this.#readWaiters]) if (!serving || waiter.position <= this.head) waiter.wake();
+    this.#readWaiters.wake(this.isOpen);
   }
 
   #fail(error: unknown): void {
