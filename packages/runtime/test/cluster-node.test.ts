@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { blake3, crc32 } from '@veritydb/crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -181,4 +182,27 @@ t.test('five replicas survive two stopped replicas', async (t) => {
   await h.stop(primary.replicaIndex);
   primary = await h.primary();
   ok(t, await primary.submit(sql(1, 'CREATE TABLE f (id BIGINT PRIMARY KEY)'), 10_000), 'a write commits with three of five');
+});
+
+t.test('a replica refuses to start on a data dir of another replica or cluster, or of an unknown superblock format', async (t) => {
+  const h = await harness(t, 3);
+  await h.primary();
+  await h.stop(1);
+  const dir = h.dirs[1] as string;
+  await t.rejects(ClusterNode.open({ dataDir: dir, clusterId: CLUSTER, replica: 2, replicaCount: 3 }), { code: 'SuperblockMismatch', message: /holds replica 1 of 3/ },
+    'another replica index');
+  await t.rejects(ClusterNode.open({ dataDir: dir, clusterId: CLUSTER + 1n, replica: 1, replicaCount: 3 }), { code: 'ClusterMismatch' }, 'another cluster');
+  await t.rejects(ClusterNode.open({ dataDir: dir, clusterId: CLUSTER, replica: 1, replicaCount: 5 }), { code: 'SuperblockMismatch' }, 'another cluster size');
+  // A superblock copy with an intact frame but a format version this build does not know.
+  for (const name of ['superblock.0', 'superblock.1']) {
+    const path = join(dir, 'vsr', name);
+    const bytes = Buffer.from(await readFile(path));
+    if (bytes.length < 16 + 34) continue;
+    bytes.writeUInt16LE(99, 16 + 32);
+    bytes.set(blake3(bytes.subarray(16 + 32, 16 + bytes.readUInt32LE(4))), 16);
+    bytes.writeUInt32LE(crc32(bytes.subarray(4, 16 + bytes.readUInt32LE(4))), 0);
+    await writeFile(path, bytes);
+  }
+  await t.rejects(ClusterNode.open({ dataDir: dir, clusterId: CLUSTER, replica: 1, replicaCount: 3 }), { code: 'SuperblockUnreadable', message: /format version 99/ },
+    'an unknown superblock format');
 });
