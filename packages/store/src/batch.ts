@@ -4,7 +4,8 @@ import {
 import { Reader, ScanGuard } from './reader.js';
 import { checkIndexLayout, checkTableLayout, IndexState, TableState, visibleIncarnation, type Lifetime } from './table.js';
 import {
-  entryKey, indexEntryKey, liveVersion, liveWithPrefix, NEVER, project, sameKey, type TreeKey, type Version, type VersionTree,
+  compareKeyValues, entryKey, indexEntryKey, liveVersion, liveWithPrefix, NEVER, project, sameKey, versionAt, type TreeKey, type Version,
+  type VersionTree,
 } from './tree.js';
 
 /** What a batch needs from its tenant: the applier's catalog, and the hook that ends it. */
@@ -36,6 +37,10 @@ export class WriteBatch implements TableWriter {
   readonly #undo: (() => void)[] = [];
   readonly #dirty = new Set<TableState>();
   #state: BatchState = 'open';
+  /** The last row `get` returned, so an update or delete of that row right after (the
+   * read-modify-write of projection state, a delete that reads its before-image) skips a second
+   * lookup. Valid while its table's primary tree is unchanged (`primaryWrites`). */
+  #lastRead: { readonly state: TableState; readonly version: Version; readonly writes: number } | undefined;
 
   constructor(host: BatchHost, readonly position: Position) {
     this.#host = host;
@@ -56,7 +61,14 @@ export class WriteBatch implements TableWriter {
   }
   get(table: string, key: Key): Row | undefined {
     this.#checkOpen();
-    return this.#reader.get(table, key);
+    const state = visibleIncarnation(this.#host.tables.get(table), this.position);
+    assert(state !== undefined, `unknown table ${JSON.stringify(table)} at position ${this.position}`);
+    assert(key.length === state.layout.primaryKey.length,
+      `get on ${table} needs a key of ${state.layout.primaryKey.length} values, got ${key.length}`);
+    const version = versionAt(state.primary, key, this.position);
+    if (version === undefined) return undefined;
+    this.#lastRead = { state, version, writes: state.primaryWrites };
+    return version.row;
   }
   indexScan(table: string, index: string, options?: ScanOptions): Iterable<Row> {
     this.#checkOpen();
@@ -95,7 +107,7 @@ export class WriteBatch implements TableWriter {
       if (created.layout.unique) this.#checkUnique(created, version.row, undefined, state);
       created.tree.set(entryKey(indexEntryKey(version.row, created.layout.columns, state.layout.primaryKey), version.createdAt), version);
     }
-    this.#addLifetime(state.indexes, index, created);
+    this.#addLifetime(state.indexes, index, created, state);
     this.#dirty.add(state);
   }
 
@@ -104,7 +116,7 @@ export class WriteBatch implements TableWriter {
     const found = visibleIncarnation(state.indexes.get(index), this.position);
     assert(found !== undefined, `unknown index ${JSON.stringify(index)} on ${JSON.stringify(table)}`);
     if (found.createdAt !== this.position) this.#forgetBatchEntries(found.tree, false);
-    this.#endLifetime(state.indexes, index, found);
+    this.#endLifetime(state.indexes, index, found, state);
     this.#dirty.add(state);
   }
 
@@ -127,7 +139,7 @@ export class WriteBatch implements TableWriter {
 
   update(table: string, key: Key, row: Row): void {
     const state = this.#liveTable(table);
-    const current = this.#liveRow(state, key);
+    const current = this.#justRead(state, key) ?? this.#liveRow(state, key);
     this.#checkRow(state, row);
     const newKey = project(row, state.layout.primaryKey);
     assert(sameKey(newKey, key) || liveVersion(state.primary, newKey) === undefined,
@@ -139,7 +151,7 @@ export class WriteBatch implements TableWriter {
 
   delete(table: string, key: Key): void {
     const state = this.#liveTable(table);
-    this.#endVersion(state, this.#liveRow(state, key));
+    this.#endVersion(state, this.#justRead(state, key) ?? this.#liveRow(state, key));
   }
 
   /** Makes the writes visible to snapshots at this position. */
@@ -172,6 +184,16 @@ export class WriteBatch implements TableWriter {
     const state = visibleIncarnation(this.#host.tables.get(table), this.position);
     assert(state !== undefined, `unknown table ${JSON.stringify(table)}`);
     return state;
+  }
+
+  /** The live version of `key` if `get` just returned it and its table has not been written
+   * since (so it is still the live version). */
+  #justRead(state: TableState, key: Key): Version | undefined {
+    const read = this.#lastRead;
+    if (read === undefined || read.state !== state || read.writes !== state.primaryWrites) return undefined;
+    if (!rowHasKey(read.version.row, state.layout.primaryKey, key)) return undefined;
+    assert(read.version.deletedAt === NEVER, 'a row read in this batch, with its table unchanged since, is live');
+    return read.version;
   }
 
   #liveRow(state: TableState, key: Key): Version {
@@ -207,20 +229,29 @@ export class WriteBatch implements TableWriter {
   }
 
   #addVersion(state: TableState, row: Row): void {
-    const version: Version = Object.freeze({ createdAt: this.position, deletedAt: NEVER, row: Object.freeze([...row]) });
-    const places = this.#places(state, version);
-    for (const [tree, key] of places) {
-      this.#scans.beforeWrite(tree);
-      assert(tree.set(key, version, false), 'a new version has a fresh tree key');
+    // A frozen row cannot change under the store: share it rather than copy it.
+    const stored = Object.isFrozen(row) ? row : Object.freeze(row.slice());
+    const version: Version = Object.freeze({ createdAt: this.position, deletedAt: NEVER, row: stored });
+    const indexes = state.liveIndexes();
+    const primaryKey = entryKey(project(stored, state.layout.primaryKey), this.position);
+    this.#scans.beforeWrite(state.primary);
+    assert(state.primary.set(primaryKey, version, false), 'a new version has a fresh tree key');
+    for (const index of indexes) {
+      this.#scans.beforeWrite(index.tree);
+      assert(index.tree.set(indexTreeKey(state, index, version), version, false), 'a new version has a fresh index key');
     }
     state.liveCount += 1;
+    state.primaryWrites += 1;
     this.#dirty.add(state);
     this.#undo.push(() => {
-      for (const [tree, key] of places) {
-        this.#scans.beforeWrite(tree);
-        assert(tree.delete(key), 'undo removes the version it added');
+      this.#scans.beforeWrite(state.primary);
+      assert(state.primary.delete(primaryKey), 'undo removes the version it added');
+      for (const index of indexes) {
+        this.#scans.beforeWrite(index.tree);
+        assert(index.tree.delete(indexTreeKey(state, index, version)), 'undo removes the index entry it added');
       }
       state.liveCount -= 1;
+      state.primaryWrites += 1;
     });
   }
 
@@ -228,34 +259,31 @@ export class WriteBatch implements TableWriter {
    * tree (the version, or the index, was created by this batch) is removed outright, so history
    * never depends on how writes were batched. */
   #endVersion(state: TableState, version: Version): void {
-    const places = this.#places(state, version);
+    const indexes = state.liveIndexes();
     const ended: Version = Object.freeze({ createdAt: version.createdAt, deletedAt: this.position, row: version.row });
-    for (const [tree, key, since] of places) {
-      this.#scans.beforeWrite(tree);
-      if (version.createdAt === this.position || since === this.position) assert(tree.delete(key), 'the entry to remove is present');
-      else assert(!tree.set(key, ended, true), 'the entry to end is present');
-    }
+    const primaryKey = entryKey(project(version.row, state.layout.primaryKey), version.createdAt);
+    this.#endEntry(state.primary, primaryKey, version, ended, state.createdAt);
+    for (const index of indexes) this.#endEntry(index.tree, indexTreeKey(state, index, version), version, ended, index.createdAt);
     state.liveCount -= 1;
+    state.primaryWrites += 1;
     this.#dirty.add(state);
     this.#undo.push(() => {
-      for (const [tree, key] of places) {
-        this.#scans.beforeWrite(tree);
-        tree.set(key, version, true);
+      this.#scans.beforeWrite(state.primary);
+      state.primary.set(primaryKey, version, true);
+      for (const index of indexes) {
+        this.#scans.beforeWrite(index.tree);
+        index.tree.set(indexTreeKey(state, index, version), version, true);
       }
       state.liveCount += 1;
+      state.primaryWrites += 1;
     });
   }
 
-  /** Where a version sits: the primary tree and every live index, each with its tree's start. */
-  #places(state: TableState, version: Version): [VersionTree, TreeKey, number][] {
-    const places: [VersionTree, TreeKey, number][] = [
-      [state.primary, entryKey(project(version.row, state.layout.primaryKey), version.createdAt), state.createdAt],
-    ];
-    for (const index of state.liveIndexes()) {
-      places.push([index.tree, entryKey(indexEntryKey(version.row, index.layout.columns, state.layout.primaryKey), version.createdAt),
-        index.createdAt]);
-    }
-    return places;
+  /** Ends `version`'s entry `key` in a tree that exists since `since`. */
+  #endEntry(tree: VersionTree, key: TreeKey, version: Version, ended: Version, since: number): void {
+    this.#scans.beforeWrite(tree);
+    if (version.createdAt === this.position || since === this.position) assert(tree.delete(key), 'the entry to remove is present');
+    else assert(!tree.set(key, ended, true), 'the entry to end is present');
   }
 
   #addTable(table: TableState): void {
@@ -270,9 +298,10 @@ export class WriteBatch implements TableWriter {
     if (table.createdAt !== this.position) {
       for (const [name, list] of table.indexes) {
         const last = list[list.length - 1];
-        if (last !== undefined && last.createdAt === this.position) this.#endLifetime(table.indexes, name, last);
+        if (last !== undefined && last.createdAt === this.position) this.#endLifetime(table.indexes, name, last, table);
       }
       this.#forgetBatchEntries(table.primary, true);
+      table.primaryWrites += 1;
       for (const index of table.liveIndexes()) this.#forgetBatchEntries(index.tree, true);
       const before = table.liveCount;
       let live = 0;
@@ -308,7 +337,7 @@ export class WriteBatch implements TableWriter {
 
   /** Incarnation lists are never removed while a batch is open (undo relies on them staying
    * put); the tenant drops empty ones when it publishes. */
-  #addLifetime<T extends Lifetime>(map: Map<string, T[]>, name: string, item: T): void {
+  #addLifetime<T extends Lifetime>(map: Map<string, T[]>, name: string, item: T, owner?: TableState): void {
     let list = map.get(name);
     if (list === undefined) {
       list = [];
@@ -318,25 +347,41 @@ export class WriteBatch implements TableWriter {
     const previous = at[at.length - 1];
     assert(previous === undefined || previous.droppedAt <= item.createdAt, 'incarnations do not overlap');
     at.push(item);
+    owner?.indexesChanged();
     this.#undo.push(() => {
       assert(at.pop() === item, 'undo removes the incarnation it added');
+      owner?.indexesChanged();
     });
   }
 
   /** Drops an incarnation at this position; one created by this batch disappears entirely. */
-  #endLifetime<T extends Lifetime & { droppedAt: number }>(map: Map<string, T[]>, name: string, item: T): void {
+  #endLifetime<T extends Lifetime & { droppedAt: number }>(map: Map<string, T[]>, name: string, item: T, owner?: TableState): void {
     const list = map.get(name);
     assert(list !== undefined && list[list.length - 1] === item, 'only the newest incarnation is live');
     if (item.createdAt === this.position) {
       list.pop();
       this.#undo.push(() => {
         list.push(item);
+        owner?.indexesChanged();
       });
     } else {
       item.droppedAt = this.position;
       this.#undo.push(() => {
         item.droppedAt = NEVER;
+        owner?.indexesChanged();
       });
     }
+    owner?.indexesChanged();
   }
+}
+
+function indexTreeKey(state: TableState, index: IndexState, version: Version): TreeKey {
+  return entryKey(indexEntryKey(version.row, index.layout.columns, state.layout.primaryKey), version.createdAt);
+}
+
+/** Whether `row`'s primary-key columns hold `key` (compared as the trees compare keys). */
+function rowHasKey(row: Row, primaryKey: readonly number[], key: Key): boolean {
+  if (key.length !== primaryKey.length) return false;
+  for (let i = 0; i < key.length; i++) if (compareKeyValues(row[primaryKey[i] as number] as Value, key[i] as Value) !== 0) return false;
+  return true;
 }

@@ -291,6 +291,7 @@ function pruneTable(table: TableState, horizon: number): void {
   for (const [name, list] of table.indexes) {
     const kept = list.filter((index) => index.droppedAt > horizon);
     table.indexes.set(name, kept);
+    table.indexesChanged();
     for (const index of kept) trees.push(index.tree);
   }
   for (const tree of trees) {

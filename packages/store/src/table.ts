@@ -94,9 +94,12 @@ export class TableState implements TableSource {
   readonly indexes = new Map<string, IndexState[]>();
   /** Live rows including the open batch's writes. */
   liveCount = 0;
+  /** Bumped by every change to `primary` (the open batch's read-then-write shortcut checks it). */
+  primaryWrites = 0;
   counts: CountHistory = { positions: [], values: [] };
   /** The published view, until a batch changes this incarnation. */
   view: TableView | undefined;
+  #liveIndexes: readonly IndexState[] | undefined;
 
   constructor(readonly name: string, readonly layout: TableLayout, readonly createdAt: number) {}
 
@@ -110,13 +113,22 @@ export class TableState implements TableSource {
     return countAt(this.counts, this.counts.positions.length, position);
   }
 
-  liveIndexes(): IndexState[] {
+  /** The live index incarnations. Cached: every write asks, and index DDL is rare. The array
+   * is never mutated, so a caller may keep it (undo records do) and see the set it was given. */
+  liveIndexes(): readonly IndexState[] {
+    if (this.#liveIndexes !== undefined) return this.#liveIndexes;
     const out: IndexState[] = [];
     for (const list of this.indexes.values()) {
       const last = list[list.length - 1];
       if (last !== undefined && last.droppedAt === NEVER) out.push(last);
     }
-    return out;
+    this.#liveIndexes = Object.freeze(out);
+    return this.#liveIndexes;
+  }
+
+  /** Call after any change to `indexes` or to an index's `droppedAt`. */
+  indexesChanged(): void {
+    this.#liveIndexes = undefined;
   }
 
   recordCount(position: number): void {

@@ -177,5 +177,13 @@ export function project(row: Row, columns: readonly number[]): Key {
 /** An index entry's key: the index columns, then the primary key, so entries are unique and ties
  * come out in primary-key order. */
 export function indexEntryKey(row: Row, columns: readonly number[], primaryKey: readonly number[]): Key {
-  return [...project(row, columns), ...project(row, primaryKey)];
+  const key = new Array<Value>(columns.length + primaryKey.length);
+  for (let i = 0; i < columns.length; i++) key[i] = keyValue(row, columns[i] as number);
+  for (let i = 0; i < primaryKey.length; i++) key[columns.length + i] = keyValue(row, primaryKey[i] as number);
+  return key;
+}
+
+function keyValue(row: Row, column: number): Value {
+  assert(column < row.length, `key column ${column} outside a row of ${row.length} columns`);
+  return row[column] as Value;
 }
