@@ -225,11 +225,13 @@ function decodeValue(encoded: unknown): Value {
   return o['$json'] as JsonValue;
 }
 
-/** Format 2 marks catalogs with projections whose state is laid out as this version keeps it
- * (join-column indexes on the base tables, not tables of their own); format 1 catalogs with
- * projections are refused, as their state would be misread. */
-const CATALOG_FORMAT = 2;
+/** Format 3 marks catalogs with projections whose state is laid out as this version keeps it
+ * (join-column indexes on the base tables, not tables of their own; one extremes row per
+ * MIN/MAX input). Catalogs with projections in formats 1 and 2 are refused, as their state would
+ * be misread. */
+const CATALOG_FORMAT = 3;
 const CATALOG_FORMAT_WITHOUT_PROJECTIONS = 1;
+const CATALOG_FORMATS_OLD_PROJECTIONS: readonly unknown[] = [2];
 
 /** Canonical JSON text of a catalog (object keys sorted): equal catalogs give equal text. */
 export function encodeCatalog(catalog: Catalog): string {
@@ -259,11 +261,12 @@ export function decodeCatalog(text: string): Result<Catalog> {
   }
   if (raw === null || typeof raw !== 'object') return bad('not an object');
   const root = raw as Record<string, unknown>;
-  if (root['format'] !== CATALOG_FORMAT && root['format'] !== CATALOG_FORMAT_WITHOUT_PROJECTIONS) return bad(`unknown format ${String(root['format'])}`);
-  if (root['format'] === CATALOG_FORMAT_WITHOUT_PROJECTIONS && root['projections'] !== undefined) {
+  const older = CATALOG_FORMATS_OLD_PROJECTIONS.includes(root['format']);
+  if (root['format'] !== CATALOG_FORMAT && root['format'] !== CATALOG_FORMAT_WITHOUT_PROJECTIONS && !older) return bad(`unknown format ${String(root['format'])}`);
+  if ((root['format'] === CATALOG_FORMAT_WITHOUT_PROJECTIONS || older) && root['projections'] !== undefined) {
     return bad('projections saved by an older version keep their state in a layout this version does not read: rebuild the state from the log');
   }
-  if (root['format'] === CATALOG_FORMAT && root['projections'] === undefined) return bad('format 2 without projections');
+  if (root['format'] !== CATALOG_FORMAT_WITHOUT_PROJECTIONS && root['projections'] === undefined) return bad(`format ${String(root['format'])} without projections`);
   if (!Array.isArray(root['tables'])) return bad('tables missing');
   const tables: TableDef[] = [];
   const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');

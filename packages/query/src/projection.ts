@@ -4,7 +4,7 @@ import {
 } from '@veritydb/types';
 import type { CreateProjectionStatement, Expr } from './ast.js';
 import {
-  bindExpr, coerce, newAccumulator, rowKey, type AggregateSpec, type BindEnv, type Bound, type GroupContext, type ScopeColumn,
+  bindExpr, coerce, newAccumulator, rowKey, valueKey, type AggregateSpec, type BindEnv, type Bound, type GroupContext, type ScopeColumn,
 } from './bind.js';
 import { columnIndex, findProjection, findTable, projectionsOn, type Catalog, type ColumnDef, type ProjectionDef, type TableDef } from './catalog.js';
 import { fail } from './errors.js';
@@ -28,8 +28,10 @@ import { typeName } from './values.js';
  *     per aggregate, a running sum, a count of non-NULL inputs and the current MIN/MAX (a
  *     global projection then one constant column, its store key);
  *   - `__proj/<name>/extremes` (when there is a MIN/MAX): per MIN/MAX aggregate and group, an
- *     ordered multiset (value → count) of its non-NULL inputs, so deleting the current extreme
- *     finds the next;
+ *     ordered multiset of its non-NULL inputs, so deleting the current extreme finds the next.
+ *     One key per input, `(aggregate, …group key, value, …joined row's base primary keys)`, and
+ *     no other column: a joined row's input is written once when it comes and deleted when it
+ *     goes, with no read first (a value → count map would read, then rewrite, a shared row);
  *   - on each base table whose join column is not its one-column primary key, a store index
  *     `__proj/<name>/<column>` (the store keeps it with the table's rows, and a lookup through
  *     it yields the rows themselves). Not in the catalog: SQL never sees it.
@@ -100,6 +102,9 @@ export interface CompiledProjection {
   /** Slots (in the joined row) of the key values: GROUP BY columns (grouped), the base
    * tables' primary-key columns (plain), none (global). */
   readonly keySlots: readonly number[];
+  /** Slots of every table's primary-key columns: they identify a joined row (NULL for the
+   * missing side of a LEFT join). */
+  readonly rowIdSlots: readonly number[];
   readonly specs: readonly AggregateSpec[];
   readonly outputs: readonly Output[];
   /** The projection's table as SQL sees it: columns in select-list order. */
@@ -246,7 +251,8 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
     : { primaryKey: primaryKey.map((c) => columnIndex(visible, c)), columnCount: columns.length + stateWidth };
   return {
     def: { name: s.name, sql: s.sql, tables: tables.map((t) => t.def.name) },
-    shape, tables, edges, width, where, keySlots: keys, specs, outputs, visible, layout,
+    shape, tables, edges, width, where, keySlots: keys, rowIdSlots: tables.flatMap((t) => t.pkColumns.map((c) => t.offset + c)),
+    specs, outputs, visible, layout,
     extremesTable: specs.some((spec) => spec.fn === 'MIN' || spec.fn === 'MAX') ? stateName(s.name, 'extremes') : null,
     indexes, indexOf, scratch: new Array<Value>(width).fill(null),
   };
@@ -440,9 +446,9 @@ function joinedRow(p: CompiledProjection, parts: Parts): Row {
   return out;
 }
 
-function keyOf(p: CompiledProjection, joined: Row): Value[] {
-  const keys = new Array<Value>(p.keySlots.length);
-  for (let i = 0; i < keys.length; i++) keys[i] = joined[p.keySlots[i] as number] as Value;
+function keyOf(p: CompiledProjection, joined: Row, slots: readonly number[] = p.keySlots): Value[] {
+  const keys = new Array<Value>(slots.length);
+  for (let i = 0; i < keys.length; i++) keys[i] = joined[slots[i] as number] as Value;
   return keys;
 }
 
@@ -454,8 +460,16 @@ interface GroupDelta {
   rows: number;
   readonly sums: (number | bigint)[];
   readonly counts: number[];
-  /** Per MIN/MAX aggregate: value key → value and count change (null for other aggregates). */
-  readonly extremes: (Map<string, { value: Value; count: number }> | null)[];
+  /** Per MIN/MAX aggregate: the inputs that come (+1) and go (-1), by value and joined row
+   * (null for other aggregates). */
+  readonly extremes: (Map<string, ExtremeInput> | null)[];
+}
+
+/** One joined row's input to a MIN/MAX: `count` +1 when it comes, -1 when it goes, 0 both. */
+interface ExtremeInput {
+  readonly value: Value;
+  readonly rowId: readonly Value[];
+  count: number;
 }
 
 /** A plain projection's row: net count change (-1, 0 or +1), the image of the +1 side, and
@@ -510,11 +524,13 @@ class Delta {
         const sum = group.sums[i] as number | bigint;
         group.sums[i] = typeof sum === 'bigint' ? sum + (sign === 1 ? BigInt(value as number | bigint) : -BigInt(value as number | bigint)) : sum + sign * Number(value);
       } else if (spec.fn === 'MIN' || spec.fn === 'MAX') {
-        const map = group.extremes[i] as Map<string, { value: Value; count: number }>;
-        const k = typeof value === 'number' ? String(value) : rowKey([value]);
+        const map = group.extremes[i] as Map<string, ExtremeInput>;
+        const rowId = keyOf(p, row, p.rowIdSlots);
+        const k = `${valueKey(value)}\u0000${rowKey(rowId)}`;
         const entry = map.get(k);
-        if (entry === undefined) map.set(k, { value, count: sign });
+        if (entry === undefined) map.set(k, { value, rowId, count: sign });
         else entry.count += sign;
+        assert(Math.abs(map.get(k)?.count as number) <= 1, `a joined row of ${p.def.name} adds or removes its input once`);
       }
     }
   }
@@ -556,8 +572,13 @@ function collect(reader: TableReader, p: CompiledProjection, k: number, row: Row
 }
 
 function sameRow(a: Row, b: Row): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
+  return a.length === b.length && sameValues(a, b, a.length);
+}
+
+/** Whether the first `n` values of `a` and `b` are equal. */
+function sameValues(a: Row, b: Row, n: number): boolean {
+  if (a.length < n || b.length < n) return false;
+  for (let i = 0; i < n; i++) {
     const x = a[i] as Value;
     const y = b[i] as Value;
     if (x !== y && (typeof x !== typeof y || compareValues(x, y) !== 0)) return false;
@@ -627,7 +648,9 @@ function flushGroup(writer: TableWriter, p: CompiledProjection, change: GroupDel
   const before = writer.get(name, storeKey);
   const rows = (before === undefined ? 0 : before[width] as number) + change.rows;
   assert(rows >= 0, `group of ${p.def.name} keeps a non-negative row count`);
-  const state: Value[] = [rows];
+  // The stored row: visible columns, then the state `rows, …(sum, count, extreme)`, then (global) the constant key.
+  const stored = new Array<Value>(p.layout.columnCount);
+  stored[width] = rows;
   for (let i = 0; i < p.specs.length; i++) {
     const spec = p.specs[i] as AggregateSpec;
     const at = width + 1 + STATE_FIELDS * i;
@@ -635,46 +658,47 @@ function flushGroup(writer: TableWriter, p: CompiledProjection, change: GroupDel
     const delta = change.sums[i] as number | bigint;
     const count = (before === undefined ? 0 : before[at + 1] as number) + (change.counts[i] as number);
     assert(count >= 0, 'aggregate input count stays non-negative');
-    const extreme = spec.fn === 'MIN' || spec.fn === 'MAX'
+    stored[at] = typeof sum === 'bigint' ? sum + (delta as bigint) : (sum as number) + (delta as number);
+    stored[at + 1] = count;
+    stored[at + 2] = spec.fn === 'MIN' || spec.fn === 'MAX'
       ? updateExtremes(writer, p, i, change, count, before === undefined ? null : before[at + 2] as Value)
       : null;
-    state.push(typeof sum === 'bigint' ? sum + (delta as bigint) : (sum as number) + (delta as number), count, extreme);
   }
   if (rows === 0 && p.shape === 'grouped') {
     assert(before !== undefined, 'an emptied group existed');
-    assert(p.specs.every((_s, i) => state[2 + STATE_FIELDS * i] === 0), 'an empty group has no inputs');
+    assert(p.specs.every((_s, i) => stored[width + 2 + STATE_FIELDS * i] === 0), 'an empty group has no inputs');
     writer.delete(name, storeKey);
     sink?.({ projection: p.visible, eventType: 'delete', key: change.keys, row: before.slice(0, width), cause });
     return;
   }
-  const row = visibleRow(p, change.keys, state);
-  const stored = p.shape === 'global' ? [...row, ...state, ...GLOBAL_KEY] : [...row, ...state];
+  fillVisible(p, change.keys, stored);
+  if (p.shape === 'global') stored[p.layout.columnCount - 1] = GLOBAL_KEY[0] as Value;
+  // Frozen, the store keeps this array rather than a copy.
+  Object.freeze(stored);
   if (before === undefined) {
     writer.insert(name, stored);
-    sink?.({ projection: p.visible, eventType: 'insert', key: change.keys, row, cause });
+    sink?.({ projection: p.visible, eventType: 'insert', key: change.keys, row: stored.slice(0, width), cause });
     return;
   }
-  if (sameRow(before, stored)) return;
+  if (sameValues(before, stored, stored.length)) return;
   writer.update(name, storeKey, stored);
-  if (!sameRow(before.slice(0, width), row)) sink?.({ projection: p.visible, eventType: 'update', key: change.keys, row, cause });
+  if (!sameValues(before, stored, width)) sink?.({ projection: p.visible, eventType: 'update', key: change.keys, row: stored.slice(0, width), cause });
 }
 
 /** Applies a group's MIN/MAX input changes to its multiset and returns the new extreme. */
 function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, change: GroupDelta, count: number, previous: Value): Value {
   const table = p.extremesTable as string;
-  const entries = change.extremes[i] as Map<string, { value: Value; count: number }>;
-  const countAt = change.keys.length + 2;
+  const entries = change.extremes[i] as Map<string, ExtremeInput>;
   let removed = false;
   for (const entry of entries.values()) {
     if (entry.count === 0) continue;
-    removed ||= entry.count < 0;
-    const key = [i, ...change.keys, entry.value];
-    const old = writer.get(table, key);
-    const next = (old === undefined ? 0 : (old[countAt] as number)) + entry.count;
-    assert(next >= 0, 'extreme multiset counts stay non-negative');
-    if (old !== undefined && next === 0) writer.delete(table, key);
-    else if (old !== undefined) writer.update(table, key, [...key, next]);
-    else writer.insert(table, [...key, next]);
+    const key = extremeKey(i, change.keys, entry);
+    if (entry.count > 0) {
+      writer.insert(table, key);
+    } else {
+      removed = true;
+      writer.delete(table, key);
+    }
   }
   if (count === 0) return null;
   const max = (p.specs[i] as AggregateSpec).fn === 'MAX';
@@ -688,26 +712,48 @@ function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, c
     return best;
   }
   const prefix = { key: [i, ...change.keys], inclusive: true };
-  for (const entry of writer.scan(table, { range: { lower: prefix, upper: prefix }, reverse: max })) return entry[countAt - 1] as Value;
+  for (const entry of writer.scan(table, { range: { lower: prefix, upper: prefix }, reverse: max })) return entry[change.keys.length + 1] as Value;
   return assert(false, 'a group with inputs has an extreme') as never;
+}
+
+/** An input's row in the extremes table: `(aggregate, …group key, value, …row id)`. */
+function extremeKey(i: number, groupKey: readonly Value[], entry: ExtremeInput): Value[] {
+  const key = new Array<Value>(2 + groupKey.length + entry.rowId.length);
+  key[0] = i;
+  for (let j = 0; j < groupKey.length; j++) key[1 + j] = groupKey[j] as Value;
+  key[1 + groupKey.length] = entry.value;
+  for (let j = 0; j < entry.rowId.length; j++) key[2 + groupKey.length + j] = entry.rowId[j] as Value;
+  return key;
 }
 
 /** The visible columns from the group's state (`rows, …(sum, count, extreme)`). */
 function visibleRow(p: CompiledProjection, keys: readonly Value[], state: Row): Row {
-  return p.outputs.map((o): Value => {
-    if (o.kind === 'key') return keys[o.index] as Value;
+  const stored = [...new Array<Value>(p.visible.columns.length).fill(null), ...state];
+  fillVisible(p, keys, stored);
+  return stored.slice(0, p.visible.columns.length);
+}
+
+/** Fills the visible columns of a stored row from its state, which follows them. */
+function fillVisible(p: CompiledProjection, keys: readonly Value[], stored: Value[]): void {
+  const state = p.visible.columns.length;
+  for (let c = 0; c < p.outputs.length; c++) {
+    const o = p.outputs[c] as Output;
+    if (o.kind === 'key') {
+      stored[c] = keys[o.index] as Value;
+      continue;
+    }
     assert(o.kind === 'aggregate', 'aggregating projections output keys and aggregates');
     const spec = p.specs[o.index] as AggregateSpec;
-    const sum = state[1 + STATE_FIELDS * o.index] as number | bigint;
-    const count = state[2 + STATE_FIELDS * o.index] as number;
+    const sum = stored[state + 1 + STATE_FIELDS * o.index] as number | bigint;
+    const count = stored[state + 2 + STATE_FIELDS * o.index] as number;
     switch (spec.fn) {
-      case 'COUNT': return BigInt(count);
-      case 'SUM': return count === 0 ? null : sum;
-      case 'AVG': return count === 0 ? null : typeof sum === 'bigint' ? Number(sum) / count : sum / count;
+      case 'COUNT': stored[c] = BigInt(count); break;
+      case 'SUM': stored[c] = count === 0 ? null : sum; break;
+      case 'AVG': stored[c] = count === 0 ? null : typeof sum === 'bigint' ? Number(sum) / count : sum / count; break;
       case 'MIN':
-      case 'MAX': return state[3 + STATE_FIELDS * o.index] as Value;
+      case 'MAX': stored[c] = stored[state + 3 + STATE_FIELDS * o.index] as Value; break;
     }
-  });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -726,9 +772,9 @@ export function visibleLayout(p: CompiledProjection): TableLayout {
 export function createProjection(p: CompiledProjection, visibleWriter: TableWriter, stateWriter: TableWriter, sink: DerivedSink | undefined): void {
   visibleWriter.createTable(p.visible.name, p.layout);
   if (p.extremesTable !== null) {
-    // (aggregate index, …group key, value) → count
-    const keyWidth = p.keySlots.length + 2;
-    stateWriter.createTable(p.extremesTable, { primaryKey: [...Array(keyWidth).keys()], columnCount: keyWidth + 1 });
+    // (aggregate index, …group key, value, …row id), all key
+    const keyWidth = p.keySlots.length + 2 + p.rowIdSlots.length;
+    stateWriter.createTable(p.extremesTable, { primaryKey: [...Array(keyWidth).keys()], columnCount: keyWidth });
   }
   for (const index of p.indexes) {
     stateWriter.createIndex((p.tables[index.table] as SourceTable).def.name, index.name, { columns: [index.column], unique: false });

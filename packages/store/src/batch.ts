@@ -37,10 +37,11 @@ export class WriteBatch implements TableWriter {
   readonly #undo: (() => void)[] = [];
   readonly #dirty = new Set<TableState>();
   #state: BatchState = 'open';
-  /** The last row `get` returned, so an update or delete of that row right after (the
-   * read-modify-write of projection state, a delete that reads its before-image) skips a second
-   * lookup. Valid while its table's primary tree is unchanged (`primaryWrites`). */
-  #lastRead: { readonly state: TableState; readonly version: Version; readonly writes: number } | undefined;
+  /** What the last `get` found, so a write of that key right after skips a second lookup: an
+   * update or delete of the row it returned (the read-modify-write of projection state, a
+   * delete that reads its before-image), an insert of the key it did not find (INSERT checks
+   * for a conflict first). Valid while its table's primary tree is unchanged (`primaryWrites`). */
+  #lastRead: LastRead | undefined;
 
   constructor(host: BatchHost, readonly position: Position) {
     this.#host = host;
@@ -66,9 +67,10 @@ export class WriteBatch implements TableWriter {
     assert(key.length === state.layout.primaryKey.length,
       `get on ${table} needs a key of ${state.layout.primaryKey.length} values, got ${key.length}`);
     const version = versionAt(state.primary, key, this.position);
-    if (version === undefined) return undefined;
-    this.#lastRead = { state, version, writes: state.primaryWrites };
-    return version.row;
+    this.#lastRead = version === undefined
+      ? { state, version, absent: key.slice(), writes: state.primaryWrites }
+      : { state, version, absent: undefined, writes: state.primaryWrites };
+    return version?.row;
   }
   indexScan(table: string, index: string, options?: ScanOptions): Iterable<Row> {
     this.#checkOpen();
@@ -190,10 +192,16 @@ export class WriteBatch implements TableWriter {
    * since (so it is still the live version). */
   #justRead(state: TableState, key: Key): Version | undefined {
     const read = this.#lastRead;
-    if (read === undefined || read.state !== state || read.writes !== state.primaryWrites) return undefined;
+    if (read?.version === undefined || read.state !== state || read.writes !== state.primaryWrites) return undefined;
     if (!rowHasKey(read.version.row, state.layout.primaryKey, key)) return undefined;
     assert(read.version.deletedAt === NEVER, 'a row read in this batch, with its table unchanged since, is live');
     return read.version;
+  }
+
+  /** Whether `get` just looked for `key` and found no row, with its table unwritten since. */
+  #justMissed(state: TableState, key: Key): boolean {
+    const read = this.#lastRead;
+    return read?.absent !== undefined && read.state === state && read.writes === state.primaryWrites && sameKey(read.absent, key);
   }
 
   #liveRow(state: TableState, key: Key): Version {
@@ -223,7 +231,8 @@ export class WriteBatch implements TableWriter {
   #insertInto(state: TableState, row: Row): void {
     this.#checkRow(state, row);
     const key = project(row, state.layout.primaryKey);
-    assert(liveVersion(state.primary, key) === undefined, `duplicate primary key in ${JSON.stringify(state.name)}`);
+    assert(this.#justMissed(state, key) || afterLastKey(state.primary, key) || liveVersion(state.primary, key) === undefined,
+      `duplicate primary key in ${JSON.stringify(state.name)}`);
     for (const index of state.liveIndexes()) if (index.layout.unique) this.#checkUnique(index, row, undefined, state);
     this.#addVersion(state, row);
   }
@@ -379,9 +388,30 @@ function indexTreeKey(state: TableState, index: IndexState, version: Version): T
   return entryKey(indexEntryKey(version.row, index.layout.columns, state.layout.primaryKey), version.createdAt);
 }
 
+interface LastRead {
+  readonly state: TableState;
+  readonly version: Version | undefined;
+  /** A copy of the key looked up, when no row had it. */
+  readonly absent: Key | undefined;
+  readonly writes: number;
+}
+
 /** Whether `row`'s primary-key columns hold `key` (compared as the trees compare keys). */
 function rowHasKey(row: Row, primaryKey: readonly number[], key: Key): boolean {
   if (key.length !== primaryKey.length) return false;
   for (let i = 0; i < key.length; i++) if (compareKeyValues(row[primaryKey[i] as number] as Value, key[i] as Value) !== 0) return false;
   return true;
+}
+
+/** Whether `key` sorts after every key in `tree` (so no version of it exists): an O(1) check
+ * that spares appends (`__events`, rising ids) the duplicate lookup. */
+function afterLastKey(tree: VersionTree, key: Key): boolean {
+  const last = tree.maxKey();
+  if (last === undefined) return true;
+  const n = Math.min(key.length, last.key.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareKeyValues(key[i] as Value, last.key[i] as Value);
+    if (c !== 0) return c > 0;
+  }
+  return false;
 }

@@ -297,6 +297,67 @@ t.test('indexCount counts the visible entries of an index prefix up to a limit',
   t.same([0, 5].map((v) => store.snapshotAt(T1, position(1)).indexCount('t', 'by_v', [v], 10)), [3, 0], 'a snapshot counts as of its position');
 });
 
+t.test('a write right after a get of the same key is checked like any other', async (t) => {
+  const store = storeWithTenants(1);
+  batch(store, 1, 1, (w) => {
+    w.createTable('t', { primaryKey: [0], columnCount: 2 });
+    w.createTable('u', { primaryKey: [0], columnCount: 2 });
+    w.insert('t', [1, 'a']);
+    w.insert('t', [5, 'e']);
+    w.insert('u', [1, 'x']);
+  });
+  const w = store.begin(T1, position(2));
+  const key = [9];
+  t.equal(w.get('t', key), undefined);
+  key[0] = 1;
+  t.throws(() => w.insert('t', [1, 'z']), AssertionError, 'a miss remembers the key it looked up, not the caller\'s array');
+  t.equal(w.get('t', [2]), undefined);
+  w.insert('t', [2, 'b']);
+  t.throws(() => w.insert('t', [2, 'again']), AssertionError, 'a write to the table ends the remembered miss');
+  t.same(w.get('t', [1]), [1, 'a']);
+  w.update('t', [1], [1, 'a2']);
+  t.same(w.get('t', [1]), [1, 'a2'], 'an update after a get');
+  t.same(w.get('u', [1]), [1, 'x']);
+  w.update('t', [1], [1, 'a3']);
+  t.same(w.get('t', [1]), [1, 'a3'], 'a get of another table in between');
+  t.same(w.get('t', [5]), [5, 'e']);
+  w.delete('t', [5]);
+  t.throws(() => w.update('t', [5], [5, 'f']), AssertionError, 'a row deleted after the get is gone');
+  t.same(w.get('t', [2]), [2, 'b']);
+  t.throws(() => w.update('t', [3], [3, 'c']), AssertionError, 'a remembered row answers only for its own key');
+  t.same(w.get('t', [6]), undefined);
+  t.doesNotThrow(() => w.insert('t', [7, 'g']), 'an append after the last key');
+  w.commit();
+  t.same([...store.latest(T1).scan('t')], [[1, 'a3'], [2, 'b'], [7, 'g']]);
+  t.same([...store.snapshotAt(T1, position(1)).scan('t')], [[1, 'a'], [5, 'e']]);
+  store.checkInvariants();
+});
+
+t.test('index DDL in a batch changes which indexes later writes maintain, and abort restores them', async (t) => {
+  const store = storeWithTenants(1);
+  batch(store, 1, 1, (w) => {
+    w.createTable('t', { primaryKey: [0], columnCount: 2 });
+    w.createIndex('t', 'old', { columns: [1], unique: false });
+    w.insert('t', [1, 'a']);
+  });
+  const aborted = store.begin(T1, position(2));
+  aborted.dropIndex('t', 'old');
+  aborted.createIndex('t', 'new', { columns: [1], unique: true });
+  aborted.insert('t', [2, 'b']);
+  t.same([...aborted.indexScan('t', 'new')], [[1, 'a'], [2, 'b']]);
+  aborted.abort();
+  batch(store, 1, 2, (w) => {
+    w.insert('t', [3, 'c']);
+    t.same([...w.indexScan('t', 'old')], [[1, 'a'], [3, 'c']], 'the dropped index is live again after the abort');
+    t.notOk(w.hasIndex('t', 'new'));
+    w.createIndex('t', 'new', { columns: [1], unique: true });
+    w.insert('t', [4, 'd']);
+    t.throws(() => w.insert('t', [5, 'd']), AssertionError, 'the index created in this batch is checked');
+  });
+  t.same([...store.latest(T1).indexScan('t', 'new')], [[1, 'a'], [3, 'c'], [4, 'd']]);
+  store.checkInvariants();
+});
+
 t.test('tenants are isolated', async (t) => {
   const store = storeWithTenants(2, 1);
   t.same(store.tenants(), [1, 2], 'sorted');
