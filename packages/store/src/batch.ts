@@ -215,7 +215,7 @@ export class WriteBatch implements TableWriter {
   #checkRow(state: TableState, row: Row): void {
     assert(Array.isArray(row) && row.length === state.layout.columnCount,
       `row of ${row.length} values for ${JSON.stringify(state.name)} with ${state.layout.columnCount} columns`);
-    for (const value of row) assert(value !== undefined, 'undefined is not a SQL value');
+    for (let i = 0; i < row.length; i++) assert(row[i] !== undefined, 'undefined is not a SQL value');
   }
 
   /** SQL unique indexes let rows share a key that contains NULL (NULL equals nothing). */

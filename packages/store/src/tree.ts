@@ -121,12 +121,12 @@ export function* scanTree(tree: VersionTree, position: number, range: KeyRange |
  * further than `limit`. Runs to completion without yielding, so it needs no isolation from
  * writes and allocates no iterator chain: the cheap way to ask "none, one or more?". */
 export function countPrefix(tree: VersionTree, position: number, prefix: Key, limit: number): number {
-  const end: TreeKey = { key: prefix, createdAt: 0, edge: 1 };
+  if (limit <= 0) return 0;
   let n = 0;
-  for (const [key, version] of tree.entries({ key: prefix, createdAt: 0, edge: -1 })) {
-    if (n >= limit || compareTreeKeys(key, end) >= 0) break;
-    if (visibleAt(version, position)) n += 1;
-  }
+  tree.forRange({ key: prefix, createdAt: 0, edge: -1 }, { key: prefix, createdAt: 0, edge: 1 }, false, (_key, version) => {
+    if (visibleAt(version, position) && ++n >= limit) return { break: n };
+    return undefined;
+  });
   return n;
 }
 
