@@ -49,6 +49,7 @@ export class Checker {
   /** Highest op of any reply accepted so far (real-time order bound for later requests). */
   #acceptedOpMax = 0;
   acceptedReplies = 0;
+  stateTransfers = 0;
 
   /** `stateHashIntervalOps`: compare replica state hashes at every multiple of it. */
   constructor(stateHashIntervalOps = STATE_HASH_INTERVAL_OPS) {
@@ -115,6 +116,15 @@ export class Checker {
     if (known.executed !== executed || !bytesEqual(known.result, result)) {
       fail(`replica ${replica} computed a different result at op ${header.op}`);
     }
+  }
+
+  /** Replica `replica` installed another replica's state at `op` (state transfer): it goes on from there. */
+  onStateTransfer(replica: number, op: number): void {
+    const last = this.#lastCommitted.get(replica) ?? 0;
+    if (op <= last) fail(`replica ${replica} installed a state at op ${op}, not ahead of its op ${last}`);
+    if (!this.#committed.has(op)) fail(`replica ${replica} installed a state at op ${op}, which is not committed`);
+    this.#lastCommitted.set(replica, op);
+    this.stateTransfers += 1;
   }
 
   /** Views and commit numbers of a live replica never go back (within an incarnation). */

@@ -90,6 +90,7 @@ export interface SimulationResult {
     readonly recoveringHeads: number;
     /** Disks wiped; their replicas rejoined in amnesia. */
     readonly wipes: number;
+    readonly stateTransfers: number;
     readonly livenessTicks: number;
     readonly requestsSubmitted: number;
     readonly stateHashChecks: number;
@@ -163,9 +164,10 @@ interface Node {
   inbox: Packet[];
   /** Down with a disk whose head the replica will not trust when it opens (or a wiped one). */
   untrustedHead: boolean;
-  /** Its disk was wiped: it restarts with `Replica.rejoin`. */
-  wiped: boolean;
 }
+
+/** A replica this far behind asks for state transfer (low, so that runs exercise it). */
+const STATE_TRANSFER_LAG_OPS = 32;
 
 /** Messages a paused replica's receive buffers hold; more are dropped, as a full socket buffer would. */
 const PAUSE_INBOX_MAX = 4096;
@@ -237,7 +239,7 @@ export class Simulator {
       const drift = options.faults.clockDriftPpmMax;
       const clock = drift === 0 ? new SimClock(r, 0) : new SimClock(this.#swarmPrng.int(3_600_000_000), this.#swarmPrng.range(-drift, drift));
       const node: Node = {
-        replica: undefined, machine: undefined, disk: new SimDisk(superblock), restartTick: 0, clock, pausedUntil: 0, inbox: [], untrustedHead: false, wiped: false,
+        replica: undefined, machine: undefined, disk: new SimDisk(superblock), restartTick: 0, clock, pausedUntil: 0, inbox: [], untrustedHead: false,
       };
       node.disk.misdirect = (op) => this.#misdirectTarget(r, op);
       this.#nodes.push(node);
@@ -268,14 +270,22 @@ export class Simulator {
   /** Options for a new incarnation of replica `r`, with a fresh kernel. */
   #replicaOptions(r: number): ReplicaOptions {
     const node = this.#nodes[r] as Node;
-    const machine = new KernelMachine((op) => this.#applied(r, op));
+    const machine = new KernelMachine((op, _kernel, restored) => (restored === true ? this.#restored(r, op) : this.#applied(r, op)));
     node.machine = machine;
     return {
       cluster: this.cluster, replica: r, replicaCount: this.options.replicaCount, machine,
       prng: this.#prng.split(), sessionsMax: this.options.sessionsMax,
       // Replicas compare checkpoint state hashes where the checker takes them: the kernel hashes once per op.
-      checkpointIntervalOps: this.options.stateHashIntervalOps ?? STATE_HASH_INTERVAL_OPS, ...(this.options.bugs ? { bugs: this.options.bugs } : {}),
+      checkpointIntervalOps: this.options.stateHashIntervalOps ?? STATE_HASH_INTERVAL_OPS,
+      stateTransferLagOps: STATE_TRANSFER_LAG_OPS, ...(this.options.bugs ? { bugs: this.options.bugs } : {}),
     };
+  }
+
+  #restored(r: number, op: number): void {
+    this.#trace(`r${r} state transfer to op${op}`);
+    this.checker.onStateTransfer(r, op);
+    const machine = (this.#nodes[r] as Node).machine;
+    if (machine !== undefined) this.checker.onStateHash(r, op, checksumHex(machine.stateHash()));
   }
 
   #applied(r: number, op: number): void {
@@ -317,7 +327,7 @@ export class Simulator {
         viewMax: this.#viewMax, packetsSent: this.#network.sent, packetsRejected: this.#rejected,
         corruptions: this.#corruptions, misdirectedWrites: this.#misdirectedWrites, clockJumps: this.#clockJumps, pauses: this.#pauses,
         clogs: this.#clogs, latentReadErrors: this.#latentReadErrors,
-        recoveringHeads: this.#recoveringHeads, wipes: this.#wipes, livenessTicks, requestsSubmitted: this.#requestsSubmitted,
+        recoveringHeads: this.#recoveringHeads, wipes: this.#wipes, stateTransfers: this.checker.stateTransfers, livenessTicks, requestsSubmitted: this.#requestsSubmitted,
         stateHashChecks: this.checker.stateHashChecks, restartStateHashChecks: this.checker.restartStateHashChecks,
         stateReads: this.#stateReads,
       },
@@ -597,7 +607,6 @@ export class Simulator {
     node.untrustedHead = untrusted;
     if (wipe) {
       node.disk.wipe();
-      node.wiped = true;
       this.#wipes += 1;
     }
     const kernel = node.machine?.kernel;
@@ -617,10 +626,11 @@ export class Simulator {
     for (let r = 0; r < this.#nodes.length; r++) {
       const node = this.#nodes[r] as Node;
       if (node.replica !== undefined || (this.#phase === 'safety' && this.#tick < node.restartTick)) continue;
-      const unreadable = node.wiped ? [] : this.#latentReadError(r);
-      node.replica = node.wiped ? Replica.rejoin(this.#replicaOptions(r)) : Replica.open(this.#replicaOptions(r), node.disk.durableState(unreadable));
+      // A disk with nothing on it since its wipe: the replica rejoins, as a driver with an empty data directory would.
+      const blank = node.disk.blank;
+      const unreadable = blank ? [] : this.#latentReadError(r);
+      node.replica = blank ? Replica.rejoin(this.#replicaOptions(r)) : Replica.open(this.#replicaOptions(r), node.disk.durableState(unreadable));
       node.untrustedHead = false;
-      node.wiped = false;
       if (node.replica.recovery !== 'none') this.#recoveringHeads += 1;
       this.checker.onReopen(r, node.replica.view);
       this.#trace(`restart r${r} view ${node.replica.view} op ${node.replica.op} commit ${node.replica.commitMax}` +

@@ -20,6 +20,8 @@ export function describe(message: Message): string {
     case 'request_prepare': return `request_prepare v${message.view} op${message.op}`;
     case 'reply': return `reply v${message.view} c${message.client} #${message.request} op${message.op}`;
     case 'eviction': return `eviction v${message.view} c${message.client}`;
+    case 'request_state': return `request_state v${message.view} op${message.op}`;
+    case 'state': return `state v${message.view} op${message.op} sessions${message.sessions.length}B machine${message.machine.length}B`;
     case 'checkpoint': return `checkpoint op${message.op} ${checksumHex(message.stateHash).slice(0, 8)}`;
     default: return assertNever(message);
   }

@@ -23,6 +23,8 @@ export class SimDisk {
    * written, the slot it lands in instead, or undefined to write it where it belongs.
    */
   misdirect: ((op: number) => number | undefined) | undefined;
+  /** Wiped and no superblock written since: the replica has nothing but its place in the cluster (it must `rejoin`). */
+  blank = false;
   /** Ops whose last write was misdirected (their own slot lacks the entry the replica believes durable). */
   readonly misdirected = new Set<number>();
 
@@ -75,6 +77,7 @@ export class SimDisk {
         return;
       case 'write_superblock':
         this.superblock = effect.superblock;
+        this.blank = false;
         return;
       default:
         assertNever(effect);
@@ -107,7 +110,9 @@ export class SimDisk {
 
   /** The disk is lost: a blank one (no log, a superblock that knows only the replica's place) replaces it. */
   wipe(): void {
-    this.superblock = { ...this.superblock, view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [] };
+    this.superblock = { cluster: this.superblock.cluster, replica: this.superblock.replica, replicaCount: this.superblock.replicaCount,
+      view: 0, logView: 0, commitMax: 0, checkpoint: 0, viewHeaders: [] };
+    this.blank = true;
     this.slots.clear();
     this.#pending = [];
     this.misdirected.clear();
@@ -143,6 +148,7 @@ export class SimDisk {
    * simulator uses it to keep enough replicas able to form a view.
    */
   headUntrusted(cluster: ClusterId): boolean {
+    if (this.blank || this.superblock.amnesia === true) return true;
     const ops = [...this.slots.keys()].sort((a, b) => b - a);
     let durableTop = 0;
     for (const op of ops) {
@@ -160,7 +166,9 @@ export class SimDisk {
     const slots = new Map(this.slots);
     const pending = [...this.#pending];
     const misdirected = new Set(this.misdirected);
+    const blank = this.blank;
     return () => {
+      this.blank = blank;
       this.superblock = superblock;
       this.slots.clear();
       for (const [op, bytes] of slots) this.slots.set(op, bytes);

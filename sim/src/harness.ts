@@ -20,6 +20,7 @@ export class Harness {
   readonly disks: SimDisk[] = [];
   readonly #options: {
     replicaCount: number; sessionsMax: number; bugs: Partial<ReplicaBugs>; checkpointIntervalOps: number | undefined;
+    stateTransferLagOps: number | undefined;
     machine: (replica: number) => StateMachine;
   };
   #queue: Packet[] = [];
@@ -32,10 +33,12 @@ export class Harness {
   readonly #checker = new Checker();
 
   constructor(replicaCount: number, options: {
-    sessionsMax?: number; bugs?: Partial<ReplicaBugs>; checkpointIntervalOps?: number; machine?: (replica: number) => StateMachine;
+    sessionsMax?: number; bugs?: Partial<ReplicaBugs>; checkpointIntervalOps?: number; stateTransferLagOps?: number;
+    machine?: (replica: number) => StateMachine;
   } = {}) {
     this.#options = {
       replicaCount, sessionsMax: options.sessionsMax ?? 16, bugs: options.bugs ?? {}, checkpointIntervalOps: options.checkpointIntervalOps,
+      stateTransferLagOps: options.stateTransferLagOps,
       machine: options.machine ?? (() => new CounterMachine()),
     };
     for (let r = 0; r < replicaCount; r++) {
@@ -52,6 +55,7 @@ export class Harness {
       cluster: this.cluster, replica: r, replicaCount: this.#options.replicaCount, machine: this.#options.machine(r),
       prng: new Prng(100 + r), sessionsMax: this.#options.sessionsMax, bugs: this.#options.bugs,
       ...(this.#options.checkpointIntervalOps === undefined ? {} : { checkpointIntervalOps: this.#options.checkpointIntervalOps }),
+      ...(this.#options.stateTransferLagOps === undefined ? {} : { stateTransferLagOps: this.#options.stateTransferLagOps }),
     };
   }
 
@@ -153,7 +157,7 @@ export class Harness {
     const message = decoded.value;
     const from = packet.from >= 100 ? `c${packet.from - 100}` : `r${packet.from}`;
     const to = packet.to >= 100 ? `c${packet.to - 100}` : `r${packet.to}`;
-    const viewChange = message.kind === 'do_view_change' || message.kind === 'start_view';
+    const viewChange = message.kind === 'do_view_change' || message.kind === 'start_view' || message.kind === 'request_state' || message.kind === 'state';
     if (this.#verbose || viewChange) this.#out.push(`${this.#verbose ? '' : `tick ${this.#tick}: `}${from}->${to} ${describe(message)}`);
     if (packet.to >= 100) {
       if (message.kind === 'reply') {
@@ -165,7 +169,14 @@ export class Harness {
       return;
     }
     const replica = this.replicas[packet.to];
-    if (replica !== undefined) this.#perform(packet.to, replica.onMessage(message));
+    if (replica === undefined) return;
+    const transfers = replica.stateTransfers;
+    const effects = replica.onMessage(message);
+    if (message.kind === 'state' && replica.stateTransfers > transfers) {
+      this.#checker.onStateTransfer(packet.to, message.op);
+      this.#out.push(`${this.#verbose ? '  ' : `tick ${this.#tick}: `}${to} installs the state at op${message.op}`);
+    }
+    this.#perform(packet.to, effects);
   }
 
   #perform(r: number, effects: Effect[]): void {

@@ -6,7 +6,7 @@ import type { ApplyInput, StateMachine } from '@veritydb/vsr';
 const NOOP_BODY = encodeEnvelope({ tenant: SYSTEM_TENANT, actor: '', command: { kind: 'noop' } });
 
 /** Told after every op a replica's kernel applies (executed or skipped), with the kernel at that op. */
-export type AppliedObserver = (op: number, kernel: Kernel) => void;
+export type AppliedObserver = (op: number, kernel: Kernel, restored?: boolean) => void;
 
 /**
  * The real kernel (and its store) as a VSR state machine: one per replica incarnation. The
@@ -18,7 +18,7 @@ export type AppliedObserver = (op: number, kernel: Kernel) => void;
  * @example new KernelMachine((op, kernel) => checker.onApplied(replica, op, kernel))
  */
 export class KernelMachine implements StateMachine {
-  readonly kernel = Kernel.create();
+  #kernel = Kernel.create();
   readonly #observe: AppliedObserver | undefined;
   /** The state hash at `#hashOp` (the checker and the replica's checkpoint both ask at the same op). */
   #hash: Checksum | undefined;
@@ -28,29 +28,45 @@ export class KernelMachine implements StateMachine {
     this.#observe = observe;
   }
 
+  get kernel(): Kernel { return this.#kernel; }
+
+  snapshot(): Uint8Array {
+    return this.#kernel.checkpoint();
+  }
+
+  /** State transfer: the kernel becomes the one another replica checkpointed at `op`. */
+  restore(state: Uint8Array, op: number): void {
+    const restored = Kernel.restore(state);
+    assert(restored.ok, `a transferred state restores: ${restored.ok ? '' : restored.reason}`);
+    assert(restored.kernel.head === op, `transferred state at op ${op}`);
+    this.#kernel = restored.kernel;
+    this.#hash = undefined;
+    this.#observe?.(op, this.#kernel, true);
+  }
+
   apply(input: ApplyInput): Uint8Array {
-    const result = this.kernel.apply(context(input), input.body);
+    const result = this.#kernel.apply(context(input), input.body);
     this.#applied(input.op);
     return encodeReply(result.reply);
   }
 
   skip(input: ApplyInput): void {
-    this.kernel.apply(context(input), NOOP_BODY);
+    this.#kernel.apply(context(input), NOOP_BODY);
     this.#applied(input.op);
   }
 
   /** The kernel's state hash (the whole store image: costly, so computed once per op). */
   stateHash(): Checksum {
-    if (this.#hash === undefined || this.#hashOp !== this.kernel.head) {
-      this.#hash = checksum(this.kernel.stateHash());
-      this.#hashOp = this.kernel.head;
+    if (this.#hash === undefined || this.#hashOp !== this.#kernel.head) {
+      this.#hash = checksum(this.#kernel.stateHash());
+      this.#hashOp = this.#kernel.head;
     }
     return this.#hash;
   }
 
   #applied(op: number): void {
-    assert(this.kernel.head === op, `kernel at op ${op}`);
-    this.#observe?.(op, this.kernel);
+    assert(this.#kernel.head === op, `kernel at op ${op}`);
+    this.#observe?.(op, this.#kernel);
   }
 }
 

@@ -22,6 +22,16 @@ export class CounterMachine implements StateMachine {
     return encoder.encode(`${key}=${total}`);
   }
 
+  snapshot(): Uint8Array {
+    const keys = [...this.#counters.keys()].sort();
+    return encoder.encode(JSON.stringify(keys.map((key) => [key, this.#counters.get(key)])));
+  }
+
+  restore(state: Uint8Array): void {
+    this.#counters.clear();
+    for (const [key, total] of JSON.parse(decoder.decode(state)) as [string, number][]) this.#counters.set(key, total);
+  }
+
   stateHash(): Checksum {
     const keys = [...this.#counters.keys()].sort();
     return hash(encoder.encode(keys.map((key) => `${key}=${this.#counters.get(key)}`).join(',')));

@@ -13,7 +13,7 @@ t.test('3-replica clusters stay safe under faults and converge once faults stop'
   }
   // The fixed seeds exercise every fault kind at least once (a profile that never fires proves nothing).
   const total = (key: keyof SimulationResult['stats']): number => results.reduce((sum, r) => sum + r.stats[key], 0);
-  for (const key of ['crashes', 'corruptions', 'clockJumps', 'pauses', 'clogs', 'misdirectedWrites', 'latentReadErrors', 'recoveringHeads', 'wipes'] as const) {
+  for (const key of ['crashes', 'corruptions', 'clockJumps', 'pauses', 'clogs', 'misdirectedWrites', 'latentReadErrors', 'recoveringHeads', 'wipes', 'stateTransfers'] as const) {
     t.ok(total(key) > 0, `${key}: ${total(key)} across the fixed seeds`);
   }
 });

@@ -11,7 +11,11 @@ import { Harness } from '../src/harness.js';
  */
 const directory = fileURLToPath(new URL('../../test/transcripts/', import.meta.url));
 
-function parse(source: string): { options: { replicas: number; sessionsMax?: number; bugs?: Record<string, boolean> }; script: string } {
+interface TranscriptOptions {
+  replicas: number; sessionsMax?: number; bugs?: Record<string, boolean>; checkpointIntervalOps?: number; stateTransferLagOps?: number;
+}
+
+function parse(source: string): { options: TranscriptOptions; script: string } {
   const lines = source.split('\n');
   const header = lines[0] ?? '';
   const match = /^# options: (.*)$/.exec(header);
@@ -29,6 +33,8 @@ for (const file of readdirSync(directory).filter((name) => name.endsWith('.txt')
     const harness = new Harness(options.replicas, {
       ...(options.sessionsMax === undefined ? {} : { sessionsMax: options.sessionsMax }),
       ...(options.bugs === undefined ? {} : { bugs: options.bugs }),
+      ...(options.checkpointIntervalOps === undefined ? {} : { checkpointIntervalOps: options.checkpointIntervalOps }),
+      ...(options.stateTransferLagOps === undefined ? {} : { stateTransferLagOps: options.stateTransferLagOps }),
     });
     const actual = `${source.split('\n')[0]}\n${harness.run(script)}`;
     if (process.env['REWRITE'] === '1') writeFileSync(path, actual);

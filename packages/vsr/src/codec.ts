@@ -136,6 +136,15 @@ function encodePayload(writer: ByteWriter, message: Message): void {
     case 'checkpoint':
       writer.u64(message.op).bytes(message.stateHash);
       return;
+    case 'request_state':
+      writer.u32(message.view).u64(message.op);
+      return;
+    case 'state':
+      writer.u32(message.view).u64(message.op);
+      encodeHeader(writer, message.header);
+      encodeBody(writer, message.sessions);
+      encodeBody(writer, message.machine);
+      return;
     default:
       assertNever(message);
   }
@@ -205,6 +214,15 @@ function decodePayload(reader: ByteReader, kind: Message['kind'], from: number):
       return { kind, from, view: reader.u32(), client: reader.u128(), session: reader.u64() };
     case 'checkpoint':
       return { kind, from, op: reader.u64(), stateHash: checksum(reader.bytes(CHECKSUM_BYTES)) };
+    case 'request_state':
+      return { kind, from, view: reader.u32(), op: reader.u64() };
+    case 'state': {
+      const view = reader.u32();
+      const op = reader.u64();
+      const header = decodeHeader(reader);
+      const sessions = decodeBody(reader);
+      return { kind, from, view, op, header, sessions, machine: decodeBody(reader) };
+    }
     default:
       return assertNever(kind);
   }

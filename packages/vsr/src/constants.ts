@@ -11,6 +11,8 @@ export const vsrConstants = Object.freeze({
   repairHeadersMax: 64,
   /** Prepares a replica requests per repair round. */
   repairPreparesMax: 16,
+  /** Framing and fixed fields of a `state` message besides its two byte strings. */
+  stateMessageOverheadBytes: 1024,
   /** Largest encoded replica message (a prepare with the largest body plus framing). */
   messageBytesMax: limits.frameBytesMax,
   /** Backup: ticks without a prepare/commit from the primary before voting for a new view. */
@@ -29,6 +31,8 @@ export const vsrConstants = Object.freeze({
   repairIntervalTicks: 6,
   /** Ops between checkpoints, where replicas compare state hashes (a replica may be given another interval). */
   checkpointIntervalOps: 1024,
+  /** A backup this many ops behind its commit, missing the next entry, asks the primary for its state. */
+  stateTransferLagOps: 1024,
   /** Checkpoint hashes kept, own and peers' (a peer ahead reports hashes this replica has not reached yet). */
   checkpointHashesMax: 8,
   /** Client sessions kept before deterministic eviction (a replica may be given fewer). */

@@ -112,6 +112,24 @@ export interface CheckpointMessage extends Base {
   readonly op: number;
   readonly stateHash: Checksum;
 }
+/** State transfer: a replica far behind asks the primary of `view` for its state (it has applied up to `op`). */
+export interface RequestStateMessage extends Base {
+  readonly kind: 'request_state';
+  readonly view: number;
+  readonly op: number;
+}
+/**
+ * State transfer: the primary's applied state at `op` (whose header is `header`): the state
+ * machine's snapshot and the session table. The receiver restores both and goes on from op+1.
+ */
+export interface StateMessage extends Base {
+  readonly kind: 'state';
+  readonly view: number;
+  readonly op: number;
+  readonly header: Header;
+  readonly sessions: Uint8Array;
+  readonly machine: Uint8Array;
+}
 /** Primary → client: the committed result of a request, at log position `op`. */
 export interface ReplyMessage extends Base {
   readonly kind: 'reply';
@@ -135,11 +153,13 @@ export interface EvictionMessage extends Base {
 export type Message =
   | RequestMessage | PrepareMessage | PrepareOkMessage | CommitMessage | PongMessage
   | StartViewChangeMessage | DoViewChangeMessage | StartViewMessage | RequestStartViewMessage
-  | RequestHeadersMessage | HeadersMessage | RequestPrepareMessage | ReplyMessage | EvictionMessage | CheckpointMessage;
+  | RequestHeadersMessage | HeadersMessage | RequestPrepareMessage | ReplyMessage | EvictionMessage | CheckpointMessage
+  | RequestStateMessage | StateMessage;
 
 export type MessageKind = Message['kind'];
 
 export const MESSAGE_KINDS: readonly MessageKind[] = [
   'request', 'prepare', 'prepare_ok', 'commit', 'pong', 'start_view_change', 'do_view_change', 'start_view',
   'request_start_view', 'request_headers', 'headers', 'request_prepare', 'reply', 'eviction', 'checkpoint',
+  'request_state', 'state',
 ];

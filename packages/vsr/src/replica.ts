@@ -10,7 +10,7 @@ import { ByteWriter } from './bytes.js';
 import {
   FROM_CLIENT, type CommitMessage, type DoViewChangeMessage, type HeadersMessage, type Message,
   type PrepareMessage, type PrepareOkMessage, type RequestHeadersMessage, type RequestMessage,
-  type RequestPrepareMessage, type StartViewMessage,
+  type RequestPrepareMessage, type RequestStateMessage, type StartViewMessage, type StateMessage,
 } from './message.js';
 import { SessionTable } from './sessions.js';
 import type { ApplyInput, StateMachine } from './state-machine.js';
@@ -41,6 +41,8 @@ export interface ReplicaOptions {
   readonly sessionsMax?: number;
   /** Prepares in flight at the primary (default limits.pipelinePreparesMax). */
   readonly pipelineMax?: number;
+  /** A backup this far behind asks the primary for its state (default vsrConstants.stateTransferLagOps; needs `machine.snapshot/restore`). */
+  readonly stateTransferLagOps?: number;
   /** Ops between checkpoint state-hash comparisons (default vsrConstants.checkpointIntervalOps; needs `machine.stateHash`). */
   readonly checkpointIntervalOps?: number;
   readonly bugs?: Partial<ReplicaBugs>;
@@ -98,6 +100,9 @@ export class Replica {
   readonly #pipelineMax: number;
   readonly #sessions: SessionTable;
   readonly #checkpointIntervalOps: number;
+  readonly #stateTransferLagOps: number;
+  #stateRequestTick = -Infinity;
+  #stateTransfers = 0;
   /** This replica's checkpoint state hashes by op (the newest checkpointHashesMax). */
   readonly #checkpointHashes = new Map<number, Checksum>();
   /** The latest checkpoint (op and state hash) this replica computed, or the one its superblock held at open. */
@@ -184,6 +189,8 @@ export class Replica {
     assert(this.#pipelineMax >= 1 && this.#pipelineMax <= limits.pipelinePreparesMax, 'pipeline within limits');
     this.#sessions = new SessionTable(options.sessionsMax ?? vsrConstants.clientSessionsMax);
     this.#checkpointIntervalOps = options.checkpointIntervalOps ?? vsrConstants.checkpointIntervalOps;
+    this.#stateTransferLagOps = options.stateTransferLagOps ?? vsrConstants.stateTransferLagOps;
+    assert(Number.isInteger(this.#stateTransferLagOps) && this.#stateTransferLagOps >= 1, 'state transfer lag is positive');
     assert(Number.isInteger(this.#checkpointIntervalOps) && this.#checkpointIntervalOps >= 1, 'checkpoint interval is positive');
     const root = rootHeader(this.cluster);
     this.#headers.set(0, root);
@@ -212,6 +219,8 @@ export class Replica {
     assert(replica.replicaCount > 1, 'a single replica that lost its disk has nobody to learn from');
     replica.#status = 'view_change';
     replica.#recovery = 'amnesia';
+    // Durable first: a crash from here on restarts it in amnesia, never as a voter with an empty log.
+    replica.#writeSuperblock();
     return replica;
   }
 
@@ -271,6 +280,12 @@ export class Replica {
       replica.#head = Math.max(replica.#head, header.op);
     }
     replica.#status = 'view_change';
+    if (sb.amnesia === true) {
+      // It lost its disk and had not caught up with a view's log when it stopped: still amnesiac.
+      replica.#recovery = 'amnesia';
+      replica.#dvcAllowed = false;
+      return replica;
+    }
     const faultyTop = Math.max(0, ...replica.#faulty);
     // A single replica has nobody to learn a head from; its own acks went only to itself.
     if ((faultyTop > durableTop || replica.#head > durableTop) && replica.replicaCount > 1) {
@@ -294,6 +309,8 @@ export class Replica {
   get commitMax(): number { return this.#commitMax; }
   get isPrimary(): boolean { return this.#primaryOf(this.#view) === this.replica; }
   get abdicated(): boolean { return this.#abdicated; }
+  /** States installed from the primary by state transfer (this incarnation). */
+  get stateTransfers(): number { return this.#stateTransfers; }
   /** The journal header at `op`, if known. */
   header(op: number): Header | undefined { return this.#headers.get(op); }
 
@@ -375,6 +392,8 @@ export class Replica {
       case 'headers': return this.#onHeaders(message);
       case 'request_prepare': return this.#onRequestPrepare(message);
       case 'checkpoint': return this.#onCheckpoint(message.from, message.op, message.stateHash);
+      case 'request_state': return this.#onRequestState(message);
+      case 'state': return this.#onState(message);
       case 'reply':
       case 'eviction':
         return; // Client-bound; a replica ignores them.
@@ -440,7 +459,8 @@ export class Replica {
     const superblock: Superblock = {
       cluster: this.cluster, replica: this.replica, replicaCount: this.replicaCount, view: this.#view,
       logView: this.#logView, commitMax: this.#commitMax, checkpoint: this.#checkpointOp,
-      ...(this.#checkpointHash === undefined ? {} : { checkpointHash: this.#checkpointHash }), viewHeaders: this.#viewHeaders,
+      ...(this.#checkpointHash === undefined ? {} : { checkpointHash: this.#checkpointHash }),
+      ...(this.#recovery === 'amnesia' ? { amnesia: true } : {}), viewHeaders: this.#viewHeaders,
     };
     this.#sbCommitMaxIssued = this.#commitMax;
     this.#pending.push({ writeId, kind: 'superblock', superblock });
@@ -1053,6 +1073,7 @@ export class Replica {
     if (this.#amnesiaDurableTo < target) return false;
     this.#recovery = 'none';
     this.#amnesiaTarget = undefined;
+    this.#writeSuperblock();
     return true;
   }
 
@@ -1138,6 +1159,61 @@ export class Replica {
       budget -= 1;
     }
     if (this.#status === 'normal' && !this.isPrimary && this.#commitMax > this.#head) this.#requestGap();
+    this.#maybeRequestState();
+  }
+
+  // ---------------------------------------------------------------- state transfer
+
+  /**
+   * A backup far behind its commit whose next entry is missing asks the primary for its applied
+   * state rather than fetch and apply every entry. Not while recovering: an amnesiac replica must
+   * hold every entry of its view's log before it votes again.
+   */
+  #maybeRequestState(): void {
+    if (this.#status !== 'normal' || this.isPrimary || this.#recovery !== 'none') return;
+    if (this.#machine.snapshot === undefined || this.#machine.restore === undefined) return;
+    if (this.#commitMax - this.#commitMin <= this.#stateTransferLagOps || this.#bodies.has(this.#commitMin + 1)) return;
+    if (this.#tick - this.#stateRequestTick < vsrConstants.primaryTimeoutTicks) return;
+    this.#stateRequestTick = this.#tick;
+    this.#send(this.#primaryOf(this.#view), { kind: 'request_state', from: this.replica, view: this.#view, op: this.#commitMin });
+  }
+
+  #onRequestState(message: RequestStateMessage): void {
+    if (message.from >= this.replicaCount || message.from === this.replica || this.#machine.snapshot === undefined) return;
+    if (this.#status !== 'normal' || !this.isPrimary || message.view !== this.#view || this.#commitMin <= message.op) return;
+    const header = this.#headers.get(this.#commitMin);
+    assert(header !== undefined, 'the primary holds its applied head');
+    const state: StateMessage = {
+      kind: 'state', from: this.replica, view: this.#view, op: this.#commitMin, header,
+      sessions: this.#sessions.encode(), machine: this.#machine.snapshot(),
+    };
+    // A state too large for one message is not sent: the backup catches up entry by entry.
+    if (state.sessions.length + state.machine.length + vsrConstants.stateMessageOverheadBytes > vsrConstants.messageBytesMax) return;
+    this.#send(message.from, state);
+  }
+
+  /**
+   * Installs the primary's applied state at `op`, if it is ahead and its header fits the chain
+   * this replica knows. Entries below it that this replica lacks stay holes in its log: a restart
+   * (which replays from op 1) repairs them from peers.
+   */
+  #onState(message: StateMessage): void {
+    const { op, header } = message;
+    if (this.#status !== 'normal' || this.isPrimary || this.#recovery !== 'none' || message.view !== this.#view) return;
+    if (message.from !== this.#primaryOf(this.#view) || this.#machine.restore === undefined || op <= this.#commitMin) return;
+    if (header.op !== op || header.cluster !== this.cluster || op === 0) return;
+    const known = this.#headers.get(op);
+    const above = this.#headers.get(op + 1);
+    if (known !== undefined && !checksumEqual(known.checksum, header.checksum)) return;
+    if (above !== undefined && !checksumEqual(above.parent, header.checksum)) return;
+    if (!this.#sessions.restore(message.sessions)) return;
+    this.#machine.restore(message.machine, op);
+    this.#headers.set(op, header);
+    if (known === undefined) this.#bodies.delete(op);
+    this.#head = Math.max(this.#head, op);
+    this.#commitMin = op;
+    this.#commitMax = Math.max(this.#commitMax, op);
+    this.#stateTransfers += 1;
   }
 
   #repairPeer(): number {

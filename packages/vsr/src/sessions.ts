@@ -1,5 +1,5 @@
 import { assert, type Checksum } from '@veritydb/types';
-import { ByteWriter } from './bytes.js';
+import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
 import { hash } from './header.js';
 
 /** One client's session: the last committed request and its reply. */
@@ -36,13 +36,47 @@ export class SessionTable {
 
   /** A hash of the whole table, independent of insertion order (part of a checkpoint's state hash). */
   digest(): Checksum {
+    return hash(this.encode());
+  }
+
+  /** The table as bytes (sorted by client), for state transfer. */
+  encode(): Uint8Array {
     const writer = new ByteWriter();
     const clients = [...this.#sessions.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const client of clients) {
       const entry = this.#sessions.get(client) as Session;
       writer.u128(client).u64(entry.session).u32(entry.request).u64(entry.op).u32(entry.reply.length).bytes(entry.reply);
     }
-    return hash(writer.finish());
+    return writer.finish();
+  }
+
+  /**
+   * Replaces the table with `encode()` bytes from another replica; false (table unchanged) if they
+   * do not decode or hold more sessions than this table's capacity.
+   */
+  restore(bytes: Uint8Array): boolean {
+    const sessions: [bigint, Session][] = [];
+    try {
+      const reader = new ByteReader(bytes, 0);
+      while (reader.remaining > 0) {
+        const client = reader.u128();
+        const session = reader.u64();
+        const request = reader.u32();
+        const op = reader.u64();
+        const length = reader.u32();
+        if (length > reader.remaining) return false;
+        sessions.push([client, { session, request, op, reply: reader.bytes(length) }]);
+      }
+    } catch (error) {
+      if (error instanceof DecodeError) return false;
+      throw error;
+    }
+    if (sessions.length > this.#capacity) return false;
+    // Registration order, as commits would have built the table (a session keeps its place when it commits).
+    sessions.sort(([, a], [, b]) => a.session - b.session);
+    this.#sessions.clear();
+    for (const [client, session] of sessions) this.#sessions.set(client, session);
+    return true;
   }
 
   get(client: bigint): Session | undefined { return this.#sessions.get(client); }

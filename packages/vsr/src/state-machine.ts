@@ -32,4 +32,11 @@ export interface StateMachine {
    * stops the replica that sees it.
    */
   stateHash?(): Checksum;
+  /**
+   * State transfer (both or neither): `snapshot` returns the whole state as bytes; `restore`
+   * replaces the state with such bytes, taken at `op` by another replica. A machine without them
+   * catches up by applying every entry.
+   */
+  snapshot?(): Uint8Array;
+  restore?(state: Uint8Array, op: number): void;
 }

@@ -22,6 +22,11 @@ export interface Superblock {
   /** The state hash at `checkpoint` (absent: none, or a superblock written before checkpoints had hashes). */
   readonly checkpointHash?: Checksum;
   /**
+   * Set while the replica recovers from a lost disk (`Replica.rejoin`) and does not yet hold a
+   * view's log: a restart before that must not make it a voter again. Absent means false.
+   */
+  readonly amnesia?: boolean;
+  /**
    * The newest headers of the log installed for `logView` (at most vsrConstants.viewHeadersMax).
    * A replica may know a header of its view's log before it has the body; without these, a
    * restart would shrink its log under an unchanged log_view, and the view change would prefer

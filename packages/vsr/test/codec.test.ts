@@ -41,6 +41,8 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ kind: fc.constant('reply' as const), from, view: u32, client: u128, request: u32, session: u64, op: u64, body }),
   fc.record({ kind: fc.constant('eviction' as const), from, view: u32, client: u128, session: u64 }),
   fc.record({ kind: fc.constant('checkpoint' as const), from, op: u64, stateHash: bytes32 }),
+  fc.record({ kind: fc.constant('request_state' as const), from, view: u32, op: u64 }),
+  fc.record({ kind: fc.constant('state' as const), from, view: u32, op: u64, header, sessions: body, machine: body }),
 );
 
 t.test('every message round-trips through the codec', async (t) => {

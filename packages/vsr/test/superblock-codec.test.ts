@@ -18,8 +18,10 @@ const header: fc.Arbitrary<Header> = fc.record({
 }).map(({ body, ...fields }) => makeHeader({ ...fields, cluster }, body));
 const superblock: fc.Arbitrary<Superblock> = fc.record({
   replica: fc.integer({ min: 0, max: 4 }), view: u32, logView: u32, commitMax: u64, checkpoint: u64,
-  checkpointHash: fc.option(bytes32, { nil: undefined }), viewHeaders: fc.array(header, { maxLength: 5 }),
-}).map(({ checkpointHash, ...s }) => ({ ...s, ...(checkpointHash === undefined ? {} : { checkpointHash }), cluster, replicaCount: 5 }));
+  checkpointHash: fc.option(bytes32, { nil: undefined }), amnesia: fc.boolean(), viewHeaders: fc.array(header, { maxLength: 5 }),
+}).map(({ checkpointHash, amnesia, ...s }) => ({
+  ...s, ...(checkpointHash === undefined ? {} : { checkpointHash }), ...(amnesia ? { amnesia } : {}), cluster, replicaCount: 5,
+}));
 
 t.test('round trip', async (t) => {
   fc.assert(fc.property(superblock, (s) => {
