@@ -657,6 +657,8 @@ export function valueKey(v: Value): string {
 }
 
 export function rowKey(values: readonly Value[]): string {
-  return values.map(valueKey).join('\u0000');
+  let key = values.length === 0 ? '' : valueKey(values[0] as Value);
+  for (let i = 1; i < values.length; i++) key += `\u0000${valueKey(values[i] as Value)}`;
+  return key;
 }
 

@@ -526,7 +526,7 @@ class Delta {
       } else if (spec.fn === 'MIN' || spec.fn === 'MAX') {
         const map = group.extremes[i] as Map<string, ExtremeInput>;
         const rowId = keyOf(p, row, p.rowIdSlots);
-        const k = `${valueKey(value)}\u0000${rowKey(rowId)}`;
+        const k = rowId.length === 0 ? valueKey(value) : `${valueKey(value)}\u0000${rowKey(rowId)}`;
         const entry = map.get(k);
         if (entry === undefined) map.set(k, { value, rowId, count: sign });
         else entry.count += sign;

@@ -41,7 +41,7 @@ export class WriteBatch implements TableWriter {
    * update or delete of the row it returned (the read-modify-write of projection state, a
    * delete that reads its before-image), an insert of the key it did not find (INSERT checks
    * for a conflict first). Valid while its table's primary tree is unchanged (`primaryWrites`). */
-  #lastRead: LastRead | undefined;
+  readonly #lastRead: LastRead = { state: undefined, version: undefined, absent: undefined, writes: 0 };
 
   constructor(host: BatchHost, readonly position: Position) {
     this.#host = host;
@@ -67,9 +67,11 @@ export class WriteBatch implements TableWriter {
     assert(key.length === state.layout.primaryKey.length,
       `get on ${table} needs a key of ${state.layout.primaryKey.length} values, got ${key.length}`);
     const version = versionAt(state.primary, key, this.position);
-    this.#lastRead = version === undefined
-      ? { state, version, absent: key.slice(), writes: state.primaryWrites }
-      : { state, version, absent: undefined, writes: state.primaryWrites };
+    const read = this.#lastRead;
+    read.state = state;
+    read.version = version;
+    read.absent = version === undefined ? key.slice() : undefined;
+    read.writes = state.primaryWrites;
     return version?.row;
   }
   indexScan(table: string, index: string, options?: ScanOptions): Iterable<Row> {
@@ -192,7 +194,7 @@ export class WriteBatch implements TableWriter {
    * since (so it is still the live version). */
   #justRead(state: TableState, key: Key): Version | undefined {
     const read = this.#lastRead;
-    if (read?.version === undefined || read.state !== state || read.writes !== state.primaryWrites) return undefined;
+    if (read.version === undefined || read.state !== state || read.writes !== state.primaryWrites) return undefined;
     if (!rowHasKey(read.version.row, state.layout.primaryKey, key)) return undefined;
     assert(read.version.deletedAt === NEVER, 'a row read in this batch, with its table unchanged since, is live');
     return read.version;
@@ -201,7 +203,7 @@ export class WriteBatch implements TableWriter {
   /** Whether `get` just looked for `key` and found no row, with its table unwritten since. */
   #justMissed(state: TableState, key: Key): boolean {
     const read = this.#lastRead;
-    return read?.absent !== undefined && read.state === state && read.writes === state.primaryWrites && sameKey(read.absent, key);
+    return read.absent !== undefined && read.state === state && read.writes === state.primaryWrites && sameKey(read.absent, key);
   }
 
   #liveRow(state: TableState, key: Key): Version {
@@ -388,12 +390,13 @@ function indexTreeKey(state: TableState, index: IndexState, version: Version): T
   return entryKey(indexEntryKey(version.row, index.layout.columns, state.layout.primaryKey), version.createdAt);
 }
 
+/** Reused by every `get` (no allocation on the read path). */
 interface LastRead {
-  readonly state: TableState;
-  readonly version: Version | undefined;
+  state: TableState | undefined;
+  version: Version | undefined;
   /** A copy of the key looked up, when no row had it. */
-  readonly absent: Key | undefined;
-  readonly writes: number;
+  absent: Key | undefined;
+  writes: number;
 }
 
 /** Whether `row`'s primary-key columns hold `key` (compared as the trees compare keys). */
