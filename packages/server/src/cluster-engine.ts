@@ -6,7 +6,7 @@ import type { ClusterStatus, PrimaryHint, ReplicaStatus, TenantInfo, WireError }
 import type {
   Engine, EngineOutcome, EngineStatement, EngineStatus, ExecuteOutcome, QueryOutcome, ReadRequest, SessionNumbers, StatementRows,
 } from './engine.js';
-import { engineLimits, kernelError, readWhenApplied, refused, submitError } from './local-engine.js';
+import { kernelError, readWaitMs, readWhenApplied, refused, submitError } from './local-engine.js';
 
 /**
  * The server's `Engine` for one replica of a 3- or 5-replica cluster, over the runtime's
@@ -135,7 +135,7 @@ export class ClusterEngine implements Engine {
   async query(tenant: number, statement: EngineStatement, options: ReadRequest): Promise<EngineOutcome<QueryOutcome>> {
     const failure = this.node.failure;
     if (failure !== null) return refused({ code: 'Unavailable', message: `the replica failed and is stopping: ${failure.message}` });
-    const timeoutMs = options.timeoutMs > 0 ? options.timeoutMs : engineLimits.readWaitMsDefault;
+    const timeoutMs = readWaitMs(options.timeoutMs);
     let needed: Position = toPosition(0);
     if (options.consistency === 'linearizable') {
       // Only a primary that commits after the read began can vouch for the latest state.

@@ -31,7 +31,14 @@ export const engineLimits = Object.freeze({
   ...runtimeLimits,
   /** A read's wait when the request names no timeout. */
   readWaitMsDefault: 5_000,
+  /** The longest a read waits for its position, whatever the request asks (a client cannot pin a request for days). */
+  readWaitMsMax: 15_000,
 });
+
+/** How long a read with this requested timeout may wait (0 = the default), capped at `readWaitMsMax`. */
+export function readWaitMs(requested: number): number {
+  return requested > 0 ? Math.min(requested, engineLimits.readWaitMsMax) : engineLimits.readWaitMsDefault;
+}
 
 export class LocalEngine implements Engine {
   readonly clusterId: bigint;
@@ -136,7 +143,7 @@ export async function readWhenApplied(
   tenant: number, statement: EngineStatement, options: ReadRequest, needed: Position,
 ): Promise<EngineOutcome<QueryOutcome>> {
   const kernel = engine.kernel;
-  const timeoutMs = options.timeoutMs > 0 ? options.timeoutMs : engineLimits.readWaitMsDefault;
+  const timeoutMs = readWaitMs(options.timeoutMs);
   if (needed > kernel.head) {
     const waited = await engine.waitApplied(needed, timeoutMs, options.signal);
     if (waited !== 'applied') return refused(waitError(waited, needed, timeoutMs, kernel.head));

@@ -2,6 +2,7 @@ import t from 'tap';
 import { Connection, UnauthorizedError } from '@veritydb/client';
 import { position } from '@veritydb/types';
 import { LocalEngine, VerityServer, loadConfig, silentLogger, createToken, ensureAdminKeys } from '../src/index.js';
+import { engineLimits, readWaitMs } from '../src/local-engine.js';
 import { tempDir } from '../testing/process.js';
 
 const read = (consistency: 'causal' | 'eventual' | 'linearizable' | 'atPosition', at = 0, timeoutMs = 0) => ({ consistency, position: position(at), timeoutMs });
@@ -78,3 +79,15 @@ t.test('a token that expires while connected is refused at its next request', as
   await t.rejects(Connection.open({ address: `127.0.0.1:${server.listen.port}`, token }), { code: 'Unauthorized', message: /expired/ });
 });
 
+
+t.test('a read waits at most readWaitMsMax, whatever timeout the request names', async (t) => {
+  t.equal(readWaitMs(0), engineLimits.readWaitMsDefault, '0 means the default');
+  t.equal(readWaitMs(250), 250, 'a short timeout is kept');
+  t.equal(readWaitMs(0xffff_ffff), engineLimits.readWaitMsMax, 'a huge one is capped');
+  const dataDir = await tempDir(t.teardown);
+  const engine = await LocalEngine.open({ dataDir, clusterId: null });
+  t.teardown(() => engine.close());
+  await engine.createTenant(1, 'one', 'tester');
+  const outcome = await engine.query(1, { sql: 'SELECT 1', params: [] }, { consistency: 'causal', position: position(1e9), timeoutMs: 200 });
+  t.match(outcome, { ok: false, error: { code: 'Timeout' } }, 'a position never reached times out with a typed error');
+});
