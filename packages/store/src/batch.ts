@@ -34,7 +34,9 @@ export class WriteBatch implements TableWriter {
   readonly #reader: Reader;
   /** Scans of this batch's reads that are suspended over the trees it writes. */
   readonly #scans = new ScanGuard();
-  readonly #undo: (() => void)[] = [];
+  /** What `abort()` reverts, newest last: a function, or (for the row writes, which are most of
+   * them) a version added or ended, recorded without allocating a closure. */
+  readonly #undo: Undo[] = [];
   readonly #dirty = new Set<TableState>();
   #state: BatchState = 'open';
   /** What the last `get` found, so a write of that key right after skips a second lookup: an
@@ -172,7 +174,12 @@ export class WriteBatch implements TableWriter {
   /** Discards every write of this batch, as if it had never begun. */
   abort(): void {
     this.#checkOpen();
-    for (let i = this.#undo.length - 1; i >= 0; i--) (this.#undo[i] as () => void)();
+    for (let i = this.#undo.length - 1; i >= 0; i--) {
+      const undo = this.#undo[i] as Undo;
+      if (typeof undo === 'function') undo();
+      else if (undo.added) this.#unadd(undo);
+      else this.#unend(undo);
+    }
     // A view built while this batch was open holds its writes: never reuse it.
     for (const table of this.#dirty) table.view = undefined;
     this.#state = 'aborted';
@@ -254,16 +261,18 @@ export class WriteBatch implements TableWriter {
     state.liveCount += 1;
     state.primaryWrites += 1;
     this.#dirty.add(state);
-    this.#undo.push(() => {
-      this.#scans.beforeWrite(state.primary);
-      assert(state.primary.delete(primaryKey), 'undo removes the version it added');
-      for (const index of indexes) {
-        this.#scans.beforeWrite(index.tree);
-        assert(index.tree.delete(indexTreeKey(state, index, version)), 'undo removes the index entry it added');
-      }
-      state.liveCount -= 1;
-      state.primaryWrites += 1;
-    });
+    this.#undo.push({ added: true, state, version, indexes });
+  }
+
+  #unadd({ state, version, indexes }: RowUndo): void {
+    this.#scans.beforeWrite(state.primary);
+    assert(state.primary.delete(entryKey(project(version.row, state.layout.primaryKey), version.createdAt)), 'undo removes the version it added');
+    for (const index of indexes) {
+      this.#scans.beforeWrite(index.tree);
+      assert(index.tree.delete(indexTreeKey(state, index, version)), 'undo removes the index entry it added');
+    }
+    state.liveCount -= 1;
+    state.primaryWrites += 1;
   }
 
   /** Ends a live version at this position. An entry that would then cover no position of its
@@ -278,16 +287,19 @@ export class WriteBatch implements TableWriter {
     state.liveCount -= 1;
     state.primaryWrites += 1;
     this.#dirty.add(state);
-    this.#undo.push(() => {
-      this.#scans.beforeWrite(state.primary);
-      state.primary.set(primaryKey, version, true);
-      for (const index of indexes) {
-        this.#scans.beforeWrite(index.tree);
-        index.tree.set(indexTreeKey(state, index, version), version, true);
-      }
-      state.liveCount += 1;
-      state.primaryWrites += 1;
-    });
+    this.#undo.push({ added: false, state, version, indexes });
+  }
+
+  /** Puts back the version an `#endVersion` ended or removed. */
+  #unend({ state, version, indexes }: RowUndo): void {
+    this.#scans.beforeWrite(state.primary);
+    state.primary.set(entryKey(project(version.row, state.layout.primaryKey), version.createdAt), version, true);
+    for (const index of indexes) {
+      this.#scans.beforeWrite(index.tree);
+      index.tree.set(indexTreeKey(state, index, version), version, true);
+    }
+    state.liveCount += 1;
+    state.primaryWrites += 1;
   }
 
   /** Ends `version`'s entry `key` in a tree that exists since `since`. */
@@ -389,6 +401,16 @@ export class WriteBatch implements TableWriter {
 function indexTreeKey(state: TableState, index: IndexState, version: Version): TreeKey {
   return entryKey(indexEntryKey(version.row, index.layout.columns, state.layout.primaryKey), version.createdAt);
 }
+
+/** A version this batch added (`added`) or ended, and the live indexes it was written to. */
+interface RowUndo {
+  readonly added: boolean;
+  readonly state: TableState;
+  readonly version: Version;
+  readonly indexes: readonly IndexState[];
+}
+
+type Undo = (() => void) | RowUndo;
 
 /** Reused by every `get` (no allocation on the read path). */
 interface LastRead {
