@@ -920,8 +920,15 @@ export class Replica {
     this.#writeSuperblock();
   }
 
-  /** Did the sender of `dvc` never hold the entry `expected` at `op`? Unknown counts as no nack. */
+  /**
+   * Did the sender of `dvc` never hold the entry `expected` at `op`? Unknown counts as no nack.
+   * An op at or below the sender's own commit is never a nack: the sender knows it committed, so a
+   * hole there (a corrupt or unread slot, which its `faulty` list omits at or below its commit) is
+   * an entry to repair, not one it never had. This holds for a do_view_change that arrives after
+   * the log was chosen, whose commit the chosen commit does not include yet.
+   */
   #nacks(dvc: DoViewChangeMessage, op: number, expected: Checksum | undefined): boolean {
+    if (op <= dvc.commit) return false;
     if (dvc.faulty.includes(op)) return false;
     if (op > dvc.op) return true;
     const lowest = dvc.headers[0]?.op ?? dvc.op;
@@ -1113,6 +1120,8 @@ export class Replica {
     for (const header of message.headers) window.set(header.op, header);
     if (!window.has(message.op)) return;
     if (message.commit < this.#commitMin) return; // Impossible from a correct primary; refuse rather than regress.
+    // A view's log holds every committed op: a shorter one would cut ops this replica knows committed.
+    if (message.op < this.#commitMax) return;
     this.#view = message.view;
     this.#status = 'normal';
     this.#dvcAllowed = false;
