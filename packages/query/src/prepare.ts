@@ -26,7 +26,8 @@ export interface Prepared {
  *   if (p.ok) execute(p.value, [1], { catalog, reader });
  */
 export class StatementCache {
-  readonly #entries = new Map<string, Prepared>();
+  /** Successes and parse failures alike: a client repeating a bad statement costs one parse. */
+  readonly #entries = new Map<string, Result<Prepared>>();
   readonly #capacity: number;
 
   constructor(capacity: number = limits.statementCacheEntriesMax) {
@@ -43,16 +44,15 @@ export class StatementCache {
     if (hit !== undefined) {
       this.#entries.delete(sql);
       this.#entries.set(sql, hit);
-      return { ok: true, value: hit };
+      return hit;
     }
     const prepared = prepareUncached(sql);
-    if (!prepared.ok) return prepared;
     if (this.#entries.size >= this.#capacity) {
       const oldest = this.#entries.keys().next();
       assert(oldest.done !== true, 'a full cache has an oldest entry');
       this.#entries.delete(oldest.value);
     }
-    this.#entries.set(sql, prepared.value);
+    this.#entries.set(sql, prepared);
     assert(this.#entries.size <= this.#capacity, 'cache within its bound');
     return prepared;
   }

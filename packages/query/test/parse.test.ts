@@ -91,7 +91,7 @@ t.test('prepared statements are immutable values with their kind and history', a
   }
 });
 
-t.test('statement cache: bounded, least recently used evicted first, errors not cached', async (t) => {
+t.test('statement cache: bounded, least recently used evicted first, parse failures cached too', async (t) => {
   const cache = new StatementCache(3);
   const a = cache.prepare('SELECT 1');
   cache.prepare('SELECT 2');
@@ -105,7 +105,9 @@ t.test('statement cache: bounded, least recently used evicted first, errors not 
   const one = cache.prepare('SELECT 1');
   t.ok(one.ok && a.ok && one.value === a.value, 'recently used entry survived');
   t.ok(two.ok, 'SELECT 2 was evicted and parsed again');
-  t.notOk(cache.prepare('SELEC 1').ok);
-  t.equal(cache.size, 3);
+  const bad = cache.prepare('SELEC 1');
+  t.notOk(bad.ok);
+  t.equal(cache.size, 3, 'a failure takes a slot within the bound');
+  t.equal(cache.prepare('SELEC 1'), bad, 'a repeated bad statement is answered from the cache, not parsed again');
   t.throws(() => new StatementCache(0));
 });
