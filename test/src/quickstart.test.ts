@@ -5,7 +5,7 @@
  * documented environment variables / options, used through the SDK, and stopped.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -115,7 +115,11 @@ t.test('npm run cluster -- --nodes 3, as the README says, runs a local 3-replica
   const cluster = run(['run', 'cluster', '--', '--nodes', '3', '--dir', join(dir, 'cluster'), '--base-port', String(await freeBasePort(6))], {});
   t.teardown(async () => {
     await cluster.stop('SIGKILL');
-    // A replica that outlived its parent (it should not) must not outlive the test.
+    // A replica that outlived vdb-admin (it should not) must not outlive the test: stop them by their pid files.
+    try {
+      execFileSync('env', ['-u', 'NODE_OPTIONS', process.execPath, join(root, 'packages/admin/dist/src/main.js'), 'cluster', 'stop', '--dir', join(dir, 'cluster')],
+        { stdio: 'ignore', timeout: 30_000 });
+    } catch { /* nothing left to stop */ }
     rmSync(dir, { recursive: true, force: true });
   });
   const addresses = (await cluster.waitFor(/addresses: (\S+)/, 180_000))[1]?.split(',') ?? [];
