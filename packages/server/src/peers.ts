@@ -70,11 +70,6 @@ export class PeerLinks implements PeerTransport {
     link.socket.write(encodeFrame(bytes));
   }
 
-  /** Which peers have a ready outbound link. */
-  connected(): boolean[] {
-    return this.#links.map((l) => l.ready);
-  }
-
   close(): void {
     this.#closed = true;
     for (const link of this.#links) link.socket?.destroy();

@@ -57,7 +57,6 @@ export interface JournalOpened {
 }
 
 export class Journal {
-  readonly #dir: string;
   readonly #journal: FileHandle;
   #journalSize: number;
   #superblockSequence: number;
@@ -66,8 +65,7 @@ export class Journal {
   #writing = false;
   #closed = false;
 
-  private constructor(dir: string, journal: FileHandle, journalSize: number, superblocks: [FileHandle, FileHandle], sequence: number) {
-    this.#dir = dir;
+  private constructor(journal: FileHandle, journalSize: number, superblocks: [FileHandle, FileHandle], sequence: number) {
     this.#journal = journal;
     this.#journalSize = journalSize;
     this.#superblocks = superblocks;
@@ -111,7 +109,7 @@ export class Journal {
     const slots = parsed.slots;
     for (const op of parsed.corruptOps) slots.set(op, new Uint8Array(0));
     return {
-      journal: new Journal(dir, journal, parsed.validBytes, superblocks, read.sequence),
+      journal: new Journal(journal, parsed.validBytes, superblocks, read.sequence),
       opened: {
         durable: read.superblock === null ? null : { superblock: read.superblock, slots },
         tornBytesCut: bytes.length - parsed.validBytes,
@@ -125,11 +123,6 @@ export class Journal {
     const dir = join(dataDir, JOURNAL_DIR);
     const read = await readSuperblocks(dir).catch(() => null);
     return read === null || read.superblock !== null;
-  }
-
-  /** Bytes in the journal file. */
-  get size(): number {
-    return this.#journalSize;
   }
 
   /** Persists a superblock now (formatting a fresh replica), before any effect is queued. */
@@ -210,10 +203,6 @@ export class Journal {
     await handle.datasync();
   }
 
-  /** The directory holding the journal (for messages). */
-  get dir(): string {
-    return this.#dir;
-  }
 }
 
 function journalRecords(effect: StorageEffect): Uint8Array[] {

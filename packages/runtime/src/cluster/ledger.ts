@@ -31,11 +31,6 @@ export class Ledger {
     return new Ledger(await Log.open(dataDir, { cluster: toClusterId(clusterId) }));
   }
 
-  /** The last position the ledger holds or has queued. */
-  get head(): number {
-    return this.#head;
-  }
-
   onFailure(listener: (error: Error) => void): void {
     this.#failure = listener;
     if (this.#failed !== null) listener(this.#failed);

@@ -330,17 +330,6 @@ export class ClusterNode {
     });
   }
 
-  /**
-   * Waits until this replica is the primary of a normal view, another replica is, or
-   * `timeoutMs` passes: what a write arriving during a view change does before answering.
-   */
-  async settle(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.isOpen && this.#replica.status !== 'normal' && Date.now() < deadline && signal?.aborted !== true) {
-      await Promise.race([this.nextViewChange(), sleep(Math.min(50, Math.max(1, deadline - Date.now())))]);
-    }
-  }
-
   /** One write through a pooled session (no exactly-once across the caller's retries). */
   async submit(envelope: Envelope, timeoutMs: number, signal?: AbortSignal): Promise<WriteOutcome> {
     const body = this.#checkWrite(envelope);
