@@ -1,12 +1,16 @@
-import { encodeReply, Kernel, encodeEnvelope, SYSTEM_TENANT, decodeEnvelope, type ApplyResult } from '@veritydb/kernel';
+import { encodeReply, Kernel, encodeEnvelope, OPERATION, SYSTEM_TENANT, decodeEnvelope, type ApplyResult } from '@veritydb/kernel';
 import { assert, position, type TenantId } from '@veritydb/types';
 import type { ApplyInput, StateMachine } from '@veritydb/vsr';
 
 /** The body a skipped op is applied as: it changes nothing but the kernel's position. */
 const NOOP_BODY = encodeEnvelope({ tenant: SYSTEM_TENANT, actor: '', command: { kind: 'noop' } });
 
-/** Told after every op the kernel applies (executed or skipped). `result` is null for a skipped op. */
-export type AppliedListener = (op: number, tenant: TenantId, result: ApplyResult | null, body: Uint8Array) => void;
+/**
+ * Told after every op the kernel applies (executed or skipped), with the entry's tenant and
+ * operation code as its body names them (a skipped op: the system tenant's no-op). `result` is
+ * null for a skipped op.
+ */
+export type AppliedListener = (op: number, tenant: TenantId, operation: number, result: ApplyResult | null, body: Uint8Array) => void;
 
 /**
  * The kernel as the state machine a VSR replica drives (DESIGN §5, §6): the kernel's position is
@@ -29,13 +33,14 @@ export class KernelMachine implements StateMachine {
     const result = this.kernel.apply({ position: position(input.op), timestampMicros: input.timestampUs, hash: input.checksum }, input.body);
     assert(this.kernel.head === input.op, `kernel at op ${input.op}`);
     const decoded = decodeEnvelope(input.body);
-    this.#applied(input.op, decoded.ok ? decoded.value.tenant : SYSTEM_TENANT, result, input.body);
+    this.#applied(input.op, decoded.ok ? decoded.value.tenant : SYSTEM_TENANT,
+      decoded.ok ? OPERATION[decoded.value.command.kind] : OPERATION.noop, result, input.body);
     return encodeReply(result.reply);
   }
 
   skip(input: ApplyInput): void {
     this.kernel.apply({ position: position(input.op), timestampMicros: input.timestampUs, hash: input.checksum }, NOOP_BODY);
     assert(this.kernel.head === input.op, `kernel at op ${input.op}`);
-    this.#applied(input.op, SYSTEM_TENANT, null, NOOP_BODY);
+    this.#applied(input.op, SYSTEM_TENANT, OPERATION.noop, null, NOOP_BODY);
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { initCrypto } from '@veritydb/crypto';
 import {
-  decodeEnvelope, decodeReply, encodeEnvelope, Kernel, OPERATION, SYSTEM_TENANT, validateCommand, type ApplyResult, type Envelope,
+  decodeReply, encodeEnvelope, Kernel, SYSTEM_TENANT, validateCommand, type ApplyResult, type Envelope,
 } from '@veritydb/kernel';
 import {
   assert, assertNever, clientId, clusterId as toClusterId, limits, position, Prng, U128_MAX, VerityError, view, type ClusterId, type Position,
@@ -194,9 +194,9 @@ export class ClusterNode {
         const tenants = new Map<number, string>();
         // The node exists only after the replica does; the machine reports applies through this indirection.
         const sink: { node: ClusterNode | null } = { node: null };
-        const machine = new KernelMachine(Kernel.create(), (op, tenant, result, body) => {
+        const machine = new KernelMachine(Kernel.create(), (op, tenant, operation, result, body) => {
           if (result !== null) trackTenants(tenants, result, body);
-          if (sink.node !== null) sink.node.#afterApply(op, tenant, body);
+          if (sink.node !== null) sink.node.#afterApply(op, tenant, operation, body);
         });
         const replicaOptions = {
           cluster, replica: options.replica, replicaCount: options.replicaCount, machine, prng: new Prng(randomInt(0, 2 ** 31)),
@@ -630,9 +630,8 @@ export class ClusterNode {
     for (const listener of [...this.#viewListeners]) listener();
   }
 
-  #afterApply(op: number, tenant: TenantId, body: Uint8Array): void {
-    const decoded = decodeEnvelope(body);
-    this.#applied.push({ op, tenant, body, operation: decoded.ok ? OPERATION[decoded.value.command.kind] : OPERATION.noop });
+  #afterApply(op: number, tenant: TenantId, operation: number, body: Uint8Array): void {
+    this.#applied.push({ op, tenant, body, operation });
     for (const listener of this.#appliedListeners) listener(tenant, position(op));
     this.#wake();
   }
