@@ -57,12 +57,13 @@ export class PeerLinks implements PeerTransport {
       return;
     }
     if (link.socket.writableLength > peerLimits.backlogBytesMax) return;
-    // Messages sent in one turn of the event loop leave in one write.
+    // Messages sent in one pass of the event loop (every client request and reply that arrived
+    // in one poll) leave in one write: a write to a loopback socket costs far more than a copy.
     if (!link.corked) {
       link.corked = true;
       link.socket.cork();
       const socket = link.socket;
-      process.nextTick(() => {
+      setImmediate(() => {
         link.corked = false;
         socket.uncork();
       });

@@ -13,6 +13,16 @@ import { clusterId as toClusterId, VerityError, type Position } from '@veritydb/
  * restart the replica re-applies its journal and ops the ledger already holds are skipped.
  * A failed ledger write stops the replica (it could no longer vouch for its audit copy).
  */
+/**
+ * The ledger's appends are spaced at least this far apart, so each fdatasync pair (segment and
+ * index) covers many commits: the ledger is an audit copy that nothing waits on while serving
+ * (the journal is what acknowledgements depend on), and at a thousand commits a second a sync
+ * per journal group commit cost each replica a tenth of its CPU. `flush` and `close` skip the wait.
+ */
+export const LEDGER_APPEND_SPACING_MS = 25;
+/** Records per ledger append (a bounded batch; a longer backlog takes several). */
+const LEDGER_APPEND_RECORDS_MAX = 1024;
+
 export class Ledger {
   readonly #log: Log;
   #backlog: RecordFields[] = [];
@@ -21,6 +31,9 @@ export class Ledger {
   #failure: ((error: Error) => void) | null = null;
   #failed: Error | null = null;
   #idle: (() => void)[] = [];
+  /** Ends the spacing wait early (flush, close). */
+  #hurry: (() => void) | null = null;
+  #hurried = false;
 
   private constructor(log: Log) {
     this.#log = log;
@@ -51,7 +64,10 @@ export class Ledger {
   /** Everything added is durable in the ledger (or it failed). */
   async flush(): Promise<void> {
     if (!this.#appending && this.#backlog.length === 0) return;
-    await new Promise<void>((resolve) => this.#idle.push(resolve));
+    const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
+    this.#hurried = true;
+    this.#hurry?.();
+    await idle;
   }
 
   async close(): Promise<void> {
@@ -63,7 +79,7 @@ export class Ledger {
     this.#appending = true;
     try {
       while (this.#backlog.length > 0 && this.#failed === null) {
-        const batch = this.#backlog.splice(0, 256);
+        const batch = this.#backlog.splice(0, LEDGER_APPEND_RECORDS_MAX);
         let last: Position;
         try {
           last = await this.#log.append(batch);
@@ -72,11 +88,25 @@ export class Ledger {
           return;
         }
         this.#log.setCommitted(last);
+        if (!this.#hurried && this.#backlog.length < LEDGER_APPEND_RECORDS_MAX) await this.#spacing();
       }
     } finally {
       this.#appending = false;
+      this.#hurried = false;
       for (const resolve of this.#idle.splice(0)) resolve();
     }
+  }
+
+  /** Waits `LEDGER_APPEND_SPACING_MS`, or less if `flush` hurries it. */
+  #spacing(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#hurry?.(), LEDGER_APPEND_SPACING_MS);
+      this.#hurry = () => {
+        clearTimeout(timer);
+        this.#hurry = null;
+        resolve();
+      };
+    });
   }
 
   #fail(error: Error): void {
