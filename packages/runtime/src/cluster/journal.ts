@@ -138,7 +138,11 @@ export class Journal {
       return;
     }
     this.#queue.push({ effect, done, fail });
-    if (!this.#writing) void this.#drain();
+    if (this.#writing) return;
+    // Start writing once the current pass of the event loop is over: every request that pass
+    // brought (one per client socket) then shares this write and its fdatasync.
+    this.#writing = true;
+    setImmediate(() => void this.#drain());
   }
 
   /** Resolves once every queued write is durable (or failed). */
@@ -154,7 +158,7 @@ export class Journal {
   }
 
   async #drain(): Promise<void> {
-    this.#writing = true;
+    assert(this.#writing, 'drain runs as the one writer');
     try {
       while (this.#queue.length > 0) {
         const head = this.#queue[0] as QueueItem;
