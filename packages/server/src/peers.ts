@@ -26,7 +26,9 @@ export const peerLimits = Object.freeze({
 interface Link {
   socket: Socket | null;
   ready: boolean;
-  corked: boolean;
+  /** Frames waiting for the end of the current event-loop pass, and their bytes. */
+  queued: Uint8Array[];
+  queuedBytes: number;
   lastDialMs: number;
 }
 
@@ -45,7 +47,7 @@ export class PeerLinks implements PeerTransport {
     this.#cluster = options.cluster;
     this.#token = options.token;
     this.#logger = options.logger;
-    this.#links = options.peers.map(() => ({ socket: null, ready: false, corked: false, lastDialMs: 0 }));
+    this.#links = options.peers.map(() => ({ socket: null, ready: false, queued: [], queuedBytes: 0, lastDialMs: 0 }));
   }
 
   send(to: number, bytes: Uint8Array): void {
@@ -56,19 +58,22 @@ export class PeerLinks implements PeerTransport {
       this.#dial(to, link);
       return;
     }
-    if (link.socket.writableLength > peerLimits.backlogBytesMax) return;
-    // Messages sent in one pass of the event loop (every client request and reply that arrived
-    // in one poll) leave in one write: a write to a loopback socket costs far more than a copy.
-    if (!link.corked) {
-      link.corked = true;
-      link.socket.cork();
+    if (link.socket.writableLength + link.queuedBytes > peerLimits.backlogBytesMax) return;
+    // Messages sent in one pass of the event loop (every prepare that the requests of one poll
+    // produced) leave in one write of one buffer: a write to a loopback socket costs far more
+    // than copying the frames together.
+    const frame = encodeFrame(bytes);
+    link.queued.push(frame);
+    link.queuedBytes += frame.length;
+    if (link.queued.length === 1) {
       const socket = link.socket;
       setImmediate(() => {
-        link.corked = false;
-        socket.uncork();
+        const frames = link.queued;
+        link.queued = [];
+        link.queuedBytes = 0;
+        if (link.socket === socket && !socket.destroyed) socket.write(frames.length === 1 ? frames[0] as Uint8Array : Buffer.concat(frames));
       });
     }
-    link.socket.write(encodeFrame(bytes));
   }
 
   close(): void {
