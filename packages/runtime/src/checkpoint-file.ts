@@ -12,8 +12,12 @@ import { checksumEqual, VerityError } from '@veritydb/types';
  *   magic "VDBC" u32 | version u32 | position u64 | body length u64 |
  *   hash of the log record at `position` [32] | checksum [32] | body
  *
- *   body (version 2) = tenants length u32 | tenants | kernel checkpoint
+ *   body (version 3) = tenants length u32 | tenants | sessions length u32 | sessions | kernel checkpoint
  *   tenants = count u32, then per live tenant: id u64 | name length u32 | name (UTF-8)
+ *   sessions = the client session table (`SessionTable.encode`: per session, by client id,
+ *              client u128 | session u64 | request u32 | op u64 | reply length u32 | reply)
+ *   body (version 2) = tenants length u32 | tenants | kernel checkpoint (written before the
+ *              single-node engine had sessions: its log holds none, the table is empty)
  *   body (version 1) = kernel checkpoint (no tenant directory: the reader rebuilds it)
  *
  *   checksum = BLAKE3(header bytes [0, 56) ‖ BLAKE3(body)): it covers every field.
@@ -26,7 +30,8 @@ import { checksumEqual, VerityError } from '@veritydb/types';
 export const CHECKPOINT_FILE = 'checkpoint';
 const CHECKPOINT_TEMP = 'checkpoint.tmp';
 const MAGIC = 0x56444243;
-const VERSION = 2;
+const VERSION = 3;
+const VERSION_WITHOUT_SESSIONS = 2;
 const VERSION_WITHOUT_TENANTS = 1;
 const HEADER_BYTES = 4 + 4 + 8 + 8 + 32 + 32;
 
@@ -42,16 +47,24 @@ export interface CheckpointFile {
   readonly recordHash: Uint8Array;
   /** The live tenants at `position`, by id; undefined in a version 1 file, which has none. */
   readonly tenants: readonly TenantName[] | undefined;
+  /** The client session table (`SessionTable.encode`); undefined in a version 1 or 2 file, which predate sessions. */
+  readonly sessions: Uint8Array | undefined;
   /** The kernel's checkpoint. */
   readonly payload: Uint8Array;
 }
 
-export async function writeCheckpointFile(dir: string, checkpoint: CheckpointFile & { readonly tenants: readonly TenantName[] }): Promise<void> {
+type CheckpointToWrite = CheckpointFile & { readonly tenants: readonly TenantName[]; readonly sessions: Uint8Array };
+
+export async function writeCheckpointFile(dir: string, checkpoint: CheckpointToWrite): Promise<void> {
   const tenants = encodeTenants(checkpoint.tenants);
-  const body = new Uint8Array(4 + tenants.length + checkpoint.payload.length);
-  new DataView(body.buffer).setUint32(0, tenants.length, true);
+  const sessions = checkpoint.sessions;
+  const body = new Uint8Array(4 + tenants.length + 4 + sessions.length + checkpoint.payload.length);
+  const bodyView = new DataView(body.buffer);
+  bodyView.setUint32(0, tenants.length, true);
   body.set(tenants, 4);
-  body.set(checkpoint.payload, 4 + tenants.length);
+  bodyView.setUint32(4 + tenants.length, sessions.length, true);
+  body.set(sessions, 8 + tenants.length);
+  body.set(checkpoint.payload, 8 + tenants.length + sessions.length);
   const header = new Uint8Array(HEADER_BYTES);
   const view = new DataView(header.buffer);
   view.setUint32(0, MAGIC, true);
@@ -87,19 +100,33 @@ export async function readCheckpointFile(dir: string): Promise<CheckpointFile | 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) corrupt('bad magic');
   const version = view.getUint32(4, true);
-  if (version !== VERSION && version !== VERSION_WITHOUT_TENANTS) corrupt(`unknown version ${version}`);
+  if (version !== VERSION && version !== VERSION_WITHOUT_SESSIONS && version !== VERSION_WITHOUT_TENANTS) {
+    corrupt(`unknown format version ${version} (this build reads versions ${VERSION_WITHOUT_TENANTS} to ${VERSION}; a newer build wrote it?)`);
+  }
   const position = Number(view.getBigUint64(8, true));
   const length = Number(view.getBigUint64(16, true));
   if (!Number.isSafeInteger(position) || length !== bytes.length - HEADER_BYTES) corrupt('length mismatch');
   const body = bytes.subarray(HEADER_BYTES);
   if (!checksumEqual(headerChecksum(bytes, body), bytes.subarray(56, 88))) corrupt('checksum mismatch');
   const recordHash = bytes.slice(24, 56);
-  if (version === VERSION_WITHOUT_TENANTS) return { position, recordHash, tenants: undefined, payload: body };
-  const tenantsBytes = body.length < 4 ? -1 : new DataView(body.buffer, body.byteOffset, 4).getUint32(0, true);
-  if (tenantsBytes < 0 || 4 + tenantsBytes > body.length) corrupt('tenant directory length mismatch');
-  const tenants = decodeTenants(body.subarray(4, 4 + tenantsBytes));
+  if (version === VERSION_WITHOUT_TENANTS) return { position, recordHash, tenants: undefined, sessions: undefined, payload: body };
+  const tenantsSection = section(body, 0);
+  if (tenantsSection === undefined) return corrupt('tenant directory length mismatch');
+  const tenants = decodeTenants(tenantsSection);
   if (tenants === undefined) return corrupt('malformed tenant directory');
-  return { position, recordHash, tenants, payload: body.subarray(4 + tenantsBytes) };
+  const afterTenants = 4 + tenantsSection.length;
+  if (version === VERSION_WITHOUT_SESSIONS) return { position, recordHash, tenants, sessions: undefined, payload: body.subarray(afterTenants) };
+  const sessions = section(body, afterTenants);
+  if (sessions === undefined) return corrupt('session table length mismatch');
+  return { position, recordHash, tenants, sessions, payload: body.subarray(afterTenants + 4 + sessions.length) };
+}
+
+/** The bytes of a `length u32 | bytes` section at `offset`; undefined when it runs past the body. */
+function section(body: Uint8Array, offset: number): Uint8Array | undefined {
+  if (offset + 4 > body.length) return undefined;
+  const length = new DataView(body.buffer, body.byteOffset + offset, 4).getUint32(0, true);
+  if (offset + 4 + length > body.length) return undefined;
+  return body.subarray(offset + 4, offset + 4 + length);
 }
 
 function encodeTenants(tenants: readonly TenantName[]): Uint8Array {

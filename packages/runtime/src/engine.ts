@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { initCrypto } from '@veritydb/crypto';
 import { Log, type VerifyOptions, type VerifyProgress, type VerifyResult } from '@veritydb/storage';
 import { encodeEnvelope, OPERATION, validateCommand, type ApplyResult, type Envelope, type Kernel } from '@veritydb/kernel';
+import type { Session, SessionTable } from '@veritydb/vsr';
 import {
-  assert, clientId, clusterId as toClusterId, limits, position, tenantId, VerityError, view, type Checksum, type Position,
+  assert, assertNever, clientId, clusterId as toClusterId, limits, position, tenantId, U128_MAX, VerityError, view, type Checksum, type Position,
   type TenantId,
 } from '@veritydb/types';
 import { removeStaleCheckpointTemp, writeCheckpointFile, type TenantName } from './checkpoint-file.js';
@@ -15,6 +16,7 @@ import { AppliedWaiters, type WaitOutcome } from './waiters.js';
 
 export type { WaitOutcome } from './waiters.js';
 import { replay, trackTenants, type Replayed } from './recovery.js';
+import { applyEntry, cachedResult, checkRequest, REGISTER_ENVELOPE, type AppliedEntry } from './sessions.js';
 import { JOURNAL_DIR } from './cluster/journal.js';
 
 /**
@@ -27,6 +29,12 @@ import { JOURNAL_DIR } from './cluster/journal.js';
  * entries and on close; open loads the latest and replays the log after it. One process at a
  * time may open a data directory (a lock file), and the directory belongs to one cluster
  * (`cluster.id`).
+ *
+ * Exactly-once client sessions (DESIGN §5.3) work as in a cluster: `register` logs a
+ * registration and the session is its position; `submitInSession` runs request n of a session
+ * at most once — a retry of the last committed request gets its cached reply, an older one is
+ * refused, one of an unknown or evicted session too. The session table is derived from the log
+ * at apply time (see `sessions.ts`), kept in memory, bounded, checkpointed and replayed.
  *
  * @example
  *   const engine = await SingleNodeEngine.open({ dataDir: './data', clusterId: null });
@@ -83,15 +91,44 @@ export interface EngineStatus {
 
 export type { TenantName };
 
+/** How a `register` ended: the session (the registration's position), or why there is none. */
+export type SessionRegisterOutcome =
+  | { readonly kind: 'ok'; readonly session: Position }
+  /** The client id is registered and has committed requests since: a client id registers once. */
+  | { readonly kind: 'stale' }
+  /** The client has another request in flight (one per session at a time). */
+  | { readonly kind: 'busy' };
+
+/** How a request of a session ended. */
+export type SessionWriteOutcome =
+  /** Applied now, or (`duplicate`) applied before: its committed result, at its position. */
+  | { readonly kind: 'ok'; readonly result: ApplyResult; readonly duplicate: boolean }
+  /** The session is unknown or was evicted: the request did not execute; register again. */
+  | { readonly kind: 'evicted' }
+  /** Older than the session's last committed request: its outcome is no longer held. */
+  | { readonly kind: 'stale'; readonly lastRequest: number }
+  /** Another request of the session is in flight. Nothing was logged. */
+  | { readonly kind: 'busy' }
+  /** A new request `admit` refused. Nothing was logged. */
+  | { readonly kind: 'not_admitted' };
+
 interface PendingEntry {
   readonly position: Position;
   readonly timestampMicros: number;
   readonly tenant: TenantId;
   readonly hash: Checksum;
+  readonly client: bigint;
+  readonly request: number;
+  readonly operation: number;
   readonly body: Uint8Array;
-  readonly resolve: (result: ApplyResult) => void;
+  readonly resolve: (applied: AppliedEntry) => void;
   readonly reject: (error: unknown) => void;
 }
+
+/** A session's request in the log and not yet answered (a retry of it waits for the same answer). */
+type SessionInFlight =
+  | { readonly kind: 'register'; readonly outcome: Promise<SessionRegisterOutcome> }
+  | { readonly kind: 'write'; readonly request: number; readonly outcome: Promise<SessionWriteOutcome> };
 
 interface Opened extends Replayed {
   readonly clusterId: bigint;
@@ -112,6 +149,10 @@ export class SingleNodeEngine {
   readonly #nowMicros: () => number;
   /** Live tenants and their names, kept from applied entries (and the checkpoint). */
   readonly #tenants: Map<number, string>;
+  /** Client sessions, kept from applied entries (and the checkpoint). */
+  readonly #sessions: SessionTable;
+  /** Per client, its request logged and not yet answered (bounded by the writes in flight). */
+  readonly #sessionsInFlight = new Map<bigint, SessionInFlight>();
   /** Tenants with a create submitted and not yet answered, with how many. */
   readonly #pendingCreates = new Map<number, number>();
   readonly #pending: PendingEntry[] = [];
@@ -139,6 +180,7 @@ export class SingleNodeEngine {
     this.#lock = opened.lock;
     this.#replicaDir = opened.replicaDir;
     this.#tenants = opened.tenants;
+    this.#sessions = opened.sessions;
     this.#checkpointIntervalEntries = options.checkpointIntervalEntries ?? limits.checkpointIntervalOps;
     this.#nowMicros = options.nowMicros ?? (() => Date.now() * 1000);
     this.#lastAppliedHash = opened.lastHash;
@@ -160,8 +202,8 @@ export class SingleNodeEngine {
       const cluster = toClusterId(clusterId);
       const log = await Log.open(dir, options.segmentBytes === undefined ? { cluster } : { cluster, segmentBytes: options.segmentBytes });
       try {
-        const replayed = await replay(dir, log);
         const replicaDir = await stat(join(dir, JOURNAL_DIR)).then(() => true, () => false);
+        const replayed = await replay(dir, log, replicaDir);
         return new SingleNodeEngine(dir, options, { clusterId, log, lock, replicaDir, ...replayed });
       } catch (error) {
         await log.close();
@@ -227,6 +269,72 @@ export class SingleNodeEngine {
    * write may or may not have been made durable).
    */
   submit(envelope: Envelope): Promise<ApplyResult> {
+    return this.#append(envelope, 0n, 0).then((applied) => applied.result);
+  }
+
+  /**
+   * Registers client session `client` (a u128, not 0): logs a registration and resolves with
+   * its position, which identifies the session. A client registered with no request since gets
+   * its registration again. Throws (synchronously) as `submit` does when refused before the log.
+   *
+   * @example
+   *   const registered = await engine.register(7n); // { kind: 'ok', session: 12 }
+   */
+  register(client: bigint): Promise<SessionRegisterOutcome> {
+    checkClient(client);
+    this.checkUsable();
+    const inFlight = this.#sessionsInFlight.get(client);
+    if (inFlight !== undefined) return inFlight.kind === 'register' ? inFlight.outcome : Promise.resolve({ kind: 'busy' });
+    const verdict = this.#sessions.check(client, 0, 0);
+    if (verdict.kind === 'duplicate') return Promise.resolve({ kind: 'ok', session: position(verdict.op) });
+    if (verdict.kind !== 'new') return Promise.resolve({ kind: 'stale' });
+    const applied = this.#append(REGISTER_ENVELOPE, client, 0);
+    const outcome = applied.then((entry): SessionRegisterOutcome => {
+      assert(entry.verdict === 'registered', `a registration applies as one, got ${entry.verdict}`);
+      return { kind: 'ok', session: entry.result.position };
+    });
+    return this.#track(client, { kind: 'register', outcome });
+  }
+
+  /**
+   * Request `request` (≥ 1) of `client`'s session: applied at most once, however often it is
+   * submitted. The session's last committed request answers with its cached result (same
+   * position, same reply); a new one is logged (after `admit`, if given, allows it) and
+   * applied. Throws (synchronously) as `submit` does when a new request is refused before the log.
+   *
+   * @example
+   *   const first = await engine.submitInSession(7n, 1, envelope);  // { kind: 'ok', duplicate: false, result }
+   *   const again = await engine.submitInSession(7n, 1, envelope);  // { kind: 'ok', duplicate: true, result } (same position)
+   */
+  submitInSession(client: bigint, request: number, envelope: Envelope, admit?: () => boolean): Promise<SessionWriteOutcome> {
+    checkClient(client);
+    if (!Number.isInteger(request) || request < 1 || request > 0xffff_ffff) {
+      throw new InvalidArgument(`request number ${request} is not in [1, 2^32): 0 is the registration`);
+    }
+    this.checkUsable();
+    const inFlight = this.#sessionsInFlight.get(client);
+    if (inFlight !== undefined) {
+      return inFlight.kind === 'write' && inFlight.request === request ? inFlight.outcome : Promise.resolve({ kind: 'busy' });
+    }
+    const answered = this.#answerFromTable(client, request);
+    if (answered !== null) return Promise.resolve(answered);
+    if (admit !== undefined && !admit()) return Promise.resolve({ kind: 'not_admitted' });
+    const applied = this.#append(envelope, client, request);
+    const outcome = applied.then((entry) => this.#sessionOutcome(client, request, entry));
+    return this.#track(client, { kind: 'write', request, outcome });
+  }
+
+  /** The committed state of `client`'s session (null: unknown or evicted), e.g. to compare cached replies. */
+  session(client: bigint): Session | null {
+    return this.#sessions.get(client) ?? null;
+  }
+
+  /** Sessions in the table (at most `limits.clientSessionsMax`). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  #append(envelope: Envelope, client: bigint, request: number): Promise<AppliedEntry> {
     this.checkUsable();
     if (this.#replicaDir) {
       throw new InvalidArgument(`${this.#dir} is the data dir of a cluster replica: here it can be read (verify, export, backup) but writes go through vdb-server`);
@@ -240,11 +348,12 @@ export class SingleNodeEngine {
     }
     const at = position(this.#log.head().position + 1);
     const timestampMicros = Math.max(this.#nowMicros(), this.#lastTimestampMicros + 1);
+    const operation = OPERATION[envelope.command.kind];
     let durable: Promise<Position>;
     try {
       durable = this.#log.append([{
-        view: view(0), position: at, commit: this.#log.committedPosition(), timestamp: timestampMicros, client: clientId(0n), request: 0,
-        tenant: envelope.tenant, operation: OPERATION[envelope.command.kind], body,
+        view: view(0), position: at, commit: this.#log.committedPosition(), timestamp: timestampMicros, client: clientId(client), request,
+        tenant: envelope.tenant, operation, body,
       }]);
     } catch (error) {
       if (error instanceof VerityError && error.code === 'LogOverloaded') throw new Overloaded(error.message);
@@ -252,8 +361,8 @@ export class SingleNodeEngine {
     }
     this.#lastTimestampMicros = timestampMicros;
     const hash = this.#log.head().hash;
-    const result = new Promise<ApplyResult>((resolve, reject) => {
-      this.#pending.push({ position: at, timestampMicros, tenant: envelope.tenant, hash, body, resolve, reject });
+    const result = new Promise<AppliedEntry>((resolve, reject) => {
+      this.#pending.push({ position: at, timestampMicros, tenant: envelope.tenant, hash, client, request, operation, body, resolve, reject });
     });
     durable.then((upTo) => this.#applyDurable(upTo), (error: unknown) => this.#fail(error));
     if (envelope.command.kind !== 'tenant_create') return result;
@@ -327,6 +436,37 @@ export class SingleNodeEngine {
     }
   }
 
+  /** A request the table answers without logging it: its cached result, or why it cannot run (null: new). */
+  #answerFromTable(client: bigint, request: number): SessionWriteOutcome | null {
+    const verdict = checkRequest(this.#sessions, client, request);
+    switch (verdict.kind) {
+      case 'new': return null;
+      case 'duplicate': return { kind: 'ok', result: cachedResult(verdict.reply, verdict.op), duplicate: true };
+      case 'stale': return { kind: 'stale', lastRequest: (this.#sessions.get(client) as Session).request };
+      case 'evicted': return { kind: 'evicted' };
+      default: return assertNever(verdict);
+    }
+  }
+
+  /** What a logged request of a session came to, as its apply decided. */
+  #sessionOutcome(client: bigint, request: number, entry: AppliedEntry): SessionWriteOutcome {
+    if (entry.verdict === 'executed') return { kind: 'ok', result: entry.result, duplicate: false };
+    // One request per session is in flight, so the only thing that can come between its
+    // admission and its apply is a registration (of another client) that evicts its session.
+    assert(entry.verdict === 'evicted', `request ${request} of client ${client} applied as ${entry.verdict}`);
+    return { kind: 'evicted' };
+  }
+
+  /** Remembers `client`'s request in flight until it is answered (or the engine fails). */
+  #track<T>(client: bigint, inFlight: SessionInFlight & { readonly outcome: Promise<T> }): Promise<T> {
+    this.#sessionsInFlight.set(client, inFlight);
+    const forget = (): void => {
+      if (this.#sessionsInFlight.get(client) === inFlight) this.#sessionsInFlight.delete(client);
+    };
+    inFlight.outcome.then(forget, forget);
+    return inFlight.outcome;
+  }
+
   #settleCreate(id: number): void {
     const count = (this.#pendingCreates.get(id) ?? 1) - 1;
     if (count === 0) this.#pendingCreates.delete(id);
@@ -337,12 +477,12 @@ export class SingleNodeEngine {
   #applyDurable(upTo: number): void {
     if (this.#failure !== null) return;
     if (upTo > this.#log.committedPosition()) this.#log.setCommitted(position(upTo));
-    let applied = false;
+    let appliedAny = false;
     while (this.#pending.length > 0 && (this.#pending[0] as PendingEntry).position <= upTo) {
       const entry = this.#pending.shift() as PendingEntry;
-      let result: ApplyResult;
+      let applied: AppliedEntry;
       try {
-        result = this.#kernel.apply({ position: entry.position, timestampMicros: entry.timestampMicros, tenant: entry.tenant, hash: entry.hash }, entry.body);
+        applied = applyEntry(this.#kernel, this.#sessions, entry);
       } catch (error) {
         // A broken invariant in apply: stop rather than serve a state that may be wrong.
         entry.reject(error);
@@ -350,12 +490,12 @@ export class SingleNodeEngine {
         return;
       }
       this.#lastAppliedHash = entry.hash;
-      trackTenants(this.#tenants, result, entry.body);
-      applied = true;
-      entry.resolve(result);
+      trackTenants(this.#tenants, applied.result, entry.body);
+      appliedAny = true;
+      entry.resolve(applied);
       for (const listener of this.#listeners) listener(entry.tenant, entry.position);
     }
-    if (!applied) return;
+    if (!appliedAny) return;
     this.#wake();
     if (this.#checkpointIsDue()) {
       this.#checkpointDue = true;
@@ -381,7 +521,8 @@ export class SingleNodeEngine {
   async #writeCheckpoint(): Promise<void> {
     const startedMs = Date.now();
     const file = {
-      position: this.#kernel.head, recordHash: this.#lastAppliedHash, tenants: this.listTenants(), payload: this.#kernel.checkpoint(),
+      position: this.#kernel.head, recordHash: this.#lastAppliedHash, tenants: this.listTenants(), sessions: this.#sessions.encode(),
+      payload: this.#kernel.checkpoint(),
     };
     await writeCheckpointFile(this.#dir, file);
     this.#checkpointPosition = Math.max(this.#checkpointPosition, file.position);
@@ -406,6 +547,11 @@ export class SingleNodeEngine {
     current.resolve();
     this.#readWaiters.wake(this.isOpen);
   }
+}
+
+/** A session's client id is a u128 other than 0 (0 marks a write outside any session in the log). */
+function checkClient(client: bigint): void {
+  if (client < 1n || client > U128_MAX) throw new InvalidArgument(`client id ${client} is not in [1, 2^128)`);
 }
 
 function signal(): { promise: Promise<void>; resolve: () => void } {

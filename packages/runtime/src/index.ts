@@ -1,12 +1,12 @@
 /**
  * @veritydb/runtime (DESIGN §9): the layer that owns the real world — files, fsync, the clock —
  * and drives the pure core. Today: the single-node engine (log with group commit → kernel apply
- * → reads, checkpoints, directory lock, cluster identity) shared by `vdb-server` and the SDK's
- * embedded mode.
+ * → reads, checkpoints, exactly-once client sessions, directory lock, cluster identity) shared by
+ * `vdb-server` and the SDK's embedded mode.
  */
 export {
   SingleNodeEngine, runtimeLimits, CHECKPOINT_TIME_SHARE_MAX, EMBEDDED_CLUSTER, type EngineOptions, type EngineStatus,
-  type TenantName, type WaitOutcome,
+  type SessionRegisterOutcome, type SessionWriteOutcome, type TenantName, type WaitOutcome,
 } from './engine.js';
 export { ClosedError, InvalidArgument, Overloaded } from './errors.js';
 export { CHECKPOINT_FILE } from './checkpoint-file.js';

@@ -1,14 +1,19 @@
 import { decodeEnvelope, Kernel, OPERATION, type ApplyResult } from '@veritydb/kernel';
 import type { Log } from '@veritydb/storage';
+import type { SessionTable } from '@veritydb/vsr';
 import { assert, CHECKSUM_ZERO, checksum, checksumEqual, position, tenantId, VerityError, type Checksum } from '@veritydb/types';
 import { readCheckpointFile, type CheckpointFile } from './checkpoint-file.js';
+import { applyEntry, createSessionTable } from './sessions.js';
 
 /**
  * Recovery at open: the latest checkpoint (refused unless it belongs to this log) plus the log
- * after it, and the tenant directory the engine keeps beside the kernel.
+ * after it, and what the engine keeps beside the kernel: the tenant directory and the client
+ * session table.
  */
 export interface Replayed {
   readonly kernel: Kernel;
+  /** Client sessions as the checkpoint and the log after it leave them (see `sessions.ts`). */
+  readonly sessions: SessionTable;
   /** Hash of the last applied record (the next checkpoint's tie to the log). */
   readonly lastHash: Checksum;
   readonly checkpointPosition: number;
@@ -16,24 +21,31 @@ export interface Replayed {
   readonly tenants: Map<number, string>;
 }
 
-/** The latest checkpoint plus the log after it: the state, its last hash and the tenant directory. */
-export async function replay(dir: string, log: Log): Promise<Replayed> {
+/**
+ * The latest checkpoint plus the log after it: the state, its last hash, the tenant directory and
+ * the session table. `ledger`: the log is a cluster replica's ledger, whose bodies are applied as
+ * they are (its replicas' session tables already turned skipped requests into no-ops).
+ */
+export async function replay(dir: string, log: Log, ledger: boolean): Promise<Replayed> {
   const loaded = await loadCheckpoint(dir, log);
-  const kernel = loaded.kernel;
-  const tenants = loaded.tenants;
+  const { kernel, tenants, sessions } = loaded;
   let lastHash = loaded.lastHash;
   for await (const record of log.scan(position(kernel.head + 1))) {
-    const result = kernel.apply({ position: record.position, timestampMicros: record.timestamp, tenant: record.tenant, hash: record.hash }, record.body);
+    const { result } = applyEntry(kernel, ledger ? null : sessions, {
+      position: record.position, timestampMicros: record.timestamp, tenant: record.tenant, hash: record.hash,
+      client: record.client, request: record.request, operation: record.operation, body: record.body,
+    });
     trackTenants(tenants, result, record.body);
     lastHash = record.hash;
   }
   assert(kernel.head === log.head().position, `replay reached ${kernel.head}, the log head is ${log.head().position}`);
   if (kernel.head > 0) log.setCommitted(kernel.head);
-  return { kernel, lastHash, checkpointPosition: loaded.position, tenants };
+  return { kernel, sessions, lastHash, checkpointPosition: loaded.position, tenants };
 }
 
 interface LoadedCheckpoint {
   readonly kernel: Kernel;
+  readonly sessions: SessionTable;
   readonly position: number;
   readonly lastHash: Checksum;
   readonly tenants: Map<number, string>;
@@ -41,7 +53,8 @@ interface LoadedCheckpoint {
 
 async function loadCheckpoint(dir: string, log: Log): Promise<LoadedCheckpoint> {
   const file = await readCheckpointFile(dir);
-  if (file === undefined) return { kernel: Kernel.create(), position: 0, lastHash: CHECKSUM_ZERO, tenants: new Map() };
+  const sessions = createSessionTable();
+  if (file === undefined) return { kernel: Kernel.create(), sessions, position: 0, lastHash: CHECKSUM_ZERO, tenants: new Map() };
   const refuse = (why: string): never => {
     throw new VerityError('CheckpointMismatch', `checkpoint in ${dir} at position ${file.position} cannot be used: ${why}`, { dir, position: file.position });
   };
@@ -55,7 +68,9 @@ async function loadCheckpoint(dir: string, log: Log): Promise<LoadedCheckpoint> 
   }
   const tenants = file.tenants === undefined ? await tenantsFromLog(log, file) : new Map(file.tenants.map((t) => [t.id, t.name]));
   for (const id of tenants.keys()) if (!restored.kernel.hasTenant(tenantId(id))) refuse(`it lists tenant ${id}, which its state does not hold`);
-  return { kernel: restored.kernel, position: file.position, lastHash: checksum(file.recordHash), tenants };
+  // Versions 1 and 2 predate sessions: no log they were taken from holds one, so the table is empty.
+  if (file.sessions !== undefined && !sessions.restore(file.sessions)) refuse('its client session table does not decode or exceeds the session limit');
+  return { kernel: restored.kernel, sessions, position: file.position, lastHash: checksum(file.recordHash), tenants };
 }
 
 /**

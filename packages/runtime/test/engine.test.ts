@@ -2,12 +2,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { blake3, initCrypto } from '@veritydb/crypto';
 import type { Envelope } from '@veritydb/kernel';
 import { position, tenantId } from '@veritydb/types';
 import {
   CHECKPOINT_FILE, CLUSTER_ID_FILE, ClosedError, EMBEDDED_CLUSTER, InvalidArgument, Overloaded, runtimeLimits, SingleNodeEngine,
 } from '../src/index.js';
+import { rewriteCheckpoint } from './checkpoint-bytes.js';
 
 async function tempDir(teardown: (fn: () => Promise<void>) => void): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'vdb-runtime-'));
@@ -124,29 +124,9 @@ t.test('a version 1 checkpoint (no tenant directory) is read; the directory come
   await engine.submit(create(2, 'two'));
   await engine.submit(drop(1));
   await engine.close();
-  await writeFile(join(dir, CHECKPOINT_FILE), await toVersion1(await readFile(join(dir, CHECKPOINT_FILE))));
+  await writeFile(join(dir, CHECKPOINT_FILE), await rewriteCheckpoint(await readFile(join(dir, CHECKPOINT_FILE)), 1));
   const reopened = await SingleNodeEngine.open({ dataDir: dir, clusterId: null });
   t.teardown(() => reopened.close());
   t.equal(reopened.head, 3);
   t.same(reopened.listTenants(), [{ id: 2, name: 'two' }]);
 });
-
-/** Rewrites a version 2 checkpoint file as version 1: the kernel checkpoint alone as its body. */
-async function toVersion1(file: Uint8Array): Promise<Uint8Array> {
-  await initCrypto();
-  const headerBytes = 88;
-  const body = file.subarray(headerBytes);
-  const tenantsBytes = new DataView(body.buffer, body.byteOffset, 4).getUint32(0, true);
-  const payload = body.subarray(4 + tenantsBytes);
-  const out = new Uint8Array(headerBytes + payload.length);
-  out.set(file.subarray(0, 56));
-  const view = new DataView(out.buffer);
-  view.setUint32(4, 1, true);
-  view.setBigUint64(16, BigInt(payload.length), true);
-  const input = new Uint8Array(56 + 32);
-  input.set(out.subarray(0, 56));
-  input.set(blake3(payload), 56);
-  out.set(blake3(input), 56);
-  out.set(payload, headerBytes);
-  return out;
-}

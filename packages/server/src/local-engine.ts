@@ -1,11 +1,12 @@
 import {
-  ClosedError, InvalidArgument, Overloaded, SingleNodeEngine, runtimeLimits, type WaitOutcome,
+  ClosedError, InvalidArgument, Overloaded, SingleNodeEngine, runtimeLimits, type SessionRegisterOutcome, type SessionWriteOutcome,
+  type WaitOutcome,
 } from '@veritydb/runtime';
 import type { ApplyResult, Envelope, Kernel, KernelError } from '@veritydb/kernel';
-import { assert, position as toPosition, tenantId, type Position, type Row } from '@veritydb/types';
+import { assert, assertNever, position as toPosition, tenantId, type Position, type Row } from '@veritydb/types';
 import type { TenantInfo, WireError } from '@veritydb/wire';
 import type {
-  Engine, EngineOutcome, EngineStatement, EngineStatus, ExecuteOutcome, QueryOutcome, ReadRequest, StatementRows,
+  Engine, EngineOutcome, EngineStatement, EngineStatus, ExecuteOutcome, QueryOutcome, ReadRequest, SessionNumbers, StatementRows,
 } from './engine.js';
 
 /**
@@ -13,7 +14,8 @@ import type {
  * with group commit, the kernel, checkpoints, the data dir's lock and cluster identity — the
  * same engine the SDK's embedded mode runs). This class is the network edge's view of it:
  * refusals become wire errors (values), and a read waits, bounded, for the position its
- * consistency mode needs.
+ * consistency mode needs. Exactly-once sessions (`register`, `execute` with a session) behave
+ * as a cluster's do (PROTOCOL.md §5): the runtime engine keeps the session table.
  *
  * @example
  *   const engine = await LocalEngine.open({ dataDir: './data', clusterId: null });
@@ -78,14 +80,19 @@ export class LocalEngine implements Engine {
     return this.#engine.listTenants().map(({ id, name }) => ({ id: tenantId(id), name }));
   }
 
-  async execute(tenant: number, statements: readonly EngineStatement[], actor: string): Promise<EngineOutcome<ExecuteOutcome>> {
+  async execute(tenant: number, statements: readonly EngineStatement[], actor: string, session: SessionNumbers | null = null): Promise<EngineOutcome<ExecuteOutcome>> {
+    const envelope: Envelope = { tenant: tenantId(tenant), actor, command: { kind: 'sql', statements } };
+    if (session !== null) return this.#executeInSession(tenant, envelope, session);
     if (!this.#engine.tenantMayExist(tenant)) return tenantNotFound(tenant);
-    const outcome = await this.#submit({ tenant: tenantId(tenant), actor, command: { kind: 'sql', statements } });
+    const outcome = await this.#submit(envelope);
+    return outcome.ok ? { ok: true, value: executeOutcome(outcome.value) } : outcome;
+  }
+
+  /** Registers an exactly-once session of `client`; its position identifies it. */
+  async register(client: bigint): Promise<EngineOutcome<{ readonly position: Position }>> {
+    const outcome = await this.#settle(() => this.#engine.register(client));
     if (!outcome.ok) return outcome;
-    const reply = outcome.value.reply;
-    assert(reply.kind === 'sql', `an sql entry replies sql, got ${reply.kind}`);
-    const results: StatementRows[] = reply.statements.map((s) => ({ columns: s.columns, rows: s.rows, rowsAffected: s.rowsAffected }));
-    return { ok: true, value: { position: outcome.value.position, statements: results } };
+    return registerOutcome(client, outcome.value);
   }
 
   async query(tenant: number, statement: EngineStatement, options: ReadRequest): Promise<EngineOutcome<QueryOutcome>> {
@@ -114,23 +121,87 @@ export class LocalEngine implements Engine {
     await this.#engine.close();
   }
 
+  /**
+   * Request `session.request` of a session: a retry of its last committed request answers from
+   * the session table (even if the tenant has been dropped since); a new one is logged only if
+   * the tenant may exist.
+   */
+  async #executeInSession(tenant: number, envelope: Envelope, session: SessionNumbers): Promise<EngineOutcome<ExecuteOutcome>> {
+    if (session.request === 0) {
+      return refused({ code: 'BadRequest', message: 'request number 0 is the registration (register); the writes of a session are numbered from 1' });
+    }
+    const outcome = await this.#settle(() => this.#engine.submitInSession(session.client, session.request, envelope, () => this.#engine.tenantMayExist(tenant)));
+    if (!outcome.ok) return outcome;
+    const written = outcome.value;
+    switch (written.kind) {
+      case 'ok': {
+        const result = written.result;
+        return result.reply.kind === 'rejected' ? refused(kernelError(result.reply.error, result.position)) : { ok: true, value: executeOutcome(result) };
+      }
+      case 'not_admitted': return tenantNotFound(tenant);
+      default: return refused(sessionRefusal(session, written));
+    }
+  }
+
   /** Logs one entry and resolves once it is durable and applied; user errors come back as values. */
   async #submit(envelope: Envelope): Promise<EngineOutcome<ApplyResult>> {
-    let applied: Promise<ApplyResult>;
+    const outcome = await this.#settle(() => this.#engine.submit(envelope));
+    if (!outcome.ok) return outcome;
+    const result = outcome.value;
+    return result.reply.kind === 'rejected' ? refused(kernelError(result.reply.error, result.position)) : { ok: true, value: result };
+  }
+
+  /**
+   * Runs one engine call that may log an entry: a refusal before the log (thrown synchronously)
+   * becomes its wire error; a failure after it (the promise rejects) is `Indeterminate`.
+   */
+  async #settle<T>(call: () => Promise<T>): Promise<EngineOutcome<T>> {
+    let pending: Promise<T>;
     try {
-      applied = this.#engine.submit(envelope);
+      pending = call();
     } catch (error) {
       if (error !== null && error === this.#engine.failure) return unavailable(error as Error);
       return refused(submitError(error));
     }
-    let result: ApplyResult;
     try {
-      result = await applied;
+      return { ok: true, value: await pending };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       return refused({ code: 'Indeterminate', message: `the log failed before this write was known to be durable: ${message}` });
     }
-    return result.reply.kind === 'rejected' ? refused(kernelError(result.reply.error, result.position)) : { ok: true, value: result };
+  }
+}
+
+function executeOutcome(result: ApplyResult): ExecuteOutcome {
+  const reply = result.reply;
+  assert(reply.kind === 'sql', `an sql entry replies sql, got ${reply.kind}`);
+  const statements: StatementRows[] = reply.statements.map((s) => ({ columns: s.columns, rows: s.rows, rowsAffected: s.rowsAffected }));
+  return { position: result.position, statements };
+}
+
+function registerOutcome(client: bigint, outcome: SessionRegisterOutcome): EngineOutcome<{ readonly position: Position }> {
+  switch (outcome.kind) {
+    case 'ok': return { ok: true, value: { position: outcome.session } };
+    // A cluster drops such a registration unanswered, so its client times out: the same code, at once.
+    case 'stale': return refused({
+      code: 'Indeterminate', message: `client ${client} is registered and has written since: a client id is registered once; register a new client id`,
+    });
+    case 'busy': return refused({ code: 'Indeterminate', message: 'this client already has a request in flight' });
+    default: return assertNever(outcome);
+  }
+}
+
+/** The wire error for a session request that did not run now (PROTOCOL.md §5, as a cluster answers it). */
+function sessionRefusal(session: SessionNumbers, outcome: Exclude<SessionWriteOutcome, { kind: 'ok' | 'not_admitted' }>): WireError {
+  switch (outcome.kind) {
+    case 'evicted': return { code: 'Evicted', message: 'the client session is unknown or was evicted; register again' };
+    // A cluster drops an older request unanswered (its client times out, indeterminate): the same, at once.
+    case 'stale': return {
+      code: 'Indeterminate',
+      message: `request ${session.request} is older than this session's last committed request ${outcome.lastRequest}: its outcome is no longer held`,
+    };
+    case 'busy': return { code: 'Indeterminate', message: 'this session already has a request in flight' };
+    default: return assertNever(outcome);
   }
 }
 
