@@ -70,7 +70,7 @@ function stampedRow(fields: StampFields, index: number, event: PendingEvent): Ro
 
 /** Appends the entry's events to `__events` (the table must exist in this batch's tenant). */
 export function writeEvents(writer: TableWriter, stamp: EventStamp, events: readonly PendingEvent[]): void {
-  assert(events.length <= EVENTS_PER_ENTRY_MAX, `too many events in one entry: ${events.length}`);
+  if (events.length > EVENTS_PER_ENTRY_MAX) assert(false, `too many events in one entry: ${events.length}`);
   if (events.length === 0) return;
   const fields = stampFields(stamp);
   for (let index = 0; index < events.length; index++) writer.insert(EVENTS_TABLE, stampedRow(fields, index, events[index] as PendingEvent));
@@ -104,7 +104,7 @@ export function keyToJson(shape: TableShape, key: Key): JsonValue {
 }
 
 export function rowToJson(shape: TableShape, row: Row): JsonValue {
-  assert(shape.columns.length === row.length, `row has ${row.length} values for ${shape.columns.length} columns`);
+  if (shape.columns.length !== row.length) assert(false, `row has ${row.length} values for ${shape.columns.length} columns`);
   const object: Record<string, JsonValue> = {};
   shape.columns.forEach((column, i) => {
     object[column] = valueToJson(row[i] as Value, shape.types[i] as SqlType);
@@ -202,14 +202,15 @@ export class RecordingWriter implements TableWriter {
   delete(table: string, key: Key): void {
     const shape = this.#shape(table);
     const before = this.#inner.get(table, key);
-    assert(before !== undefined, `delete of a missing row in ${table}`);
+    if (before === undefined) assert(false, `delete of a missing row in ${table}`);
     this.#inner.delete(table, key);
     this.#events.push({ stream: table, eventType: 'delete', key: keyToJson(shape, key), data: rowToJson(shape, before) });
   }
 
   #shape(table: string): TableShape {
     const shape = this.#shapeOf(table);
-    assert(shape !== undefined, `no catalog entry for table ${table} being written`);
+    // Every row write passes here: the message is built only on failure.
+    if (shape === undefined) assert(false, `no catalog entry for table ${table} being written`);
     return shape;
   }
 

@@ -154,12 +154,12 @@ export class Kernel {
     const ctx: EntryContext = { ...given, tenant: envelope.tenant };
     const stamp: EventStamp = { position: ctx.position, actor: envelope.actor, timestampMicros: ctx.timestampMicros, hash: ctx.hash };
     const { reply, events } = this.#dispatch(ctx, stamp, envelope.command);
-    assert(this.#store.lastPosition === ctx.position, `the store reached position ${ctx.position}`);
+    if (this.#store.lastPosition !== ctx.position) assert(false, `the store reached position ${ctx.position}`);
     return { position: ctx.position, actor: envelope.actor, reply, events };
   }
 
   #begin(ctx: ApplyContext): void {
-    assert(ctx.position === this.head + 1, `apply expects position ${this.head + 1}, got ${ctx.position}`);
+    if (ctx.position !== this.head + 1) assert(false, `apply expects position ${this.head + 1}, got ${ctx.position}`);
     this.#state.timestamps.append(ctx.position, ctx.timestampMicros);
   }
 

@@ -79,7 +79,7 @@ export class KernelState {
 
   catalog(id: TenantId): Catalog {
     const versions = this.catalogs.get(id);
-    assert(versions !== undefined && versions.length > 0, `tenant ${id} has a catalog`);
+    if (versions === undefined || versions.length === 0) assert(false, `tenant ${id} has a catalog`);
     return (versions[versions.length - 1] as CatalogVersion).catalog;
   }
 

@@ -24,10 +24,12 @@ export class TimestampIndex {
   }
 
   append(at: Position, timestampMicros: number): void {
-    assert(at === this.#count + 1, `timestamp index expects position ${this.#count + 1}, got ${at}`);
-    assert(Number.isSafeInteger(timestampMicros) && timestampMicros > 0, `timestamp must be a positive safe integer: ${timestampMicros}`);
-    assert(timestampMicros > this.lastTimestamp,
-      `timestamps must strictly increase: ${timestampMicros} after ${this.lastTimestamp} at position ${at}`);
+    // Every entry passes here: messages are built only on failure.
+    if (at !== this.#count + 1) assert(false, `timestamp index expects position ${this.#count + 1}, got ${at}`);
+    if (!Number.isSafeInteger(timestampMicros) || timestampMicros <= 0) assert(false, `timestamp must be a positive safe integer: ${timestampMicros}`);
+    if (timestampMicros <= this.lastTimestamp) {
+      assert(false, `timestamps must strictly increase: ${timestampMicros} after ${this.lastTimestamp} at position ${at}`);
+    }
     if (this.#count === this.#timestamps.length) {
       const grown = new Float64Array(this.#timestamps.length * 2);
       grown.set(this.#timestamps);

@@ -491,7 +491,7 @@ function writeTarget(ref: TableRef, ctx: ExecuteContext, what: string): { table:
   if (ref.name === EVENTS_TABLE.name) fail('Unsupported', '__events is read-only: events are derived from the log');
   const table = mustTable(ctx.catalog, ref.name);
   if (findProjection(ctx.catalog, table.name) !== undefined) fail('Unsupported', `"${table.name}" is a projection: its rows are derived from its tables, write to those`);
-  assert(writer.hasTable(table.name), `the store has catalog table ${table.name}`);
+  if (!writer.hasTable(table.name)) assert(false, `the store has catalog table ${table.name}`);
   if (projectionsOn(ctx.catalog, table.name).length === 0) return { table, writer };
   return { table, writer: new MaintainingWriter(writer, ctx.stateWriter ?? writer, ctx.catalog, ctx.onDerived) };
 }
@@ -511,7 +511,7 @@ function checkRow(table: TableDef, row: Value[]): void {
     if (v === null && (c.notNull || table.primaryKey.includes(c.name))) {
       fail('NotNullViolation', `null value in column "${c.name}" of relation "${table.name}" violates not-null constraint`);
     }
-    assert(valueHasType(v, c.type), `value for ${table.name}.${c.name} has type ${c.type}`);
+    if (!valueHasType(v, c.type)) assert(false, `value for ${table.name}.${c.name} has type ${c.type}`);
   });
 }
 

@@ -332,7 +332,7 @@ function eachMatch(reader: TableReader, p: CompiledProjection, t: number, column
   const table = p.tables[t] as SourceTable;
   const index = (p.indexOf[t] as readonly (string | undefined)[])[column];
   if (index === undefined) {
-    assert(table.pkColumns.length === 1 && table.pkColumns[0] === column, `projection ${p.def.name} indexes ${table.def.name} column ${column}`);
+    if (table.pkColumns.length !== 1 || table.pkColumns[0] !== column) assert(false, `projection ${p.def.name} indexes ${table.def.name} column ${column}`);
     const row = reader.get(table.def.name, [value]);
     if (row !== undefined) f(row);
     return;
@@ -530,7 +530,7 @@ class Delta {
         const entry = map.get(k);
         if (entry === undefined) map.set(k, { value, rowId, count: sign });
         else entry.count += sign;
-        assert(Math.abs(map.get(k)?.count as number) <= 1, `a joined row of ${p.def.name} adds or removes its input once`);
+        if (Math.abs(map.get(k)?.count as number) > 1) assert(false, `a joined row of ${p.def.name} adds or removes its input once`);
       }
     }
   }
@@ -543,7 +543,7 @@ class Delta {
       this.rows.set(id, change);
     }
     change.sign += sign;
-    assert(change.sign >= -1 && change.sign <= 1, `a joined row of ${p.def.name} is added or removed once`);
+    if (change.sign < -1 || change.sign > 1) assert(false, `a joined row of ${p.def.name} is added or removed once`);
     if (sign === 1) change.row = p.outputs.map((o) => (o.kind === 'column' ? joined[o.slot] as Value : assert(false, 'plain outputs are columns') as never));
   }
 }
@@ -616,7 +616,7 @@ function flushRow(writer: TableWriter, p: CompiledProjection, change: RowDelta, 
     return;
   }
   const before = writer.get(name, change.keys);
-  assert(before !== undefined, `a removed or changed row of ${p.def.name} exists`);
+  if (before === undefined) assert(false, `a removed or changed row of ${p.def.name} exists`);
   if (change.sign === -1) {
     writer.delete(name, change.keys);
     sink?.({ projection: p.visible, eventType: 'delete', key: change.keys, row: before, cause });
@@ -647,7 +647,7 @@ function flushGroup(writer: TableWriter, p: CompiledProjection, change: GroupDel
   const storeKey = p.shape === 'global' ? GLOBAL_KEY : change.keys;
   const before = writer.get(name, storeKey);
   const rows = (before === undefined ? 0 : before[width] as number) + change.rows;
-  assert(rows >= 0, `group of ${p.def.name} keeps a non-negative row count`);
+  if (rows < 0) assert(false, `group of ${p.def.name} keeps a non-negative row count`);
   // The stored row: visible columns, then the state `rows, …(sum, count, extreme)`, then (global) the constant key.
   const stored = new Array<Value>(p.layout.columnCount);
   stored[width] = rows;
@@ -864,7 +864,7 @@ export class MaintainingWriter implements TableWriter {
 
   update(table: string, key: Key, row: Row): void {
     const before = this.#inner.get(table, key);
-    assert(before !== undefined, `update of a missing row in ${table}`);
+    if (before === undefined) assert(false, `update of a missing row in ${table}`);
     const affected = dependents(this.#catalog, table);
     const deltas = affected.map(({ p, k }) => {
       const delta = new Delta(p);
@@ -877,7 +877,7 @@ export class MaintainingWriter implements TableWriter {
 
   delete(table: string, key: Key): void {
     const before = this.#inner.get(table, key);
-    assert(before !== undefined, `delete of a missing row in ${table}`);
+    if (before === undefined) assert(false, `delete of a missing row in ${table}`);
     const affected = dependents(this.#catalog, table);
     const deltas = affected.map(({ p, k }) => {
       const delta = new Delta(p);

@@ -39,6 +39,8 @@ export class WriteBatch implements TableWriter {
   readonly #undo: Undo[] = [];
   readonly #dirty = new Set<TableState>();
   #state: BatchState = 'open';
+  /** Whether this batch added or ended a table or index incarnation (DDL). */
+  #lifetimesChanged = false;
   /** What the last `get` found, so a write of that key right after skips a second lookup: an
    * update or delete of the row it returned (the read-modify-write of projection state, a
    * delete that reads its before-image), an insert of the key it did not find (INSERT checks
@@ -54,6 +56,12 @@ export class WriteBatch implements TableWriter {
     return this.#state;
   }
 
+  /** Whether this batch created or dropped a table or index: only then can an incarnation
+   * list have become empty (the tenant compacts its catalog after such batches only). */
+  get lifetimesChanged(): boolean {
+    return this.#lifetimesChanged;
+  }
+
   hasTable(table: string): boolean {
     this.#checkOpen();
     return this.#reader.hasTable(table);
@@ -65,9 +73,11 @@ export class WriteBatch implements TableWriter {
   get(table: string, key: Key): Row | undefined {
     this.#checkOpen();
     const state = visibleIncarnation(this.#host.tables.get(table), this.position);
-    assert(state !== undefined, `unknown table ${JSON.stringify(table)} at position ${this.position}`);
-    assert(key.length === state.layout.primaryKey.length,
-      `get on ${table} needs a key of ${state.layout.primaryKey.length} values, got ${key.length}`);
+    // Hot paths test before building an assertion's message (JSON.stringify on every call).
+    if (state === undefined) assert(false, `unknown table ${JSON.stringify(table)} at position ${this.position}`);
+    if (key.length !== state.layout.primaryKey.length) {
+      assert(false, `get on ${table} needs a key of ${state.layout.primaryKey.length} values, got ${key.length}`);
+    }
     const version = versionAt(state.primary, key, this.position);
     const read = this.#lastRead;
     read.state = state;
@@ -148,8 +158,9 @@ export class WriteBatch implements TableWriter {
     const current = this.#justRead(state, key) ?? this.#liveRow(state, key);
     this.#checkRow(state, row);
     const newKey = project(row, state.layout.primaryKey);
-    assert(sameKey(newKey, key) || liveVersion(state.primary, newKey) === undefined,
-      `update of ${JSON.stringify(table)} moves a row onto an existing primary key`);
+    if (!sameKey(newKey, key) && liveVersion(state.primary, newKey) !== undefined) {
+      assert(false, `update of ${JSON.stringify(table)} moves a row onto an existing primary key`);
+    }
     for (const index of state.liveIndexes()) if (index.layout.unique) this.#checkUnique(index, row, key, state);
     this.#endVersion(state, current);
     this.#addVersion(state, row);
@@ -187,13 +198,13 @@ export class WriteBatch implements TableWriter {
   }
 
   #checkOpen(): void {
-    assert(this.#state === 'open', `write batch at ${this.position} is ${this.#state}`);
+    if (this.#state !== 'open') assert(false, `write batch at ${this.position} is ${this.#state}`);
   }
 
   #liveTable(table: string): TableState {
     this.#checkOpen();
     const state = visibleIncarnation(this.#host.tables.get(table), this.position);
-    assert(state !== undefined, `unknown table ${JSON.stringify(table)}`);
+    if (state === undefined) assert(false, `unknown table ${JSON.stringify(table)}`);
     return state;
   }
 
@@ -214,16 +225,18 @@ export class WriteBatch implements TableWriter {
   }
 
   #liveRow(state: TableState, key: Key): Version {
-    assert(key.length === state.layout.primaryKey.length,
-      `key of ${key.length} values for a primary key of ${state.layout.primaryKey.length}`);
+    if (key.length !== state.layout.primaryKey.length) {
+      assert(false, `key of ${key.length} values for a primary key of ${state.layout.primaryKey.length}`);
+    }
     const version = liveVersion(state.primary, key);
-    assert(version !== undefined, `no row with this primary key in ${JSON.stringify(state.name)}`);
+    if (version === undefined) assert(false, `no row with this primary key in ${JSON.stringify(state.name)}`);
     return version;
   }
 
   #checkRow(state: TableState, row: Row): void {
-    assert(Array.isArray(row) && row.length === state.layout.columnCount,
-      `row of ${row.length} values for ${JSON.stringify(state.name)} with ${state.layout.columnCount} columns`);
+    if (!Array.isArray(row) || row.length !== state.layout.columnCount) {
+      assert(false, `row of ${row.length} values for ${JSON.stringify(state.name)} with ${state.layout.columnCount} columns`);
+    }
     for (let i = 0; i < row.length; i++) assert(row[i] !== undefined, 'undefined is not a SQL value');
   }
 
@@ -240,8 +253,9 @@ export class WriteBatch implements TableWriter {
   #insertInto(state: TableState, row: Row): void {
     this.#checkRow(state, row);
     const key = project(row, state.layout.primaryKey);
-    assert(this.#justMissed(state, key) || afterLastKey(state.primary, key) || liveVersion(state.primary, key) === undefined,
-      `duplicate primary key in ${JSON.stringify(state.name)}`);
+    if (!this.#justMissed(state, key) && !afterLastKey(state.primary, key) && liveVersion(state.primary, key) !== undefined) {
+      assert(false, `duplicate primary key in ${JSON.stringify(state.name)}`);
+    }
     for (const index of state.liveIndexes()) if (index.layout.unique) this.#checkUnique(index, row, undefined, state);
     this.#addVersion(state, row);
   }
@@ -361,6 +375,7 @@ export class WriteBatch implements TableWriter {
   /** Incarnation lists are never removed while a batch is open (undo relies on them staying
    * put); the tenant drops empty ones when it publishes. */
   #addLifetime<T extends Lifetime>(map: Map<string, T[]>, name: string, item: T, owner?: TableState): void {
+    this.#lifetimesChanged = true;
     let list = map.get(name);
     if (list === undefined) {
       list = [];
@@ -379,6 +394,7 @@ export class WriteBatch implements TableWriter {
 
   /** Drops an incarnation at this position; one created by this batch disappears entirely. */
   #endLifetime<T extends Lifetime & { droppedAt: number }>(map: Map<string, T[]>, name: string, item: T, owner?: TableState): void {
+    this.#lifetimesChanged = true;
     const list = map.get(name);
     assert(list !== undefined && list[list.length - 1] === item, 'only the newest incarnation is live');
     if (item.createdAt === this.position) {

@@ -77,8 +77,9 @@ export class Reader implements TableReader {
 
   get(table: string, key: Key): Row | undefined {
     const source = this.table(table);
-    assert(key.length === source.layout.primaryKey.length,
-      `get on ${table} needs a key of ${source.layout.primaryKey.length} values, got ${key.length}`);
+    if (key.length !== source.layout.primaryKey.length) {
+      assert(false, `get on ${table} needs a key of ${source.layout.primaryKey.length} values, got ${key.length}`);
+    }
     return versionAt(source.primary, key, this.position)?.row;
   }
 
@@ -97,7 +98,7 @@ export class Reader implements TableReader {
    * no further than `limit` (cheaper than an `indexScan` for "none, one or more?"). */
   indexCount(table: string, index: string, prefix: Key, limit: number): number {
     const found = this.index(this.table(table), index);
-    assert(prefix.length <= found.layout.columns.length, `a prefix of ${prefix.length} values on an index of ${found.layout.columns.length}`);
+    if (prefix.length > found.layout.columns.length) assert(false, `a prefix of ${prefix.length} values on an index of ${found.layout.columns.length}`);
     return countPrefix(found.tree, this.position, prefix, limit);
   }
 
@@ -111,13 +112,14 @@ export class Reader implements TableReader {
   /** The table incarnation visible here; unknown tables are the caller's bug. */
   protected table(table: string): TableSource {
     const source = visibleIncarnation(this.#catalog.get(table), this.position);
-    assert(source !== undefined, `unknown table ${JSON.stringify(table)} at position ${this.position}`);
+    // Hot paths test before building an assertion's message (JSON.stringify on every call).
+    if (source === undefined) assert(false, `unknown table ${JSON.stringify(table)} at position ${this.position}`);
     return source;
   }
 
   private index(source: TableSource, index: string): IndexSource {
     const found = visibleIncarnation(source.indexes.get(index), this.position);
-    assert(found !== undefined, `unknown index ${JSON.stringify(index)} on ${JSON.stringify(source.name)} at position ${this.position}`);
+    if (found === undefined) assert(false, `unknown index ${JSON.stringify(index)} on ${JSON.stringify(source.name)} at position ${this.position}`);
     return found;
   }
 
@@ -133,7 +135,7 @@ function checkRange(range: KeyRange | undefined, keyLength: number): void {
   if (range === undefined) return;
   for (const bound of [range.lower, range.upper]) {
     if (bound === undefined) continue;
-    assert(bound.key.length <= keyLength, `a bound of ${bound.key.length} values on a key of ${keyLength}`);
+    if (bound.key.length > keyLength) assert(false, `a bound of ${bound.key.length} values on a key of ${keyLength}`);
   }
 }
 

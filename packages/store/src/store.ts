@@ -37,7 +37,9 @@ class Tenant implements BatchHost {
   }
 
   finish(batch: WriteBatch, committed: boolean): void {
-    if (committed) this.compact();
+    // Lists empty only when an incarnation is removed (DDL, or the undo of DDL): row writes
+    // never change them, so most batches skip the pass over the catalog.
+    if (batch.lifetimesChanged) this.compact();
     this.#stale = true;
     this.#finish(batch, committed);
   }
@@ -136,7 +138,7 @@ export class Store {
   begin(tenant: TenantId, position: Position): WriteBatch {
     this.#checkIdle();
     toPosition(position);
-    assert(position > this.#lastPosition, `position ${position} not after the last applied ${this.#lastPosition}`);
+    if (position <= this.#lastPosition) assert(false, `position ${position} not after the last applied ${this.#lastPosition}`);
     const batch = new WriteBatch(this.#tenant(tenant), position);
     this.#batch = batch;
     return batch;
@@ -273,7 +275,7 @@ export class Store {
 
   #tenant(id: TenantId): Tenant {
     const tenant = this.#tenants.get(id);
-    assert(tenant !== undefined, `unknown tenant ${id}`);
+    if (tenant === undefined) assert(false, `unknown tenant ${id}`);
     return tenant;
   }
 
@@ -282,7 +284,7 @@ export class Store {
   }
 
   #checkIdle(): void {
-    assert(this.#batch === undefined, `a write batch at ${this.#batch?.position} is open`);
+    if (this.#batch !== undefined) assert(false, `a write batch at ${this.#batch.position} is open`);
   }
 }
 

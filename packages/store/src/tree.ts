@@ -168,7 +168,7 @@ export function project(row: Row, columns: readonly number[]): Key {
   const key = new Array<Value>(columns.length);
   for (let i = 0; i < columns.length; i++) {
     const column = columns[i] as number;
-    assert(column < row.length, `key column ${column} outside a row of ${row.length} columns`);
+    if (column >= row.length) assert(false, `key column ${column} outside a row of ${row.length} columns`);
     key[i] = row[column] as Value;
   }
   return key;
@@ -184,6 +184,6 @@ export function indexEntryKey(row: Row, columns: readonly number[], primaryKey: 
 }
 
 function keyValue(row: Row, column: number): Value {
-  assert(column < row.length, `key column ${column} outside a row of ${row.length} columns`);
+  if (column >= row.length) assert(false, `key column ${column} outside a row of ${row.length} columns`);
   return row[column] as Value;
 }
