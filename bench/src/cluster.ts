@@ -10,7 +10,7 @@
  * targets of DESIGN §14 / issue 5. The systems run one after the other, never at once.
  *
  * Usage: node bench/dist/cluster.js [--seconds S=10] [--warmup S=2] [--clients 1,8,32,128] [--modes single,batch100]
- *          [--systems veritydb,etcd] [--batch-form values|statements] [--no-install] [--cpu-prof DIR]
+ *          [--systems veritydb,etcd] [--batch-form values|statements] [--no-install] [--cpu-prof DIR] [--node-flags "FLAGS"]
  */
 import { loadavg, cpus } from 'node:os';
 import { resolve } from 'node:path';
@@ -38,6 +38,8 @@ interface Options {
   readonly batchForm: BatchForm;
   readonly install: boolean;
   readonly cpuProfileDirectory: string | null;
+  /** Extra `node` flags for the replicas (`--node-flags "--max-semi-space-size=64"`), for experiments. */
+  readonly nodeFlags: readonly string[];
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -49,6 +51,7 @@ function parseOptions(argv: readonly string[]): Options {
   let batchForm: BatchForm = 'values';
   let install = true;
   let cpuProfileDirectory: string | null = null;
+  let nodeFlags: string[] = [];
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -81,11 +84,12 @@ function parseOptions(argv: readonly string[]): Options {
       }
       case '--no-install': install = false; break;
       case '--cpu-prof': cpuProfileDirectory = resolve(value()); break;
+      case '--node-flags': nodeFlags = value().split(' ').filter((flag) => flag !== ''); break;
       default: throw new Error(`unknown option ${flag}`);
     }
   }
   if (!(Number.isFinite(warmupSeconds) && warmupSeconds >= 0)) throw new Error('--warmup: expected a number ≥ 0');
-  return { seconds, warmupSeconds, clients, modes, systems, batchForm, install, cpuProfileDirectory };
+  return { seconds, warmupSeconds, clients, modes, systems, batchForm, install, cpuProfileDirectory, nodeFlags };
 }
 
 interface Line {
@@ -134,7 +138,7 @@ async function runSystem(system: System, options: Options, cluster: { cpuSeconds
 }
 
 async function runVerity(options: Options): Promise<Line[]> {
-  const nodeFlags = options.cpuProfileDirectory === null ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDirectory];
+  const nodeFlags = [...options.nodeFlags, ...(options.cpuProfileDirectory === null ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDirectory])];
   const cluster = await VerityCluster.start({ nodeFlags });
   try {
     return await runSystem('veritydb', options, cluster, async (mode, clients) => {
