@@ -1,9 +1,9 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import t from 'tap';
 import {
   Connection, EvictedError, IndeterminateError, type ExecuteResult, type Session, type WireValue,
 } from '@veritydb/client';
 import { clientId, Prng, seedFrom } from '@veritydb/types';
+import { lossyRelay } from '../testing/lossy-relay.js';
 import { adminToken, startServer, tempDir, type ServerProcess } from '../testing/process.js';
 
 const seed = seedFrom(process.env, () => Date.now() % 1_000_000);
@@ -24,42 +24,6 @@ async function applied(connection: Connection, id: number): Promise<{ rows: numb
   const value = (v: WireValue | undefined): unknown => v === undefined || v.kind === 'null' ? null : v.value;
   const inserts = events.rows.filter((r) => JSON.stringify(value(r[1])) === JSON.stringify([id])).map((r) => Number(value(r[0])));
   return { rows: Number(value(rows.rows[0]?.[0])), inserts };
-}
-
-/**
- * A TCP relay between a client and the server that can lose a reply: after `loseNextReply()`,
- * the next bytes the server sends are swallowed and both sides are cut, so the client never
- * learns the outcome of the request it just sent (the server did execute it).
- */
-async function lossyRelay(teardown: (fn: () => Promise<void> | void) => void, target: string): Promise<{ address: string; loseNextReply: () => void }> {
-  const [host, port] = target.split(':') as [string, string];
-  let lose = false;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(port), host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => {
-      if (!lose) return void client.write(chunk);
-      lose = false;
-      client.destroy();
-      upstream.destroy();
-    });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  teardown(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('the relay has no port');
-  return { address: `127.0.0.1:${address.port}`, loseNextReply: () => { lose = true; } };
 }
 
 /** SIGKILLs the server and starts it again on the same data dir (its log is replayed after its last checkpoint). */
@@ -87,6 +51,7 @@ t.test('single-node vdb-server: a write whose reply is lost is applied once and 
   const viaRelay = await Connection.open({ address: relay.address, token });
   relay.loseNextReply();
   await t.rejects(viaRelay.execute(1, [insert(1)], { session: session(client, 1) }), IndeterminateError, 'the client cannot know the outcome');
+  t.equal(relay.lost(), 1, 'the reply was lost');
   let direct = await Connection.open({ address: server.listen, token });
   const retried = await direct.execute(1, [insert(1)], { session: session(client, 1) });
   t.same(await applied(direct, 1), { rows: 1, inserts: [retried.position] }, 'applied once, at the position the retry reports');
