@@ -1,13 +1,9 @@
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createBlake3Hasher, ed25519Sign } from '@veritydb/crypto';
-import { CLUSTER_ID_FILE } from '@veritydb/runtime';
-import { encodeRecord, Log, RECORD_VERSION_BLAKE3, syncDirectory, type LogRecord } from '@veritydb/storage';
-import {
-  assert, checksumEqual, checksumHex, clusterId as toClusterId, position as toPosition, tenantId as toTenantId, VerityError,
-} from '@veritydb/types';
-import { encodeExportHead, encodeStatement, signedMessage, type HeadStatement } from './export-format.js';
-import { keyId, type AdminKey } from './keys.js';
+import { CLUSTER_ID_FILE, prepareTenantExport, type HeadStatement } from '@veritydb/runtime';
+import { Log, syncDirectory } from '@veritydb/storage';
+import { clusterId as toClusterId, VerityError } from '@veritydb/types';
+import type { AdminKey } from './keys.js';
 
 export interface ExportSummary {
   readonly out: string;
@@ -16,34 +12,21 @@ export interface ExportSummary {
 }
 
 /**
- * Writes tenant `tenant`'s chain from the log of `dataDir` to `out` (format in
- * export-format.ts): the data dir must not be open elsewhere (the log's lock says so). The file
- * appears complete or not at all (temp file, fsync, rename).
+ * Writes tenant `tenant`'s chain from the log of `dataDir` to `out` (docs/EXPORT.md, written by
+ * the runtime's `prepareTenantExport`, as a server's export request is): the data dir must not
+ * be open elsewhere (the log's lock says so). The file appears complete or not at all (temp
+ * file, fsync, rename).
  */
 export async function exportTenant(dataDir: string, tenant: number, out: string, key: AdminKey, now: Date): Promise<ExportSummary> {
   const { log, cluster } = await openLog(dataDir);
   try {
-    const head = log.head();
-    const tenantHead = log.tenantHead(toTenantId(tenant));
-    if (tenantHead === undefined) throw new VerityError('TenantNotFound', `tenant ${tenant} has no records in ${dataDir}`);
-    const positions = await chainPositions(log, tenant, tenantHead.position);
-    const digest = await createBlake3Hasher();
-    for (const p of positions) digest.update(frameOf(await readRecord(log, p, tenant)));
-    const statement: HeadStatement = {
-      format: 'veritydb-export', version: 1, hash: 'blake3-256', recordVersion: RECORD_VERSION_BLAKE3,
-      cluster: `0x${cluster.toString(16)}`, tenant, exportedAt: now.toISOString(),
-      logHead: { position: head.position, hash: checksumHex(head.hash) },
-      tenantHead: { position: tenantHead.position, hash: checksumHex(tenantHead.hash) },
-      records: positions.length, recordsHash: checksumHex(digest.digest()),
-      publicKey: Buffer.from(key.publicKey).toString('hex'), keyId: keyId(key.publicKey),
-    };
-    const statementBytes = encodeStatement(statement);
-    const headBytes = encodeExportHead(statementBytes, ed25519Sign(key.secretKey, signedMessage(statementBytes)));
+    const prepared = await prepareTenantExport(log, cluster, tenant, key, now);
+    if (prepared === null) throw new VerityError('TenantNotFound', `tenant ${tenant} has no records in ${dataDir}`);
     const bytes = await writeAtomically(out, async (write) => {
-      await write(headBytes);
-      for (const p of positions) await write(frameOf(await readRecord(log, p, tenant)));
+      await write(prepared.head);
+      for await (const frame of prepared.records()) await write(frame);
     });
-    return { out, bytes, statement };
+    return { out, bytes, statement: prepared.statement };
   } finally {
     await log.close();
   }
@@ -85,34 +68,6 @@ export function inUse(error: unknown, dataDir: string): unknown {
   const pid = (error as { details?: { pid?: unknown } }).details?.pid;
   return new VerityError('DirectoryLocked', `${dataDir} is in use${typeof pid === 'number' ? ` by process ${pid}` : ''} (a running vdb-server or another vdb-admin?): ` +
     'stop it first; embedded commands need the data dir to themselves');
-}
-
-/** The tenant's chain, oldest first, walked back from its head along tenantPrevPosition. */
-async function chainPositions(log: Log, tenant: number, head: number): Promise<number[]> {
-  const positions: number[] = [];
-  let next = head;
-  // Bounded: every step goes to a strictly smaller position (the record format guarantees it).
-  while (next > 0) {
-    const record = await readRecord(log, next, tenant);
-    positions.push(next);
-    assert(record.tenantPrevPosition < next, 'tenant links point backwards');
-    next = record.tenantPrevPosition;
-  }
-  return positions.reverse();
-}
-
-async function readRecord(log: Log, p: number, tenant: number): Promise<LogRecord> {
-  const record = await log.read(toPosition(p));
-  if (record === undefined) throw new VerityError('CorruptLog', `tenant ${tenant}'s chain names position ${p}, beyond the log head`);
-  if (record.tenant !== tenant) throw new VerityError('CorruptLog', `tenant ${tenant}'s chain names position ${p}, which is another tenant's record`);
-  return record;
-}
-
-/** The record's frame exactly as on disk: encoding is deterministic, and the hash proves it. */
-function frameOf(record: LogRecord): Uint8Array {
-  const { bytes, record: encoded } = encodeRecord(record, record);
-  assert(checksumEqual(encoded.hash, record.hash), `re-encoded record ${record.position} has the same hash`);
-  return bytes;
 }
 
 /** Writes `path` via a temp file: fsync, rename, fsync of the directory. Returns the bytes written. */

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { assert } from '@veritydb/types';
 
@@ -34,6 +34,16 @@ function privateKeyObject(secretKey: Uint8Array): KeyObject {
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
   assert(publicKey.length === ED25519_PUBLIC_KEY_BYTES, `ed25519 public key must be 32 bytes, got ${publicKey.length}`);
   return createPublicKey({ key: concat(SPKI_PREFIX, publicKey), format: 'der', type: 'spki' });
+}
+
+/**
+ * The key id of a public key: the first 16 hex digits of its SHA-256 (named in tokens and in
+ * export head statements).
+ *
+ * @example ed25519KeyId(publicKey) // e.g. '3f2a9c0d11b7e845'
+ */
+export function ed25519KeyId(publicKey: Uint8Array): string {
+  return createHash('sha256').update(publicKey).digest('hex').slice(0, 16);
 }
 
 /** The public key of a secret seed. */

@@ -18,6 +18,7 @@ export type { WaitOutcome } from './waiters.js';
 import { replay, trackTenants, type Replayed } from './recovery.js';
 import { applyEntry, cachedResult, checkRequest, REGISTER_ENVELOPE, type AppliedEntry } from './sessions.js';
 import { JOURNAL_DIR } from './cluster/journal.js';
+import type { LogReader } from './export/writer.js';
 
 /**
  * The single-node engine: the append → apply → read path a replica runs, as a one-replica
@@ -375,6 +376,12 @@ export class SingleNodeEngine {
   async verify(options: VerifyOptions, onProgress?: VerifyProgress): Promise<VerifyResult> {
     this.checkUsable();
     return this.#log.verify(options, onProgress);
+  }
+
+  /** The log, read-only: what a serving node verifies and exports from (see `prepareTenantExport`). */
+  get auditLog(): LogReader {
+    this.checkUsable();
+    return this.#log;
   }
 
   /** Resolves at the next apply (or close, or failure): for followers of the log. */

@@ -17,3 +17,9 @@ export {
 } from './cluster/node.js';
 export { Journal, JOURNAL_DIR, parseJournal, type JournalOpened } from './cluster/journal.js';
 export { KernelMachine } from './cluster/machine.js';
+export { ledgerView, type LedgerView } from './cluster/ledger.js';
+export {
+  EXPORT_MAGIC, EXPORT_PREAMBLE_BYTES, EXPORT_VERSION, SIGNATURE_DOMAIN, encodeExportHead, encodeStatement, exportLimits,
+  parseStatement, signedMessage, verifyExport, type ChainHead, type ExportCheck, type ExportFault, type HeadStatement,
+} from './export/format.js';
+export { prepareTenantExport, type LogReader, type SigningKey, type TenantExport } from './export/writer.js';

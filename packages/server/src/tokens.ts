@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { ed25519Sign, ed25519Verify } from '@veritydb/crypto';
+import { ed25519KeyId, ed25519Sign, ed25519Verify } from '@veritydb/crypto';
 import { assert } from '@veritydb/types';
 import { wireLimits } from '@veritydb/wire';
 
@@ -64,10 +63,8 @@ export function formatScope(scope: Scope): string {
   return scope.kind === 'admin' ? 'admin' : `tenant:${scope.tenant}:${scope.access}`;
 }
 
-/** The key id of a public key: 16 hex digits of its SHA-256. */
-export function keyId(publicKey: Uint8Array): string {
-  return createHash('sha256').update(publicKey).digest('hex').slice(0, 16);
-}
+/** The key id of a public key: 16 hex digits of its SHA-256 (`ed25519KeyId`). */
+export const keyId: (publicKey: Uint8Array) => string = ed25519KeyId;
 
 /**
  * Signs a token.

@@ -1,5 +1,7 @@
+import { resolve } from 'node:path';
 import { Log, type RecordFields } from '@veritydb/storage';
 import { clusterId as toClusterId, VerityError, type Position } from '@veritydb/types';
+import type { LogReader } from '../export/writer.js';
 
 /**
  * A replica's copy of the committed log in the storage format of DESIGN §4 (`<data>/log/`):
@@ -23,6 +25,31 @@ export const LEDGER_APPEND_SPACING_MS = 25;
 /** Records per ledger append (a bounded batch; a longer backlog takes several). */
 const LEDGER_APPEND_RECORDS_MAX = 1024;
 
+/** A replica's ledger as verify and export see it: its committed records, read-only. */
+export interface LedgerView {
+  /** The ledger's log (every record in it is committed). */
+  readonly log: LogReader;
+  /** Resolves once every op committed so far is in the ledger (appends are spaced; this hurries them). */
+  caughtUp(): Promise<void>;
+}
+
+/**
+ * The ledgers open in this process, by resolved data dir: how the server reaches its replica's
+ * ledger for verify and export (the replica owns it; a second `Log` on the same dir is refused by
+ * the log's lock).
+ */
+const openLedgers = new Map<string, Ledger>();
+
+/**
+ * The read-only view of the ledger open on `dataDir` in this process, or null if none is.
+ *
+ * @example const view = ledgerView(dataDir); if (view !== null) { await view.caughtUp(); await view.log.verify(); }
+ */
+export function ledgerView(dataDir: string): LedgerView | null {
+  const ledger = openLedgers.get(resolve(dataDir));
+  return ledger === undefined ? null : { log: ledger.log, caughtUp: () => ledger.flush() };
+}
+
 export class Ledger {
   readonly #log: Log;
   #backlog: RecordFields[] = [];
@@ -35,13 +62,24 @@ export class Ledger {
   #hurry: (() => void) | null = null;
   #hurried = false;
 
-  private constructor(log: Log) {
+  readonly #dir: string;
+
+  private constructor(log: Log, dir: string) {
     this.#log = log;
+    this.#dir = dir;
     this.#head = log.head().position;
   }
 
   static async open(dataDir: string, clusterId: bigint): Promise<Ledger> {
-    return new Ledger(await Log.open(dataDir, { cluster: toClusterId(clusterId) }));
+    const dir = resolve(dataDir);
+    const ledger = new Ledger(await Log.open(dataDir, { cluster: toClusterId(clusterId) }), dir);
+    openLedgers.set(dir, ledger);
+    return ledger;
+  }
+
+  /** The committed records, read-only (verify, export). */
+  get log(): LogReader {
+    return this.#log;
   }
 
   onFailure(listener: (error: Error) => void): void {
@@ -71,6 +109,7 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    if (openLedgers.get(this.#dir) === this) openLedgers.delete(this.#dir);
     await this.flush();
     await this.#log.close();
   }
