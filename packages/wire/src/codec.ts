@@ -1,6 +1,7 @@
 import { AssertionError, VerityError } from '@veritydb/types';
 import * as capnp from 'capnp-es';
 import { readClientHello, readRequest, readResponse, readServerHello, Malformed, malformed, startPayload } from './capnp-read.js';
+import { fastReadClientRequest, fastReadServerResult, fastWriteClientRequest, fastWriteServerResult } from './capnp-fast.js';
 import { writeClientHello, writeRequest, writeResponse, writeServerHello } from './capnp-write.js';
 import { ClientMessage as CapClientMessage, ClientMessage_Which, ServerMessage as CapServerMessage, ServerMessage_Which } from './generated/envelope.js';
 import type { FrameError } from './frame-decoder.js';
@@ -22,6 +23,10 @@ import { validateClientMessage, validateServerMessage } from './validate.js';
  */
 export function encodeClientMessage(message: ClientMessage): Uint8Array {
   rejectInvalid(validateClientMessage(message));
+  // The hot path (execute, query) skips capnp-es's builders; the bytes are the same.
+  if (message.kind === 'request' && (message.request.body.kind === 'execute' || message.request.body.kind === 'query')) {
+    return fastWriteClientRequest(message.request);
+  }
   const capMessage = new capnp.Message();
   const root = capMessage.initRoot(CapClientMessage);
   switch (message.kind) {
@@ -33,6 +38,13 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
 
 export function decodeClientMessage(payload: Uint8Array): Decoded<ClientMessage> {
   return decodeWith(payload, () => {
+    // The hot path (execute, query in their plain shape) skips capnp-es; anything else, and
+    // anything it would reject, goes the general way.
+    const fast = fastReadClientRequest(payload);
+    if (fast !== null) {
+      const message: ClientMessage = { kind: 'request', request: fast };
+      return checked(message, validateClientMessage(message));
+    }
     const root = new capnp.Message(payload, false).getRoot(CapClientMessage);
     let message: ClientMessage;
     switch (root.which()) {
@@ -46,6 +58,9 @@ export function decodeClientMessage(payload: Uint8Array): Decoded<ClientMessage>
 
 export function encodeServerMessage(message: ServerMessage): Uint8Array {
   rejectInvalid(validateServerMessage(message));
+  if (message.kind === 'response' && message.response.body.kind === 'result') {
+    return fastWriteServerResult(message.response.requestId, message.response.body.result);
+  }
   const capMessage = new capnp.Message();
   const root = capMessage.initRoot(CapServerMessage);
   switch (message.kind) {
@@ -57,6 +72,11 @@ export function encodeServerMessage(message: ServerMessage): Uint8Array {
 
 export function decodeServerMessage(payload: Uint8Array): Decoded<ServerMessage> {
   return decodeWith(payload, () => {
+    const fast = fastReadServerResult(payload);
+    if (fast !== null) {
+      const message: ServerMessage = { kind: 'response', response: fast };
+      return checked(message, validateServerMessage(message));
+    }
     const root = new capnp.Message(payload, false).getRoot(CapServerMessage);
     let message: ServerMessage;
     switch (root.which()) {
