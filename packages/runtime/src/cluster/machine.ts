@@ -30,9 +30,11 @@ export class KernelMachine implements StateMachine {
   }
 
   apply(input: ApplyInput): Uint8Array {
-    const result = this.kernel.apply({ position: position(input.op), timestampMicros: input.timestampUs, hash: input.checksum }, input.body);
-    assert(this.kernel.head === input.op, `kernel at op ${input.op}`);
+    const ctx = { position: position(input.op), timestampMicros: input.timestampUs, hash: input.checksum };
+    // Decoded once here for the kernel and the listener (an undecodable body: the kernel records why).
     const decoded = decodeEnvelope(input.body);
+    const result = decoded.ok ? this.kernel.applyEnvelope(ctx, decoded.value) : this.kernel.apply(ctx, input.body);
+    assert(this.kernel.head === input.op, `kernel at op ${input.op}`);
     this.#applied(input.op, decoded.ok ? decoded.value.tenant : SYSTEM_TENANT,
       decoded.ok ? OPERATION[decoded.value.command.kind] : OPERATION.noop, result, input.body);
     return encodeReply(result.reply);
