@@ -2,10 +2,12 @@ import type { Socket } from 'node:net';
 import { assertNever, limits, position as toPosition, type Position } from '@veritydb/types';
 import {
   FrameDecoder, ServerHandshake, type FrameError, decodeClientMessage, encodeFrame, encodeServerMessage, connectionError, wireLimits,
-  type AdminOp, type ClientHello, type ClusterStatus, type PrimaryHint, type Request, type RequestBody, type ServerMessage, type WireError,
+  type AdminOp, type ClientHello, type ClusterStatus, type PrimaryHint, type Request, type RequestBody, type ResponseBody, type ServerMessage,
+  type VerifyReport, type WireError,
 } from '@veritydb/wire';
 import type { Logger } from 'pino';
 import { EVENT_COLUMN_TYPES, type Engine, type EngineStatement, type SessionNumbers } from './engine.js';
+import { exportFile, verifyLog } from './audit.js';
 import type { Metrics } from './metrics.js';
 import { boundedError, errorFrame, paramOf, resultFrames, wireColumns, wireRows } from './results.js';
 import { allows, createToken, parseScope, verifyToken, type Access, type Scope, type TokenClaims } from './tokens.js';
@@ -328,7 +330,7 @@ export class ClientConnection {
         }, true);
       }
       case 'subscribe': return this.#subscribe(id, body.tenant, body.stream, body.from, signal);
-      case 'admin': return this.#admin(id, body.admin, claims);
+      case 'admin': return this.#admin(id, body.admin, claims, signal);
       case 'register': {
         if (engine.register === undefined) return this.#endWithError(id, unsupportedSessions());
         const outcome = await engine.register(body.session.clientId, signal);
@@ -354,7 +356,7 @@ export class ClientConnection {
     }
   }
 
-  async #admin(id: bigint, admin: AdminOp, claims: TokenClaims): Promise<void> {
+  async #admin(id: bigint, admin: AdminOp, claims: TokenClaims, signal: AbortSignal): Promise<void> {
     const engine = this.#context.engine;
     switch (admin.op) {
       case 'createTenant': {
@@ -392,8 +394,59 @@ export class ClientConnection {
         return;
       }
       case 'createToken': return this.#createToken(id, admin.scopes, admin.expiresAtMicros, claims);
+      case 'verify': return this.#verify(id, admin.tenant);
+      case 'exportTenant': return this.#export(id, admin.tenant, signal);
       default: return assertNever(admin);
     }
+  }
+
+  /** Verifies the server's log: progress reports while it runs (dropped while the socket is backed up), then the final one. */
+  async #verify(id: bigint, tenant: number | null): Promise<void> {
+    const log = await this.#context.engine.auditLog();
+    if (!log.ok) return this.#endWithError(id, log.error);
+    const outcome = await verifyLog(log.value, tenant, (report) => {
+      if (this.#inFlight.has(id) && this.#socket.writableLength <= connectionLimits.subscriptionBacklogBytesMax) void this.#streamFrame(id, verifyBody(report), false);
+    });
+    if (!outcome.ok) return this.#endWithError(id, outcome.error);
+    await this.#streamFrame(id, verifyBody(outcome.value), true);
+  }
+
+  /**
+   * Streams tenant `tenant`'s export file, signed with the server's admin key, one chunk per
+   * frame, each sent once the previous one drained (a slow reader slows the export). One chunk is
+   * held back so the final marker goes only on a complete file; a failure midway ends the request
+   * with an error instead.
+   */
+  async #export(id: bigint, tenant: number, signal: AbortSignal): Promise<void> {
+    const log = await this.#context.engine.auditLog();
+    if (!log.ok) return this.#endWithError(id, log.error);
+    const key = { secretKey: this.#context.secretKey, publicKey: this.#context.publicKey };
+    const file = await exportFile(log.value, this.#context.engine.clusterId, tenant, key, new Date());
+    if (!file.ok) return this.#endWithError(id, file.error);
+    let held: Uint8Array | null = null;
+    try {
+      for await (const chunk of file.value) {
+        if (signal.aborted || this.#closed) return;
+        if (held !== null && !(await this.#streamFrame(id, { kind: 'exportChunk', chunk: { data: held, final: false } }, false))) return;
+        held = chunk;
+      }
+    } catch (error) {
+      this.#context.logger.error({ connection: this.id, request: id, tenant, err: error }, 'export failed');
+      return this.#endWithError(id, { code: 'Internal', message: `the export of tenant ${tenant} failed: ${error instanceof Error ? error.message : String(error)}` });
+    }
+    await this.#streamFrame(id, { kind: 'exportChunk', chunk: { data: held ?? new Uint8Array(0), final: true } }, true);
+  }
+
+  /**
+   * One frame of a streamed answer; resolves once the socket can take more. False (nothing sent)
+   * once the request is gone: cancelled, or the connection closed.
+   */
+  async #streamFrame(id: bigint, body: ResponseBody, final: boolean): Promise<boolean> {
+    if (this.#closed || !this.#inFlight.has(id)) return false;
+    // The id may be reused as soon as the final frame is out.
+    if (final) this.#inFlight.delete(id);
+    if (!this.#socket.write(encodeFrame(encodeServerMessage({ kind: 'response', response: { requestId: id, body } })))) await this.#whenWritable();
+    return true;
   }
 
   #createToken(id: bigint, scopeTexts: readonly string[], expiresAtMicros: bigint, claims: TokenClaims): void {
@@ -552,6 +605,10 @@ function emptyResult(position: Position): Parameters<typeof resultFrames>[1] {
   return { statementIndex: 0, columns: [], rows: [], rowsAffected: 0, position };
 }
 
+function verifyBody(report: VerifyReport): ResponseBody {
+  return { kind: 'verify', verify: report };
+}
+
 function unsupportedSessions(): WireError {
   return {
     code: 'SqlError', sqlState: '0A000', line: 0, column: 0,
@@ -565,10 +622,20 @@ function accessOf(body: RequestBody): Access | null {
     case 'execute': return { kind: 'tenant', tenant: body.tenant, access: 'write' };
     case 'query':
     case 'subscribe': return { kind: 'tenant', tenant: body.tenant, access: 'read' };
-    case 'admin': return body.admin.op === 'status' ? null : { kind: 'admin' };
+    case 'admin': return adminAccess(body.admin);
     case 'register': return null;
     case 'cancel': return null;
     default: return assertNever(body);
+  }
+}
+
+/** Status: any token; export and a tenant's verify: reading that tenant; everything else (a whole-log verify included): admin. */
+function adminAccess(admin: AdminOp): Access | null {
+  switch (admin.op) {
+    case 'status': return null;
+    case 'exportTenant': return { kind: 'tenant', tenant: admin.tenant, access: 'read' };
+    case 'verify': return admin.tenant === null ? { kind: 'admin' } : { kind: 'tenant', tenant: admin.tenant, access: 'read' };
+    default: return { kind: 'admin' };
   }
 }
 

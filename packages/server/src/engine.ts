@@ -1,5 +1,5 @@
 import type { Position, Row, SqlType, Value } from '@veritydb/types';
-import type { EngineStatus } from '@veritydb/runtime';
+import type { EngineStatus, LogReader } from '@veritydb/runtime';
 import type { Consistency, TenantInfo, WireError } from '@veritydb/wire';
 
 /**
@@ -29,6 +29,12 @@ export interface Engine {
   /** Called after every applied entry with its tenant and position; returns an unsubscribe. */
   onApplied(listener: (tenant: number, position: Position) => void): () => void;
   status(): EngineStatus;
+  /**
+   * The log this server keeps, read-only, for verify and export while it serves: a single node's
+   * log, or a cluster replica's ledger of committed ops (first caught up with every op committed
+   * so far).
+   */
+  auditLog(): Promise<EngineOutcome<LogReader>>;
   /** Stops taking writes, waits for the ones in flight, makes the log durable and closes it. */
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import {
-  ClosedError, InvalidArgument, Overloaded, SingleNodeEngine, runtimeLimits, type SessionRegisterOutcome, type SessionWriteOutcome,
+  ClosedError, InvalidArgument, Overloaded, SingleNodeEngine, runtimeLimits, type LogReader, type SessionRegisterOutcome, type SessionWriteOutcome,
   type WaitOutcome,
 } from '@veritydb/runtime';
 import type { ApplyResult, Envelope, Kernel, KernelError } from '@veritydb/kernel';
@@ -115,6 +115,12 @@ export class LocalEngine implements Engine {
 
   status(): EngineStatus {
     return this.#engine.status();
+  }
+
+  async auditLog(): Promise<EngineOutcome<LogReader>> {
+    const failure = this.#engine.failure;
+    if (failure !== null) return unavailable(failure);
+    return { ok: true, value: this.#engine.auditLog };
   }
 
   async close(): Promise<void> {

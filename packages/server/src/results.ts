@@ -137,7 +137,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Text the wire accepts: no NUL, no lone surrogate, at most `bytesMax` UTF-8 bytes. */
-function truncateUtf8(raw: string, bytesMax: number): string {
+export function truncateUtf8(raw: string, bytesMax: number): string {
   const text = raw.replaceAll('\u0000', '\\0').replace(/\p{Cs}/gu, '\ufffd');
   const bytes = encoder.encode(text);
   if (bytes.length <= bytesMax) return text;

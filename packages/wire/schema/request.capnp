@@ -56,6 +56,10 @@ struct TokenSpec {
   expiresAtMicros @1 :UInt64; # µs since the Unix epoch; 0 = never
 }
 
+struct VerifySpec {
+  tenant @0 :UInt64;          # 0 = the whole log; else that tenant's chain
+}
+
 struct Admin {
   union {
     createTenant @0 :TenantSpec;
@@ -63,6 +67,8 @@ struct Admin {
     listTenants @2 :Void;
     status @3 :Void;
     createToken @4 :TokenSpec;
+    verify @5 :VerifySpec;    # checks the answering server's own log; answered with verify reports
+    exportTenant @6 :UInt64;  # tenant id (>= 1); answered with export chunks (docs/EXPORT.md)
   }
 }
 

@@ -88,6 +88,29 @@ struct ClusterStatus {
   replicas @3 :List(ReplicaStatus);  # in replica index order
 }
 
+struct VerifyFault {
+  position @0 :UInt64;        # the first broken position
+  reason @1 :Text;            # a short code: "crc", "chain", "tenant-chain", "index", … (1..63 bytes)
+  detail @2 :Text;            # for a person; 0..8192 bytes
+  file @3 :Text;              # the server's file that holds it; 0..4096 bytes
+}
+
+struct VerifyReport {
+  checked @0 :UInt64;         # records checked so far
+  total @1 :UInt64;           # records to check (a tenant's chain: as far as known, = checked)
+  head @2 :UInt64;            # the last position the verify covers (the log head when it began)
+  union {
+    progress @3 :Void;        # not final: more reports follow
+    ok @4 :Void;              # final: every record checked is intact
+    broken @5 :VerifyFault;   # final: the first defect
+  }
+}
+
+struct ExportChunk {
+  data @0 :Data;              # the next bytes of the export file; 0..1 MiB
+  final @1 :Bool;             # true on the last chunk: the file is complete
+}
+
 struct Response {
   requestId @0 :UInt64;       # 0 = about the connection itself (then always an error)
   union {
@@ -96,5 +119,7 @@ struct Response {
     tenants @3 :List(TenantInfo);  # answer to listTenants; final
     status @4 :ClusterStatus;      # answer to status; final
     token @5 :Text;                # answer to createToken; final
+    verify @6 :VerifyReport;       # answer to verify: progress reports, then a final one
+    exportChunk @7 :ExportChunk;   # answer to exportTenant: the file's bytes in order, the last final
   }
 }

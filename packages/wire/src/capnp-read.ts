@@ -7,8 +7,8 @@ import {
   type Session as CapSession, type Statement as CapStatement,
 } from './generated/request.js';
 import {
-  Error_Detail_Which, Response_Which, type ClusterStatus as CapClusterStatus, type Error as CapError,
-  type Response as CapResponse, type Result as CapResult,
+  Error_Detail_Which, Response_Which, VerifyReport_Which, type ClusterStatus as CapClusterStatus, type Error as CapError,
+  type ExportChunk as CapExportChunk, type Response as CapResponse, type Result as CapResult, type VerifyReport as CapVerifyReport,
 } from './generated/response.js';
 import {
   CONSISTENCIES, ERROR_CODE_ORDINALS, REPLICA_ROLE_ORDINALS, REPLICA_STATE_ORDINALS, ROLES, SQL_TYPE_ORDINALS, u128,
@@ -17,7 +17,7 @@ import { wireLimits } from './limits.js';
 import {
   DEFAULT_REQUEST_OPTIONS, type AdminOp, type ClientHello, type ClusterStatus, type ReplicaStatus, type Request,
   type RequestBody, type RequestOptions, type Response, type ResponseBody, type Result, type ServerHello,
-  type Session, type Statement, type WireError,
+  type Session, type Statement, type VerifyOutcome, type VerifyReport, type WireError, type ExportChunk,
 } from './messages.js';
 import { decodeRowBlock, decodeValueList } from './values.js';
 
@@ -210,6 +210,13 @@ function readAdmin(source: ReturnType<CapRequest['_initAdmin']>): AdminOp {
         expiresAtMicros: spec.expiresAtMicros,
       };
     }
+    case Admin_Which.VERIFY: {
+      if (!source._hasVerify()) malformed('request.admin.verify: missing');
+      const tenant = safeNumber('request.admin.verify.tenant', source.verify.tenant);
+      return { op: 'verify', tenant: tenant === 0 ? null : tenant as TenantId };
+    }
+    case Admin_Which.EXPORT_TENANT:
+      return { op: 'exportTenant', tenant: safeNumber('request.admin.exportTenant', source.exportTenant) as TenantId };
     default: return malformed('request.admin: unknown operation');
   }
 }
@@ -237,6 +244,12 @@ function readResponseBody(source: CapResponse): ResponseBody {
       if (!source._hasStatus()) malformed('response.status: missing');
       return { kind: 'status', status: readStatus(source.status) };
     case Response_Which.TOKEN: return { kind: 'token', token: text(source, 0) };
+    case Response_Which.VERIFY:
+      if (!source._hasVerify()) malformed('response.verify: missing');
+      return { kind: 'verify', verify: readVerifyReport(source.verify) };
+    case Response_Which.EXPORT_CHUNK:
+      if (!source._hasExportChunk()) malformed('response.exportChunk: missing');
+      return { kind: 'exportChunk', chunk: readExportChunk(source.exportChunk) };
     default: return malformed('response: unknown kind');
   }
 }
@@ -295,6 +308,37 @@ function readError(source: CapError): WireError {
       expect(Error_Detail_Which.NONE);
       return { code, message };
   }
+}
+
+function readVerifyReport(source: CapVerifyReport): VerifyReport {
+  return {
+    checked: safeNumber('response.verify.checked', source.checked),
+    total: safeNumber('response.verify.total', source.total),
+    head: safeNumber('response.verify.head', source.head) as Position,
+    outcome: readVerifyOutcome(source),
+  };
+}
+
+function readVerifyOutcome(source: CapVerifyReport): VerifyOutcome {
+  switch (source.which()) {
+    case VerifyReport_Which.PROGRESS: return { kind: 'progress' };
+    case VerifyReport_Which.OK: return { kind: 'ok' };
+    case VerifyReport_Which.BROKEN: {
+      if (!source._hasBroken()) malformed('response.verify.broken: missing');
+      const fault = source.broken;
+      return {
+        kind: 'broken', position: safeNumber('response.verify.broken.position', fault.position) as Position,
+        reason: text(fault, 0), detail: text(fault, 1), file: text(fault, 2),
+      };
+    }
+    default: return malformed('response.verify: unknown outcome');
+  }
+}
+
+function readExportChunk(source: CapExportChunk): ExportChunk {
+  const data = source._hasData() ? source.data : null;
+  if (data !== null && data.length > wireLimits.exportChunkBytesMax) malformed(`response.exportChunk.data: ${data.length} bytes exceed ${wireLimits.exportChunkBytesMax}`);
+  return { data: data === null ? new Uint8Array(0) : spend(data.toUint8Array()).slice(), final: source.final };
 }
 
 function readStatus(source: CapClusterStatus): ClusterStatus {

@@ -6,6 +6,7 @@ import type {
 import type {
   ClusterStatus as CapClusterStatus, Error as CapError, ErrorCode as CapErrorCode, ReplicaRole as CapReplicaRole,
   ReplicaState as CapReplicaState, Response as CapResponse, Result as CapResult, SqlType as CapSqlType,
+  VerifyReport as CapVerifyReport,
 } from './generated/response.js';
 import type { Role as CapRole } from './generated/handshake.js';
 import {
@@ -14,7 +15,7 @@ import {
 } from './capnp-enums.js';
 import type {
   AdminOp, ClientHello, ClusterStatus, Request, RequestBody, RequestOptions, Response, Result, ServerHello, Session,
-  Statement, WireError,
+  Statement, VerifyReport, WireError,
 } from './messages.js';
 import { encodeRowBlock, encodeValueList } from './values.js';
 
@@ -118,6 +119,8 @@ function writeAdmin(target: ReturnType<CapRequest['_initAdmin']>, admin: AdminOp
       spec.expiresAtMicros = admin.expiresAtMicros;
       return;
     }
+    case 'verify': target._initVerify().tenant = BigInt(admin.tenant ?? 0); return;
+    case 'exportTenant': target.exportTenant = BigInt(admin.tenant); return;
   }
 }
 
@@ -138,6 +141,32 @@ export function writeResponse(target: CapResponse, response: Response): void {
     }
     case 'status': writeStatus(target._initStatus(), body.status); return;
     case 'token': target.token = body.token; return;
+    case 'verify': writeVerifyReport(target._initVerify(), body.verify); return;
+    case 'exportChunk': {
+      const chunk = target._initExportChunk();
+      chunk._initData(body.chunk.data.length).copyBuffer(body.chunk.data);
+      chunk.final = body.chunk.final;
+      return;
+    }
+  }
+}
+
+function writeVerifyReport(target: CapVerifyReport, report: VerifyReport): void {
+  target.checked = BigInt(report.checked);
+  target.total = BigInt(report.total);
+  target.head = BigInt(report.head);
+  const outcome = report.outcome;
+  switch (outcome.kind) {
+    case 'progress': target.progress = true; return;
+    case 'ok': target.ok = true; return;
+    case 'broken': {
+      const fault = target._initBroken();
+      fault.position = BigInt(outcome.position);
+      fault.reason = outcome.reason;
+      fault.detail = outcome.detail;
+      fault.file = outcome.file;
+      return;
+    }
   }
 }
 

@@ -20,7 +20,8 @@ export {
   type AdminOp, type ClientHello, type ClientMessage, type ClusterStatus, type Column, type Consistency,
   type Decoded, type ErrorCode, type PlainErrorCode, type PrimaryHint, type ReplicaStatus, type Request,
   type RequestBody, type RequestId, type RequestOptions, type Response, type ResponseBody, type Result, type Role,
-  type ServerHello, type ServerMessage, type Session, type Statement, type TenantInfo, type WireError,
+  type ServerHello, type ServerMessage, type Session, type Statement, type TenantInfo, type WireError, type VerifyReport,
+  type VerifyOutcome, type ExportChunk,
 } from './messages.js';
 export {
   VALUE_TAG, dateFromDays, daysFromDate, decodeRowBlock, decodeValueList, encodeRowBlock, encodeValueList, fromValue,

@@ -30,6 +30,12 @@ export const wireLimits = Object.freeze({
   jsonDepthMax: 128,
   /** Cap'n Proto segments in one payload (our encoder always writes one). */
   capnpSegmentsMax: 16,
+  /** Bytes of an export file one `exportChunk` carries (1 MiB: with its envelope well within the default frame bound). */
+  exportChunkBytesMax: 1024 * 1024,
+  /** A verify fault's reason code. */
+  verifyReasonBytesMax: 63,
+  /** A server file path (a verify fault's file). */
+  pathBytesMax: 4096,
   /** Smallest frameBytesMax a decoder may be configured with. */
   frameBytesMin: 64 * 1024,
 });
@@ -42,3 +48,5 @@ assert(limits.frameBytesMax <= 0xffff_ffff, 'frame lengths fit in a u32');
 assert(limits.sqlTextBytesMax < limits.frameBytesMax, 'a statement fits in a frame');
 assert(limits.valueBytesMax < limits.frameBytesMax, 'a value fits in a frame');
 assert(wireLimits.errorMessageBytesMax < wireLimits.frameBytesMin, 'an error always fits in a frame');
+assert(wireLimits.exportChunkBytesMax + 1024 <= limits.frameBytesMax, 'an export chunk fits in a default frame');
+assert(wireLimits.errorMessageBytesMax + wireLimits.pathBytesMax + 1024 < wireLimits.frameBytesMin, 'a verify report always fits in a frame');

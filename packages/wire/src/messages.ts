@@ -76,7 +76,11 @@ export type AdminOp =
   | { readonly op: 'dropTenant'; readonly id: TenantId }
   | { readonly op: 'listTenants' }
   | { readonly op: 'status' }
-  | { readonly op: 'createToken'; readonly scopes: readonly string[]; readonly expiresAtMicros: bigint };
+  | { readonly op: 'createToken'; readonly scopes: readonly string[]; readonly expiresAtMicros: bigint }
+  /** Checks the answering server's own log: one tenant's chain, or (tenant null) every record. */
+  | { readonly op: 'verify'; readonly tenant: TenantId | null }
+  /** One tenant's export file (docs/EXPORT.md), streamed as `exportChunk`s. */
+  | { readonly op: 'exportTenant'; readonly tenant: TenantId };
 
 export type RequestBody =
   | {
@@ -160,12 +164,45 @@ export interface ClusterStatus {
   readonly replicas: readonly ReplicaStatus[];
 }
 
+/** How a verify went so far (`progress`: more reports follow) or ended. */
+export type VerifyOutcome =
+  | { readonly kind: 'progress' }
+  | { readonly kind: 'ok' }
+  | {
+    readonly kind: 'broken';
+    /** The first broken position. */
+    readonly position: Position;
+    /** A short code: `crc`, `chain`, `tenant-chain`, `index`, `faulty`, `missing`, … (storage's `VerifyReason`). */
+    readonly reason: string;
+    readonly detail: string;
+    /** The server's file that holds the defect. */
+    readonly file: string;
+  };
+
+/** One frame of a verify answer; the request's last has an outcome other than `progress`. */
+export interface VerifyReport {
+  readonly checked: number;
+  /** Records to check; for a tenant's chain (whose length is known only at its end) = checked. */
+  readonly total: number;
+  /** The last position the verify covers: the log head when it began. */
+  readonly head: Position;
+  readonly outcome: VerifyOutcome;
+}
+
+/** The next bytes of an export file (at most `wireLimits.exportChunkBytesMax`); `final` on the last. */
+export interface ExportChunk {
+  readonly data: Uint8Array;
+  readonly final: boolean;
+}
+
 export type ResponseBody =
   | { readonly kind: 'result'; readonly result: Result }
   | { readonly kind: 'error'; readonly error: WireError }
   | { readonly kind: 'tenants'; readonly tenants: readonly TenantInfo[] }
   | { readonly kind: 'status'; readonly status: ClusterStatus }
-  | { readonly kind: 'token'; readonly token: string };
+  | { readonly kind: 'token'; readonly token: string }
+  | { readonly kind: 'verify'; readonly verify: VerifyReport }
+  | { readonly kind: 'exportChunk'; readonly chunk: ExportChunk };
 
 export interface Response {
   readonly requestId: RequestId;
@@ -182,5 +219,11 @@ export type ServerMessage =
 
 /** Whether this response ends its request (no more frames with its id follow). */
 export function isFinalResponse(response: Response): boolean {
-  return response.body.kind !== 'result' || response.body.result.final;
+  const body = response.body;
+  switch (body.kind) {
+    case 'result': return body.result.final;
+    case 'verify': return body.verify.outcome.kind !== 'progress';
+    case 'exportChunk': return body.chunk.final;
+    default: return true;
+  }
 }

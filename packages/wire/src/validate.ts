@@ -3,7 +3,7 @@ import { wireLimits } from './limits.js';
 import {
   CONSISTENCY_MODES, ERROR_CODES, REPLICA_ROLES, REPLICA_STATES, type AdminOp, type ClientHello, type ClientMessage,
   type ClusterStatus, type RequestOptions, type Request, type Response, type Result, type ServerHello,
-  type ServerMessage, type Session, type Statement, type WireError,
+  type ServerMessage, type Session, type Statement, type VerifyReport, type WireError,
 } from './messages.js';
 import { valueFitsType, type WireValue } from './values.js';
 
@@ -146,6 +146,10 @@ function checkAdmin(path: string, admin: AdminOp): void {
       });
       checkBigUint(`${path}.createToken.expiresAtMicros`, admin.expiresAtMicros, 0n, U64_MAX);
       return;
+    case 'verify':
+      if (admin.tenant !== null) checkUint(`${path}.verify.tenant`, admin.tenant, 1, Number.MAX_SAFE_INTEGER);
+      return;
+    case 'exportTenant': checkUint(`${path}.exportTenant`, admin.tenant, 1, Number.MAX_SAFE_INTEGER); return;
     default: invalid(`${path}`, 'unknown admin operation');
   }
 }
@@ -167,6 +171,29 @@ function checkResponse(response: Response): void {
       return;
     case 'status': checkStatus(path, body.status); return;
     case 'token': checkText(path, body.token, 1, wireLimits.tokenBytesMax); return;
+    case 'verify': checkVerifyReport(path, body.verify); return;
+    case 'exportChunk':
+      if (!(body.chunk.data instanceof Uint8Array)) invalid(`${path}.data`, 'not bytes');
+      checkCount(`${path}.data`, body.chunk.data.length, 0, wireLimits.exportChunkBytesMax);
+      return;
+  }
+}
+
+function checkVerifyReport(path: string, report: VerifyReport): void {
+  checkUint(`${path}.checked`, report.checked, 0, Number.MAX_SAFE_INTEGER);
+  checkUint(`${path}.total`, report.total, 0, Number.MAX_SAFE_INTEGER);
+  checkUint(`${path}.head`, report.head, 0, Number.MAX_SAFE_INTEGER);
+  const outcome = report.outcome;
+  switch (outcome.kind) {
+    case 'progress':
+    case 'ok': return;
+    case 'broken':
+      checkUint(`${path}.broken.position`, outcome.position, 1, Number.MAX_SAFE_INTEGER);
+      checkText(`${path}.broken.reason`, outcome.reason, 1, wireLimits.verifyReasonBytesMax);
+      checkText(`${path}.broken.detail`, outcome.detail, 0, wireLimits.errorMessageBytesMax);
+      checkText(`${path}.broken.file`, outcome.file, 0, wireLimits.pathBytesMax);
+      return;
+    default: invalid(`${path}.outcome`, 'unknown outcome');
   }
 }
 

@@ -3,7 +3,7 @@ import { SQL_TYPES, type ClientId, type ClusterId, type JsonValue, type Position
 import {
   CONSISTENCY_MODES, ERROR_CODES, REPLICA_ROLES, REPLICA_STATES, dateFromDays, type AdminOp, type ClientHello,
   type ClientMessage, type Column, type ErrorCode, type Request, type RequestBody, type RequestOptions, type Response,
-  type ResponseBody, type ServerHello, type ServerMessage, type Session, type Statement, type WireError,
+  type ResponseBody, type ServerHello, type ServerMessage, type Session, type Statement, type VerifyOutcome, type WireError,
   type WireValue,
 } from '../src/index.js';
 
@@ -93,6 +93,8 @@ const adminOp: fc.Arbitrary<AdminOp> = fc.oneof(
     scopes: fc.array(fc.oneof(fc.constant('admin'), positive.map((n) => `tenant:${n}:read`), fc.stringMatching(/^[!-~]{1,20}$/)), { minLength: 1, maxLength: 5 }),
     expiresAtMicros: fc.bigInt({ min: 0n, max: U64_MAX }),
   }),
+  fc.record({ op: fc.constant('verify' as const), tenant: fc.option(positive.map((n) => n as TenantId), { nil: null }) }),
+  fc.record({ op: fc.constant('exportTenant' as const), tenant: positive.map((n) => n as TenantId) }),
 );
 
 const requestId = fc.bigInt({ min: 1n, max: U64_MAX });
@@ -164,6 +166,25 @@ export const wireError: fc.Arbitrary<WireError> = fc.oneof(
   fc.record({ code: fc.constantFrom(...plainCodes), message: text(0, 40) }),
 );
 
+export const verifyOutcome: fc.Arbitrary<VerifyOutcome> = fc.oneof(
+  fc.constant<VerifyOutcome>({ kind: 'progress' }),
+  fc.constant<VerifyOutcome>({ kind: 'ok' }),
+  fc.record({
+    kind: fc.constant('broken' as const), position: positive.map((n) => n as Position),
+    reason: fc.constantFrom('crc', 'chain', 'tenant-chain', 'index', 'faulty', 'missing'), detail: text(0, 60), file: text(0, 40),
+  }),
+);
+
+export const verifyBody: fc.Arbitrary<ResponseBody> = fc.record({
+  checked: safeUint, total: safeUint, head: safeUint.map((n) => n as Position), outcome: verifyOutcome,
+}).map((verify): ResponseBody => ({ kind: 'verify', verify }));
+
+/** Export chunks, small (the fuzz corpus frames must fit 64 KiB; messages.test.ts sends a 1 MiB one). */
+export const exportChunkBody: fc.Arbitrary<ResponseBody> = fc.record({
+  data: fc.uint8Array({ maxLength: 200 }),
+  final: fc.boolean(),
+}).map((chunk): ResponseBody => ({ kind: 'exportChunk', chunk }));
+
 export const responseBody: fc.Arbitrary<ResponseBody> = fc.oneof(
   resultBody,
   wireError.map((error): ResponseBody => ({ kind: 'error', error })),
@@ -178,6 +199,8 @@ export const responseBody: fc.Arbitrary<ResponseBody> = fc.oneof(
     }), { minLength: 1, maxLength: 5 }),
   }).map((status): ResponseBody => ({ kind: 'status', status })),
   text(1, 80).map((token): ResponseBody => ({ kind: 'token', token })),
+  verifyBody,
+  exportChunkBody,
 );
 
 export const response: fc.Arbitrary<Response> = responseBody.chain((body) =>

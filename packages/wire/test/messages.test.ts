@@ -4,7 +4,7 @@ import { isVerityError, seedFrom, type Position, type TenantId } from '@veritydb
 import {
   DEFAULT_REQUEST_OPTIONS, FrameDecoder, decodeClientMessage, decodeRequest, decodeResponse, decodeServerMessage,
   encodeClientMessage, encodeFrame, encodeRequest, encodeResponse, encodeServerMessage, isFinalResponse,
-  type ClientMessage, type Request, type ServerMessage,
+  type ClientMessage, type Request, type Response, type ServerMessage, type VerifyOutcome,
 } from '../src/index.js';
 import * as arb from './arbitraries.js';
 
@@ -39,7 +39,7 @@ t.test('every message kind round-trips exactly', async (t) => {
     kinds.push([`request ${body}`, arb.request.filter((r) => r.body.kind === body)
       .map((request): ClientMessage => ({ kind: 'request', request })), roundTripClient]);
   }
-  for (const body of ['result', 'error', 'tenants', 'status', 'token'] as const) {
+  for (const body of ['result', 'error', 'tenants', 'status', 'token', 'verify', 'exportChunk'] as const) {
     kinds.push([`response ${body}`, arb.response.filter((r) => r.body.kind === body)
       .map((response): ServerMessage => ({ kind: 'response', response })), roundTripServer]);
   }
@@ -54,7 +54,8 @@ t.test('every admin operation and error code is covered by the arbitraries', asy
     if (request.body.kind === 'admin') seen.add(`admin:${request.body.admin.op}`);
     if (response.body.kind === 'error') seen.add(`error:${response.body.error.code}`);
   }), { seed, numRuns: 4000 });
-  t.ok(seen.has('admin:createToken') && seen.has('admin:listTenants') && seen.has('error:NotPrimary') && seen.has('error:SqlError'),
+  t.ok(seen.has('admin:createToken') && seen.has('admin:listTenants') && seen.has('admin:verify') && seen.has('admin:exportTenant') &&
+    seen.has('error:NotPrimary') && seen.has('error:SqlError'),
     [...seen].sort().join(' '));
 });
 
@@ -126,6 +127,25 @@ t.test('a streamed result: several frames with one request id, the last one fina
   const responses = decoded.map((frame) => decodeResponse(frame.payload));
   t.same(responses.map((r) => r.ok && r.value.requestId), [9n, 9n, 9n]);
   t.same(responses.map((r) => r.ok && isFinalResponse(r.value)), [false, false, true]);
+});
+
+t.test('verify reports and export chunks: final only at the end; bounds are enforced both ways', async (t) => {
+  const report = (outcome: VerifyOutcome): Response => ({ requestId: 4n, body: { kind: 'verify', verify: { checked: 10, total: 20, head: 20 as Position, outcome } } });
+  t.notOk(isFinalResponse(report({ kind: 'progress' })), 'a progress report is not final');
+  t.ok(isFinalResponse(report({ kind: 'ok' })), 'ok is final');
+  t.ok(isFinalResponse(report({ kind: 'broken', position: 7 as Position, reason: 'crc', detail: 'x', file: '/f' })), 'broken is final');
+  const chunk = (data: Uint8Array, final: boolean): Response => ({ requestId: 5n, body: { kind: 'exportChunk', chunk: { data, final } } });
+  t.notOk(isFinalResponse(chunk(new Uint8Array(3), false)));
+  t.ok(isFinalResponse(chunk(new Uint8Array(0), true)));
+  const largest = chunk(new Uint8Array(1024 * 1024).fill(7), true);
+  const decoded = decodeResponse(encodeResponse(largest));
+  t.ok(decoded.ok && decoded.value.body.kind === 'exportChunk' && decoded.value.body.chunk.data.length === 1024 * 1024, 'a 1 MiB chunk round-trips');
+  t.ok(throwsBadRequest(() => encodeResponse(chunk(new Uint8Array(1024 * 1024 + 1), false))), 'a chunk above 1 MiB is refused');
+  t.ok(throwsBadRequest(() => encodeResponse(report({ kind: 'broken', position: 0 as Position, reason: 'crc', detail: '', file: '' }))), 'a broken position 0 is refused');
+  t.ok(throwsBadRequest(() => encodeResponse(report({ kind: 'broken', position: 3 as Position, reason: '', detail: '', file: '' }))), 'a fault needs a reason');
+  t.ok(throwsBadRequest(() => encodeRequest({ id: 1n, body: { kind: 'admin', admin: { op: 'exportTenant', tenant: 0 as TenantId } } })), 'export of tenant 0 is refused');
+  const whole = decodeRequest(encodeRequest({ id: 1n, body: { kind: 'admin', admin: { op: 'verify', tenant: null } } }));
+  t.same(whole.ok && whole.value.body, { kind: 'admin', admin: { op: 'verify', tenant: null } }, 'a whole-log verify is tenant 0 on the wire');
 });
 
 t.test('decodeRequest and decodeResponse refuse the other kind of message', async (t) => {

@@ -50,6 +50,19 @@ export const CLIENT_VECTORS: Readonly<Record<string, ClientMessage>> = {
 };
 
 export const SERVER_VECTORS: Readonly<Record<string, ServerMessage>> = {
+  'verify-broken': {
+    kind: 'response',
+    response: {
+      requestId: 4n,
+      body: {
+        kind: 'verify',
+        verify: {
+          checked: 41, total: 100, head: 100 as Position,
+          outcome: { kind: 'broken', position: 42 as Position, reason: 'crc', detail: 'bad crc', file: 'log/0.seg' },
+        },
+      },
+    },
+  },
   'server-hello': {
     kind: 'hello',
     hello: {

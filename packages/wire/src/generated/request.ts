@@ -385,6 +385,24 @@ export class TokenSpec extends $.Struct {
   }
   toString(): string { return "TokenSpec_" + super.toString(); }
 }
+export class VerifySpec extends $.Struct {
+  static readonly _capnp = {
+    displayName: "VerifySpec",
+    id: "e83619405a2aa82a",
+    size: new $.ObjectSize(8, 0),
+  };
+  /**
+* 0 = the whole log; else that tenant's chain
+*
+*/
+  get tenant(): bigint {
+    return $.utils.getUint64(0, this);
+  }
+  set tenant(value: bigint) {
+    $.utils.setUint64(0, value, this);
+  }
+  toString(): string { return "VerifySpec_" + super.toString(); }
+}
 export const Admin_Which = {
   CREATE_TENANT: 0,
   /**
@@ -394,7 +412,17 @@ export const Admin_Which = {
   DROP_TENANT: 1,
   LIST_TENANTS: 2,
   STATUS: 3,
-  CREATE_TOKEN: 4
+  CREATE_TOKEN: 4,
+  /**
+* checks the answering server's own log; answered with verify reports
+*
+*/
+  VERIFY: 5,
+  /**
+* tenant id (>= 1); answered with export chunks (docs/EXPORT.md)
+*
+*/
+  EXPORT_TENANT: 6
 } as const;
 export type Admin_Which = (typeof Admin_Which)[keyof typeof Admin_Which];
 export class Admin extends $.Struct {
@@ -403,6 +431,8 @@ export class Admin extends $.Struct {
   static readonly LIST_TENANTS = Admin_Which.LIST_TENANTS;
   static readonly STATUS = Admin_Which.STATUS;
   static readonly CREATE_TOKEN = Admin_Which.CREATE_TOKEN;
+  static readonly VERIFY = Admin_Which.VERIFY;
+  static readonly EXPORT_TENANT = Admin_Which.EXPORT_TENANT;
   static readonly _capnp = {
     displayName: "Admin",
     id: "8b6d5e423d83a1dc",
@@ -484,6 +514,50 @@ export class Admin extends $.Struct {
   set createToken(value: TokenSpec) {
     $.utils.setUint16(0, 4, this);
     $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  _adoptVerify(value: $.Orphan<VerifySpec>): void {
+    $.utils.setUint16(0, 5, this);
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownVerify(): $.Orphan<VerifySpec> {
+    return $.utils.disown(this.verify);
+  }
+  /**
+* checks the answering server's own log; answered with verify reports
+*
+*/
+  get verify(): VerifySpec {
+    $.utils.testWhich("verify", $.utils.getUint16(0, this), 5, this);
+    return $.utils.getStruct(0, VerifySpec, this);
+  }
+  _hasVerify(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initVerify(): VerifySpec {
+    $.utils.setUint16(0, 5, this);
+    return $.utils.initStructAt(0, VerifySpec, this);
+  }
+  get _isVerify(): boolean {
+    return $.utils.getUint16(0, this) === 5;
+  }
+  set verify(value: VerifySpec) {
+    $.utils.setUint16(0, 5, this);
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  /**
+* tenant id (>= 1); answered with export chunks (docs/EXPORT.md)
+*
+*/
+  get exportTenant(): bigint {
+    $.utils.testWhich("exportTenant", $.utils.getUint16(0, this), 6, this);
+    return $.utils.getUint64(8, this);
+  }
+  get _isExportTenant(): boolean {
+    return $.utils.getUint16(0, this) === 6;
+  }
+  set exportTenant(value: bigint) {
+    $.utils.setUint16(0, 6, this);
+    $.utils.setUint64(8, value, this);
   }
   toString(): string { return "Admin_" + super.toString(); }
   which(): Admin_Which {

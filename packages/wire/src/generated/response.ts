@@ -517,6 +517,197 @@ export class ClusterStatus extends $.Struct {
   }
   toString(): string { return "ClusterStatus_" + super.toString(); }
 }
+export class VerifyFault extends $.Struct {
+  static readonly _capnp = {
+    displayName: "VerifyFault",
+    id: "9ab3ffddbb9ac813",
+    size: new $.ObjectSize(8, 3),
+  };
+  /**
+* the first broken position
+*
+*/
+  get position(): bigint {
+    return $.utils.getUint64(0, this);
+  }
+  set position(value: bigint) {
+    $.utils.setUint64(0, value, this);
+  }
+  /**
+* a short code: "crc", "chain", "tenant-chain", "index", … (1..63 bytes)
+*
+*/
+  get reason(): string {
+    return $.utils.getText(0, this);
+  }
+  set reason(value: string) {
+    $.utils.setText(0, value, this);
+  }
+  /**
+* for a person; 0..8192 bytes
+*
+*/
+  get detail(): string {
+    return $.utils.getText(1, this);
+  }
+  set detail(value: string) {
+    $.utils.setText(1, value, this);
+  }
+  /**
+* the server's file that holds it; 0..4096 bytes
+*
+*/
+  get file(): string {
+    return $.utils.getText(2, this);
+  }
+  set file(value: string) {
+    $.utils.setText(2, value, this);
+  }
+  toString(): string { return "VerifyFault_" + super.toString(); }
+}
+export const VerifyReport_Which = {
+  /**
+* not final: more reports follow
+*
+*/
+  PROGRESS: 0,
+  /**
+* final: every record checked is intact
+*
+*/
+  OK: 1,
+  /**
+* final: the first defect
+*
+*/
+  BROKEN: 2
+} as const;
+export type VerifyReport_Which = (typeof VerifyReport_Which)[keyof typeof VerifyReport_Which];
+export class VerifyReport extends $.Struct {
+  static readonly PROGRESS = VerifyReport_Which.PROGRESS;
+  static readonly OK = VerifyReport_Which.OK;
+  static readonly BROKEN = VerifyReport_Which.BROKEN;
+  static readonly _capnp = {
+    displayName: "VerifyReport",
+    id: "b37fa3599c00cc18",
+    size: new $.ObjectSize(32, 1),
+  };
+  /**
+* records checked so far
+*
+*/
+  get checked(): bigint {
+    return $.utils.getUint64(0, this);
+  }
+  set checked(value: bigint) {
+    $.utils.setUint64(0, value, this);
+  }
+  /**
+* records to check (a tenant's chain: as far as known, = checked)
+*
+*/
+  get total(): bigint {
+    return $.utils.getUint64(8, this);
+  }
+  set total(value: bigint) {
+    $.utils.setUint64(8, value, this);
+  }
+  /**
+* the last position the verify covers (the log head when it began)
+*
+*/
+  get head(): bigint {
+    return $.utils.getUint64(16, this);
+  }
+  set head(value: bigint) {
+    $.utils.setUint64(16, value, this);
+  }
+  get _isProgress(): boolean {
+    return $.utils.getUint16(24, this) === 0;
+  }
+  set progress(_: true) {
+    $.utils.setUint16(24, 0, this);
+  }
+  get _isOk(): boolean {
+    return $.utils.getUint16(24, this) === 1;
+  }
+  set ok(_: true) {
+    $.utils.setUint16(24, 1, this);
+  }
+  _adoptBroken(value: $.Orphan<VerifyFault>): void {
+    $.utils.setUint16(24, 2, this);
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownBroken(): $.Orphan<VerifyFault> {
+    return $.utils.disown(this.broken);
+  }
+  /**
+* final: the first defect
+*
+*/
+  get broken(): VerifyFault {
+    $.utils.testWhich("broken", $.utils.getUint16(24, this), 2, this);
+    return $.utils.getStruct(0, VerifyFault, this);
+  }
+  _hasBroken(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initBroken(): VerifyFault {
+    $.utils.setUint16(24, 2, this);
+    return $.utils.initStructAt(0, VerifyFault, this);
+  }
+  get _isBroken(): boolean {
+    return $.utils.getUint16(24, this) === 2;
+  }
+  set broken(value: VerifyFault) {
+    $.utils.setUint16(24, 2, this);
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  toString(): string { return "VerifyReport_" + super.toString(); }
+  which(): VerifyReport_Which {
+    return $.utils.getUint16(24, this) as VerifyReport_Which;
+  }
+}
+export class ExportChunk extends $.Struct {
+  static readonly _capnp = {
+    displayName: "ExportChunk",
+    id: "f5f165a8c3bd1a97",
+    size: new $.ObjectSize(8, 1),
+  };
+  _adoptData(value: $.Orphan<$.Data>): void {
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownData(): $.Orphan<$.Data> {
+    return $.utils.disown(this.data);
+  }
+  /**
+* the next bytes of the export file; 0..1 MiB
+*
+*/
+  get data(): $.Data {
+    return $.utils.getData(0, this);
+  }
+  _hasData(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initData(length: number): $.Data {
+    return $.utils.initData(0, length, this);
+  }
+  set data(value: $.Data) {
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  /**
+* true on the last chunk: the file is complete
+*
+*/
+  get final(): boolean {
+    return $.utils.getBit(0, this);
+  }
+  set final(value: boolean) {
+    $.utils.setBit(0, value, this);
+  }
+  toString(): string { return "ExportChunk_" + super.toString(); }
+}
 export const Response_Which = {
   RESULT: 0,
   /**
@@ -538,7 +729,17 @@ export const Response_Which = {
 * answer to createToken; final
 *
 */
-  TOKEN: 4
+  TOKEN: 4,
+  /**
+* answer to verify: progress reports, then a final one
+*
+*/
+  VERIFY: 5,
+  /**
+* answer to exportTenant: the file's bytes in order, the last final
+*
+*/
+  EXPORT_CHUNK: 6
 } as const;
 export type Response_Which = (typeof Response_Which)[keyof typeof Response_Which];
 export class Response extends $.Struct {
@@ -547,6 +748,8 @@ export class Response extends $.Struct {
   static readonly TENANTS = Response_Which.TENANTS;
   static readonly STATUS = Response_Which.STATUS;
   static readonly TOKEN = Response_Which.TOKEN;
+  static readonly VERIFY = Response_Which.VERIFY;
+  static readonly EXPORT_CHUNK = Response_Which.EXPORT_CHUNK;
   static readonly _capnp = {
     displayName: "Response",
     id: "f40e32dba73c5df2",
@@ -689,6 +892,64 @@ export class Response extends $.Struct {
   set token(value: string) {
     $.utils.setUint16(8, 4, this);
     $.utils.setText(0, value, this);
+  }
+  _adoptVerify(value: $.Orphan<VerifyReport>): void {
+    $.utils.setUint16(8, 5, this);
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownVerify(): $.Orphan<VerifyReport> {
+    return $.utils.disown(this.verify);
+  }
+  /**
+* answer to verify: progress reports, then a final one
+*
+*/
+  get verify(): VerifyReport {
+    $.utils.testWhich("verify", $.utils.getUint16(8, this), 5, this);
+    return $.utils.getStruct(0, VerifyReport, this);
+  }
+  _hasVerify(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initVerify(): VerifyReport {
+    $.utils.setUint16(8, 5, this);
+    return $.utils.initStructAt(0, VerifyReport, this);
+  }
+  get _isVerify(): boolean {
+    return $.utils.getUint16(8, this) === 5;
+  }
+  set verify(value: VerifyReport) {
+    $.utils.setUint16(8, 5, this);
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  _adoptExportChunk(value: $.Orphan<ExportChunk>): void {
+    $.utils.setUint16(8, 6, this);
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownExportChunk(): $.Orphan<ExportChunk> {
+    return $.utils.disown(this.exportChunk);
+  }
+  /**
+* answer to exportTenant: the file's bytes in order, the last final
+*
+*/
+  get exportChunk(): ExportChunk {
+    $.utils.testWhich("exportChunk", $.utils.getUint16(8, this), 6, this);
+    return $.utils.getStruct(0, ExportChunk, this);
+  }
+  _hasExportChunk(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initExportChunk(): ExportChunk {
+    $.utils.setUint16(8, 6, this);
+    return $.utils.initStructAt(0, ExportChunk, this);
+  }
+  get _isExportChunk(): boolean {
+    return $.utils.getUint16(8, this) === 6;
+  }
+  set exportChunk(value: ExportChunk) {
+    $.utils.setUint16(8, 6, this);
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
   }
   toString(): string { return "Response_" + super.toString(); }
   which(): Response_Which {
