@@ -32,17 +32,21 @@ Usage:
   vdb-admin sql [STATEMENT] [--tenant N] [--json]
       Run one SQL statement, or with no statement an interactive SQL shell.
       The tenant is created on first use if it does not exist.
-  vdb-admin verify [--tenant N] [--json]        (embedded mode)
-      Check the log's hash chain (every record, or one tenant's chain).
+  vdb-admin verify [--tenant N] [--json]
+      Check the log's hash chain (every record, or one tenant's chain). Remote: the server
+      checks its own log (a replica's ledger) while serving; the whole log needs an admin
+      token, a tenant's chain admin or tenant:N:read.
   vdb-admin token create --scope SCOPE [--scope …] [--expires-in DURATION] [--subject NAME]
                          [--admin-key FILE] [--json]
       Create an access token. SCOPE: admin, tenant:<id>:read or tenant:<id>:write;
       DURATION: e.g. 90s, 15m, 12h, 30d (default), 2w. Remote: the server signs it for the
       subject of the token that asks. Embedded: signed here with the data dir's admin key
       (<data-dir>/keys/admin.key) or --admin-key FILE; --subject defaults to admin.
-  vdb-admin export --tenant N --out FILE [--admin-key FILE] [--json]   (embedded mode)
+  vdb-admin export --tenant N --out FILE [--admin-key FILE] [--json]
       Write tenant N's hash chain and a head statement signed with the admin key
-      (format: docs/EXPORT.md). No other tenant's data is in the file.
+      (format: docs/EXPORT.md). No other tenant's data is in the file. Remote: the server
+      streams the file, signed with its admin key (needs admin or tenant:N:read; no
+      --admin-key); embedded: signed with the data dir's key or --admin-key FILE.
   vdb-admin verify-export FILE [--public-key HEX|FILE] [--json]       (offline)
       Check every record's hash, every per-tenant link and the signed head. --public-key
       pins the cluster's admin public key (e.g. DIR/admin.pub from cluster init).
@@ -232,9 +236,6 @@ async function tenantCommand(
 }
 
 async function verifyCommand(target: Target, tenant: number | undefined, json: boolean, io: Io): Promise<number> {
-  if (target.addresses !== null) {
-    throw Object.assign(new Error('verify is not available remotely: the wire protocol has no verify request yet; run vdb-admin verify --data-dir DIR on the replica\'s data dir (with the server stopped)'), { code: 'NotSupported' });
-  }
   const bar = io.progress === true ? new ProgressBar(io.stderr) : null;
   const result = await withDb(target, (db) => db.verify(tenant === undefined ? {} : { tenant }, bar === null ? {} : { onProgress: (checked, total) => bar.update(checked, total) }));
   bar?.finish();

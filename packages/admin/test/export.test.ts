@@ -232,7 +232,7 @@ t.test('a forged head statement or signature is detected', async (t) => {
   t.ok((await verifyExport(forge(fixture.statement, signature), trusted)).ok, 'the untouched parts reassemble into a valid export');
 });
 
-t.test('export refusals: unknown tenant, no key, remote, missing flags', async (t) => {
+t.test('export refusals: unknown tenant, no key, a key for a remote export, missing flags', async (t) => {
   let r = await run(['export', '--tenant', '9', '--out', join(root, 'x.vdbx'), '--data-dir', fixture.dir]);
   t.equal(r.code, EXIT_FAILED);
   t.match(r.err, /^vdb-admin: TenantNotFound: tenant 9 has no records in /);
@@ -243,9 +243,9 @@ t.test('export refusals: unknown tenant, no key, remote, missing flags', async (
   r = await run(['export', '--tenant', '1', '--out', join(root, 'y.vdbx'), '--data-dir', bare]);
   t.equal(r.code, EXIT_FAILED);
   t.match(r.err, /^vdb-admin: NoAdminKey: .*keys\/admin\.key does not exist: start vdb-server once on this data dir/);
-  r = await run(['export', '--tenant', '1', '--out', join(root, 'y.vdbx'), '--addresses', '127.0.0.1:1', '--token', 't']);
-  t.equal(r.code, EXIT_FAILED);
-  t.match(r.err, /^vdb-admin: NotSupported: export is not available remotely/);
+  r = await run(['export', '--tenant', '1', '--out', join(root, 'y.vdbx'), '--addresses', '127.0.0.1:1', '--token', 't', '--admin-key', 'k']);
+  t.equal(r.code, EXIT_USAGE, 'a remote export is signed by the server: --admin-key is refused');
+  t.match(r.err, /does not take --admin-key/);
   r = await run(['export', '--tenant', '1', '--data-dir', bare]);
   t.equal(r.code, EXIT_USAGE);
   t.match(r.err, /--out is required/);

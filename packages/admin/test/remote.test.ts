@@ -71,9 +71,9 @@ t.test('failures exit 1 with one line naming the code; --json errors are JSON', 
   r = await run(['status', '--addresses', '127.0.0.1:1', '--token', server.token]);
   t.equal(r.code, EXIT_FAILED);
   t.match(r.err, /^vdb-admin: Unavailable: [^\n]*\n$/);
-  r = await run(['verify', ...remote]);
-  t.equal(r.code, EXIT_FAILED, 'verify is refused remotely');
-  t.match(r.err, /^vdb-admin: NotSupported: verify is not available remotely: the wire protocol has no verify request/);
+  r = await run(['verify', '--tenant', '424242', ...remote]);
+  t.equal(r.code, EXIT_FAILED, 'a remote verify of a tenant without records fails');
+  t.match(r.err, /^vdb-admin: TenantNotFound: [^\n]*\n$/);
 });
 
 t.test('tenant create, list, show and drop against a server', async (t) => {

@@ -1,5 +1,5 @@
 import { assert, type Position } from '@veritydb/types';
-import type { ClusterStatus, Session, Statement, TenantInfo } from '@veritydb/wire';
+import type { ClusterStatus, Session, Statement, TenantInfo, VerifyReport } from '@veritydb/wire';
 import { parseAddress } from './address.js';
 import {
   Connection, type CallOptions, type ConnectionOptions, type ExecuteOptions, type ExecuteResult, type QueryResult,
@@ -96,6 +96,16 @@ export class Client {
 
   register(session: Session, options: CallOptions = {}): Promise<Position> {
     return this.#onPrimary((c) => c.register(session, options));
+  }
+
+  /** `Connection.verify` on the connection in use (any replica answers for its own log). */
+  async verify(tenant: number | null, options: CallOptions & { readonly onProgress?: (report: VerifyReport) => void } = {}): Promise<VerifyReport> {
+    return (await this.connection()).verify(tenant, options);
+  }
+
+  /** `Connection.exportTenant` on the connection in use: the export file's bytes, in order. */
+  async *exportTenant(tenant: number, options: CallOptions = {}): AsyncGenerator<Uint8Array> {
+    yield* (await this.connection()).exportTenant(tenant, options);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,8 @@ import { assert, limits, type ClusterId, type Position, type ReplicaIndex, type 
 import {
   ClientHandshake, DEFAULT_REQUEST_OPTIONS, FrameDecoder, PROTOCOL_VERSIONS, decodeServerMessage, encodeClientMessage,
   encodeFrame, isFinalResponse, type AdminOp, type ClusterStatus, type Column, type RequestBody, type RequestOptions,
-  type Response, type Result, type ServerHello, type Session, type Statement, type TenantInfo, type WireValue,
+  type Response, type ResponseBody, type Result, type ServerHello, type Session, type Statement, type TenantInfo,
+  type VerifyReport, type WireValue,
 } from '@veritydb/wire';
 import { formatAddress, parseAddress, type Address } from './address.js';
 import {
@@ -22,6 +23,8 @@ export const connectionLimits = Object.freeze({
   requestTimeoutMsDefault: 30_000,
   /** Result frames a subscription buffers before the consumer reads them; beyond it, it ends with `Overloaded`. */
   subscriptionBufferedMax: 1024,
+  /** Export bytes received but not yet taken by the consumer beyond which the connection stops reading (TCP backpressure). */
+  exportBufferedBytesMax: 8 * 1024 * 1024,
 });
 
 export interface ConnectionOptions {
@@ -83,6 +86,8 @@ interface Pending {
   readonly write: boolean;
   readonly description: string;
   readonly onFrame: ((result: Result) => void) | null;
+  /** Non-final frames of other kinds (verify progress, export chunks). */
+  readonly onPart: ((body: ResponseBody) => void) | null;
   readonly resolve: (responses: Response) => void;
   readonly reject: (error: ClientError) => void;
   readonly cleanup: () => void;
@@ -220,6 +225,74 @@ export class Connection {
     return response.body.token;
   }
 
+  /**
+   * Verifies the server's own log (PROTOCOL.md §5): tenant `tenant`'s chain, or every record
+   * (`tenant` null; needs the `admin` scope). Resolves with the final report (`ok`, or `broken`
+   * with the first broken position); `onProgress` gets the progress reports on the way. No
+   * timeout unless `timeoutMs` is given: a large log takes as long as reading it.
+   */
+  async verify(tenant: number | null, options: CallOptions & { readonly onProgress?: (report: VerifyReport) => void } = {}): Promise<VerifyReport> {
+    let last: Response | null = null;
+    const onProgress = options.onProgress;
+    await this.#start({ kind: 'admin', admin: { op: 'verify', tenant: tenant as TenantId | null } }, false,
+      { timeoutMs: Number.POSITIVE_INFINITY, ...options }, null, null, (response) => { last = response; },
+      (body) => { if (body.kind === 'verify') onProgress?.(body.verify); });
+    const final = last as Response | null;
+    if (final?.body.kind !== 'verify') throw new BadRequestError(`verify answered with ${final?.body.kind ?? 'nothing'}`);
+    return final.body.verify;
+  }
+
+  /**
+   * Tenant `tenant`'s export file (docs/EXPORT.md) as the server streams it: yields its bytes in
+   * order; the iteration ends normally only after the final chunk, so a consumer that saw the end
+   * has the whole file. At most `exportBufferedBytesMax` wait here for the consumer (beyond it the
+   * connection stops reading). No timeout unless `timeoutMs` is given; stopping the iteration or
+   * aborting `signal` cancels the request.
+   */
+  async *exportTenant(tenant: number, options: CallOptions = {}): AsyncGenerator<Uint8Array> {
+    const queue: Uint8Array[] = [];
+    let queuedBytes = 0;
+    let wake: (() => void) | null = null;
+    let ended: { error: ClientError | null } | null = null;
+    const notify = (): void => { wake?.(); wake = null; };
+    const take = (chunk: Uint8Array): void => {
+      if (chunk.length === 0) return;
+      queue.push(chunk);
+      queuedBytes += chunk.length;
+      if (queuedBytes > connectionLimits.exportBufferedBytesMax && !this.#socket.isPaused()) this.#socket.pause();
+      notify();
+    };
+    let id = 0n;
+    const done = this.#start({ kind: 'admin', admin: { op: 'exportTenant', tenant: tenant as TenantId } }, false,
+      { timeoutMs: Number.POSITIVE_INFINITY, ...options }, null, (requestId) => { id = requestId; },
+      (response) => { if (response.body.kind === 'exportChunk') take(response.body.chunk.data); },
+      (body) => { if (body.kind === 'exportChunk') take(body.chunk.data); });
+    done.then(() => { ended = { error: null }; notify(); }, (error: ClientError) => { ended = { error }; notify(); });
+    try {
+      for (;;) {
+        const next = queue.shift();
+        if (next !== undefined) {
+          queuedBytes -= next.length;
+          if (queuedBytes <= connectionLimits.exportBufferedBytesMax / 2 && this.#socket.isPaused()) this.#socket.resume();
+          yield next;
+          continue;
+        }
+        if (ended !== null) {
+          const error = (ended as { error: ClientError | null }).error;
+          if (error !== null) throw error;
+          return;
+        }
+        await new Promise<void>((resolve) => { wake = resolve; });
+      }
+    } finally {
+      if (this.#socket.isPaused()) this.#socket.resume();
+      if (ended === null) {
+        this.#fail(id, new AbortedError('the export consumer stopped reading'));
+        this.#cancel(id);
+      }
+    }
+  }
+
   /** Registers an exactly-once session (request number 0); resolves with its position. */
   async register(session: Session, options: CallOptions = {}): Promise<Position> {
     return (await this.#call({ kind: 'register', session }, true, options, null)).position;
@@ -297,6 +370,7 @@ export class Connection {
   #start(
     body: RequestBody, write: boolean, options: CallOptions, onFrame: ((result: Result) => void) | null,
     onId: ((id: bigint) => void) | null = null, onFinal: ((response: Response) => void) | null = null,
+    onPart: ((body: ResponseBody) => void) | null = null,
   ): Promise<void> {
     if (this.#closedBy !== null) return Promise.reject(this.#closedBy);
     const signal = options.signal;
@@ -323,7 +397,7 @@ export class Connection {
         : new AbortedError(`${description} aborted: ${String(signal?.reason)}`));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(id, {
-        id, write, description, onFrame,
+        id, write, description, onFrame, onPart,
         resolve: (response) => { onFinal?.(response); resolve(); },
         reject,
         cleanup: () => {
@@ -410,7 +484,10 @@ export class Connection {
       return;
     }
     if (body.kind === 'result') pending.onFrame?.(body.result);
-    if (!isFinalResponse(response)) return;
+    if (!isFinalResponse(response)) {
+      if (body.kind !== 'result') pending.onPart?.(body);
+      return;
+    }
     this.#pending.delete(pending.id);
     pending.cleanup();
     pending.resolve(response);

@@ -27,6 +27,7 @@ export interface Backend {
   batch(tenant: TenantId, statements: readonly BatchStatement[], options: CallOptions | undefined): Promise<BatchResult>;
   events(tenant: TenantId, filter: EventFilter, options: CallOptions | undefined): AsyncGenerator<VerityEvent>;
   verify(scope: VerifyScope, options: VerifyOptions | undefined): Promise<VerifyResult>;
+  exportTenant(tenant: TenantId, options: CallOptions | undefined): AsyncGenerator<Uint8Array>;
   checkpoint(options: CallOptions | undefined): Promise<{ position: number }>;
   stateHash(): string;
   close(options: CallOptions | undefined): Promise<void>;

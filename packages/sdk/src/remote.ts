@@ -1,14 +1,15 @@
 import { Client, connectionLimits, parseAddress, type ExecuteResult, type ReadOptions } from '@veritydb/client';
-import type { VerifyResult } from '@veritydb/storage';
+import type { VerifyReason, VerifyResult } from '@veritydb/storage';
+import type { VerifyReport } from '@veritydb/client';
 import type { TenantId } from '@veritydb/types';
 import { isReadOnly, type Backend } from './backend.js';
-import { ClosedError, InvalidArgument, NotSupported, TenantNotFound } from './errors.js';
+import { ClosedError, InvalidArgument, NotSupported, RemoteError, TenantNotFound } from './errors.js';
 import { guarded, type CallOptions } from './options.js';
 import { SessionWrites, sessionLimits, type WriteAttempt } from './remote-sessions.js';
 import { sdkError, toWireParams, unwrap, wireRow, wireRows, type ErrorContext } from './remote-values.js';
 import type {
   BatchResult, BatchStatement, DatabaseStatus, EventFilter, QueryOptions, ReadResult, ResultColumn, TenantInfo,
-  VerityEvent, WriteResult,
+  VerifyOptions, VerifyScope, VerityEvent, WriteResult,
 } from './verity.js';
 
 /** Options of `Verity.connect`. */
@@ -200,8 +201,25 @@ export class RemoteBackend implements Backend {
     }
   }
 
-  async verify(): Promise<VerifyResult> {
-    throw new NotSupported('verify needs the log: the wire protocol has no verify request yet (run vdb-admin verify on the data dir)');
+  async verify(scope: VerifyScope, options: VerifyOptions | undefined): Promise<VerifyResult> {
+    if (scope.from !== undefined || scope.to !== undefined) {
+      throw new NotSupported('a remote verify checks the whole log or a whole tenant chain: from/to are offered in embedded mode only');
+    }
+    const onProgress = options?.onProgress;
+    return this.#call(options, scope.tenant, async (call) => verifyResult(await this.#client.verify(scope.tenant ?? null, {
+      ...call, ...(onProgress === undefined ? {} : { onProgress: (report: VerifyReport) => onProgress(report.checked, report.total) }),
+    })), Number.POSITIVE_INFINITY);
+  }
+
+  async *exportTenant(tenant: TenantId, options: CallOptions | undefined): AsyncGenerator<Uint8Array> {
+    const timeoutMs = checkTimeout(options?.timeoutMs);
+    this.#checkOpen();
+    const signal = AbortSignal.any([this.#closing.signal, ...(options?.signal === undefined ? [] : [options.signal])]);
+    try {
+      yield* this.#client.exportTenant(tenant, { signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    } catch (error) {
+      throw sdkError(error, { tenant, timeoutMs: timeoutMs ?? Number.POSITIVE_INFINITY, signal });
+    }
   }
 
   async checkpoint(): Promise<{ position: number }> {
@@ -255,11 +273,12 @@ export class RemoteBackend implements Backend {
 
   /** Runs one client call with the caller's timeout and signal, tracked for close, its errors
    * mapped to the SDK's classes. */
-  async #call<T>(options: CallOptions | undefined, tenant: number | undefined, work: (call: CallOptions) => Promise<T>): Promise<T> {
+  async #call<T>(options: CallOptions | undefined, tenant: number | undefined, work: (call: CallOptions) => Promise<T>,
+    timeoutDefaultMs = this.#requestTimeoutMs): Promise<T> {
     const timeoutMs = checkTimeout(options?.timeoutMs);
     this.#checkOpen();
     const call: CallOptions = {
-      timeoutMs: timeoutMs ?? this.#requestTimeoutMs,
+      timeoutMs: timeoutMs ?? timeoutDefaultMs,
       ...(options?.signal === undefined ? {} : { signal: options.signal }),
     };
     const running = work(call);
@@ -283,6 +302,18 @@ export class RemoteBackend implements Backend {
 
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError();
+  }
+}
+
+/** The SDK's (and embedded mode's) verify result for a server's final report. */
+function verifyResult(report: VerifyReport): VerifyResult {
+  const outcome = report.outcome;
+  switch (outcome.kind) {
+    case 'ok': return { ok: true, checked: report.checked };
+    case 'broken': return {
+      ok: false, checked: report.checked, position: outcome.position, reason: outcome.reason as VerifyReason, detail: outcome.detail, file: outcome.file,
+    };
+    case 'progress': throw new RemoteError('BadRequest', 'the server ended a verify with a progress report');
   }
 }
 

@@ -234,9 +234,20 @@ export class Verity {
     return new Tenant(this.#backend, checkTenantId(id));
   }
 
-  /** Checks the log's hash chains (every record, or one tenant's chain): what `vdb-admin
-   * verify` reports. `onProgress(checked, total)` is called as it goes. Embedded mode only (the
-   * wire protocol has no verify request yet: remote mode fails with `NotSupported`). */
+  /**
+   * Checks the log's hash chains (every record, or one tenant's chain): what `vdb-admin verify`
+   * reports. `onProgress(checked, total)` is called as it goes. Embedded: this data dir's log, any
+   * `from`/`to` range. Remote: the log of the server this handle is connected to (a replica's
+   * ledger of committed ops), as a whole or one tenant's whole chain (`from`/`to`:
+   * `NotSupported`); the whole log needs an `admin` token, a tenant's chain `admin` or
+   * `tenant:<id>:read`, and a tenant without records is `TenantNotFound`. Remote calls have no
+   * timeout unless `timeoutMs` is given. A broken chain is a result (`ok: false` with the first
+   * broken position), not an error.
+   *
+   * @example
+   *   const result = await db.verify({ tenant: 7 }, { onProgress: (checked, total) => console.log(checked, total) });
+   *   if (!result.ok) console.log(`broken at ${result.position}: ${result.reason}`);
+   */
   async verify(scope: VerifyScope = {}, options?: VerifyOptions): Promise<VerifyResult> {
     const tenant = scope.tenant === undefined ? undefined : checkTenantId(scope.tenant);
     return this.#backend.verify({
@@ -244,6 +255,25 @@ export class Verity {
       ...(scope.from === undefined ? {} : { from: scope.from }),
       ...(scope.to === undefined ? {} : { to: scope.to }),
     }, options);
+  }
+
+  /**
+   * Tenant `id`'s export file (docs/EXPORT.md: its hash chain and a head statement signed with
+   * the cluster's admin key), as the server streams it: the file's bytes in order, in chunks of
+   * at most 1 MiB. The iteration ends normally only after the last byte, so a consumer that saw
+   * the end holds a complete file (write it to a temp file and rename it then). Needs `admin` or
+   * `tenant:<id>:read`; a tenant without records is `TenantNotFound`. No timeout unless
+   * `timeoutMs` is given; `signal` (or leaving the loop) cancels the export. Remote mode only:
+   * embedded mode has no signing key and fails with `NotSupported` (`vdb-admin export --data-dir`
+   * signs with the data dir's admin key).
+   *
+   * @example
+   *   const out = await open('t7.vdbx.tmp', 'w');
+   *   for await (const chunk of db.exportTenant(7)) await out.write(chunk);
+   *   await out.sync(); await out.close(); await rename('t7.vdbx.tmp', 't7.vdbx');
+   */
+  exportTenant(id: number, options?: CallOptions): AsyncIterable<Uint8Array> {
+    return this.#backend.exportTenant(checkTenantId(id), options);
   }
 
   /** Writes a checkpoint now (they are also written periodically and on close). Embedded only. */
@@ -325,6 +355,10 @@ class Session implements Backend {
       ...(scope.from === undefined ? {} : { from: scope.from }),
       ...(scope.to === undefined ? {} : { to: scope.to }),
     }, options?.onProgress));
+  }
+
+  async *exportTenant(): AsyncGenerator<Uint8Array> {
+    throw new NotSupported('an export is signed with the cluster admin key, which embedded mode does not hold: use vdb-admin export --data-dir DIR, or a server');
   }
 
   async checkpoint(options: CallOptions | undefined): Promise<{ position: number }> {
