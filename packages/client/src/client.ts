@@ -103,9 +103,18 @@ export class Client {
     return (await this.connection()).verify(tenant, options);
   }
 
-  /** `Connection.exportTenant` on the connection in use: the export file's bytes, in order. */
+  /**
+   * `Connection.exportTenant` over a connection of its own to the server in use (closed at the
+   * end): a consumer that reads slowly pauses that socket, never the one other calls share.
+   */
   async *exportTenant(tenant: number, options: CallOptions = {}): AsyncGenerator<Uint8Array> {
-    yield* (await this.connection()).exportTenant(tenant, options);
+    const current = await this.connection();
+    const dedicated = await Connection.open({ ...this.#options, address: current.address, clientName: `${(this.#options.clientName ?? 'veritydb-client').slice(0, 57)}-export` });
+    try {
+      yield* dedicated.exportTenant(tenant, options);
+    } finally {
+      await dedicated.close();
+    }
   }
 
   async close(): Promise<void> {

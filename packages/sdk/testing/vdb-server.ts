@@ -27,6 +27,8 @@ export interface RunningServer {
   output(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; removes the data dir. */
   stop(): Promise<void>;
+  /** SIGTERM (SIGKILL after `graceMs`) and wait for the exit, keeping the data dir (`stop` still removes it). */
+  halt(): Promise<void>;
 }
 
 export const SERVER_MAIN = fileURLToPath(new URL('../../../server/dist/src/main.js', import.meta.url));
@@ -50,13 +52,16 @@ export async function startServer(): Promise<RunningServer> {
   running.add(child);
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => { running.delete(child); resolve(); }));
-  const stop = async (): Promise<void> => {
+  const halt = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
       await exited;
       clearTimeout(timer);
     }
+  };
+  const stop = async (): Promise<void> => {
+    await halt();
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
@@ -84,7 +89,7 @@ export async function startServer(): Promise<RunningServer> {
       });
     });
     const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
-    return { address: ports.listen, http: ports.http, token, dataDir, output: () => output, stop };
+    return { address: ports.listen, http: ports.http, token, dataDir, output: () => output, stop, halt };
   } catch (error) {
     await stop();
     throw error;

@@ -421,10 +421,11 @@ export class ClientConnection {
     const log = await this.#context.engine.auditLog();
     if (!log.ok) return this.#endWithError(id, log.error);
     const key = { secretKey: this.#context.secretKey, publicKey: this.#context.publicKey };
-    const file = await exportFile(log.value, this.#context.engine.clusterId, tenant, key, new Date());
-    if (!file.ok) return this.#endWithError(id, file.error);
     let held: Uint8Array | null = null;
     try {
+      // Reading may fail on a damaged record (the log's own checks): the request ends with the reason.
+      const file = await exportFile(log.value, this.#context.engine.clusterId, tenant, key, new Date());
+      if (!file.ok) return this.#endWithError(id, file.error);
       for await (const chunk of file.value) {
         if (signal.aborted || this.#closed) return;
         if (held !== null && !(await this.#streamFrame(id, { kind: 'exportChunk', chunk: { data: held, final: false } }, false))) return;
