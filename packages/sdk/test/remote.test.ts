@@ -120,7 +120,8 @@ t.test('typed errors match embedded mode', async (t) => {
   await t.rejects(db.createTenant({ id: 0, name: 'zero' }), InvalidArgument);
   await t.rejects(tn.query('SELECT 1', [], { consistency: 'strong' as 'causal' }), InvalidArgument);
   await t.rejects(tn.execute('SELECT $1', [Symbol('x')]), InvalidArgument);
-  await t.rejects(db.verify(), NotSupported);
+  t.match(await db.verify(), { ok: true }, 'a remote verify checks the server\'s log');
+  await t.rejects(db.verify({ from: 2 }), NotSupported, 'ranges are embedded only');
   await t.rejects((async () => { for await (const _ of tn.events({ from: 1 })) break; })(), InvalidArgument, 'remote events need a stream');
   const aborted = new AbortController();
   aborted.abort();
