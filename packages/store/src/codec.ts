@@ -29,6 +29,11 @@ const WRITER_CHUNK_BYTES = 64 * 1024;
 const WRITER_INITIAL_BYTES = 1024;
 /** A varint of a safe integer (53 bits) takes at most 8 groups of 7 bits. */
 const VARINT_BYTES_MAX = 8;
+/** A string of these code units only: its WTF-8 is its ASCII, one byte per unit. */
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+/** Below this length the byte loop beats a `TextEncoder` call. */
+const ENCODE_INTO_CHARS_MIN = 24;
+const utf8Encoder = new TextEncoder();
 
 /** Thrown by ByteReader on malformed input; decoders at the edge turn it into a typed result. */
 export class DecodeError extends Error {
@@ -98,6 +103,15 @@ export class ByteWriter {
 
   /** Length-prefixed WTF-8. */
   string(text: string): void {
+    if (text.length >= ENCODE_INTO_CHARS_MIN && ASCII_ONLY.test(text)) {
+      // The common case (checkpoints write every stored string): ASCII is its own WTF-8.
+      this.varuint(text.length);
+      this.#reserve(text.length);
+      const written = utf8Encoder.encodeInto(text, this.#buffer.subarray(this.#length, this.#length + text.length)).written;
+      assert(written === text.length, 'ASCII encodes one byte per character');
+      this.#length += written;
+      return;
+    }
     const length = wtf8Length(text);
     this.varuint(length);
     this.#reserve(length);
