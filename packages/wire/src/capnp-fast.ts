@@ -38,6 +38,12 @@ const RESPONSE = { dataWords: 2, pointers: 1, requestIdByte: 0, whichByte: 8, re
 const RESULT = { dataWords: 3, pointers: 2, statementIndexByte: 0, finalBit: 32, rowsAffectedByte: 8, positionByte: 16, columns: 0, rows: 1 } as const;
 const COLUMN = { dataWords: 1, pointers: 1, typeByte: 0, name: 0 } as const;
 
+/** The sections of a struct as the schema lays them out (words). */
+interface Layout {
+  readonly dataWords: number;
+  readonly pointers: number;
+}
+
 const POINTER_STRUCT = 0;
 const POINTER_LIST = 1;
 const LIST_BYTES = 2;
@@ -82,12 +88,16 @@ class Reader {
     this.#budget = payload.length;
   }
 
-  root(): StructRef {
-    return this.struct(this.#start) ?? unusual();
+  root(layout: Layout): StructRef {
+    return this.struct(this.#start, layout) ?? unusual();
   }
 
-  /** The struct a pointer word at byte `at` points to; null for a null pointer. */
-  struct(at: number): StructRef | null {
+  /**
+   * The struct a pointer word at byte `at` points to; null for a null pointer. It must have at
+   * least `layout`'s sections: capnp-es copies a smaller (older-schema) struct when it is read,
+   * rewriting the message under the reader, so only the general path may take those.
+   */
+  struct(at: number, layout: Layout): StructRef | null {
     const low = this.#view.getUint32(at, true);
     const high = this.#view.getUint32(at + 4, true);
     if (low === 0 && high === 0) return null;
@@ -97,6 +107,7 @@ class Reader {
     const pointerCount = high >>> 16;
     const end = data + (dataWords + pointerCount) * 8;
     if (data < this.#start || end > this.#end) unusual();
+    if (dataWords < layout.dataWords || pointerCount < layout.pointers) unusual();
     return { data, dataBytes: dataWords * 8, pointers: data + dataWords * 8, pointerCount };
   }
 
@@ -105,9 +116,9 @@ class Reader {
     return index < ref.pointerCount ? ref.pointers + index * 8 : -1;
   }
 
-  child(ref: StructRef, index: number): StructRef | null {
+  child(ref: StructRef, index: number, layout: Layout): StructRef | null {
     const at = this.pointer(ref, index);
-    return at < 0 ? null : this.struct(at);
+    return at < 0 ? null : this.struct(at, layout);
   }
 
   isNull(ref: StructRef, index: number): boolean {
@@ -168,7 +179,7 @@ class Reader {
   }
 
   /** The elements of a composite struct list (null pointer: none). */
-  structList(ref: StructRef, index: number, max: number): StructRef[] {
+  structList(ref: StructRef, index: number, max: number, layout: Layout): StructRef[] {
     const at = this.pointer(ref, index);
     if (at < 0) return [];
     const low = this.#view.getUint32(at, true);
@@ -186,6 +197,7 @@ class Reader {
     const pointerCount = tagHigh >>> 16;
     const stride = (dataWords + pointerCount) * 8;
     if (count > max || count * stride > words * 8) unusual();
+    if (dataWords < layout.dataWords || pointerCount < layout.pointers) unusual();
     const out: StructRef[] = [];
     for (let i = 0; i < count; i++) {
       const data = tag + 8 + i * stride;
@@ -215,14 +227,14 @@ function attempt<T>(read: () => T): T | null {
 export function fastReadClientRequest(payload: Uint8Array): Request | null {
   return attempt(() => {
     const reader = new Reader(payload);
-    const root = reader.root();
+    const root = reader.root(CLIENT_MESSAGE);
     if (reader.u16(root, CLIENT_MESSAGE.whichByte) !== CLIENT_MESSAGE.request) return unusual();
-    const request = reader.child(root, 0) ?? unusual();
+    const request = reader.child(root, 0, REQUEST) ?? unusual();
     const id = reader.u64(request, REQUEST.idByte);
     const which = reader.u16(request, REQUEST.whichByte);
     let body: RequestBody;
-    if (which === REQUEST.execute) body = readExecute(reader, reader.child(request, 0) ?? unusual());
-    else if (which === REQUEST.query) body = readQuery(reader, reader.child(request, 0) ?? unusual());
+    if (which === REQUEST.execute) body = readExecute(reader, reader.child(request, 0, EXECUTE) ?? unusual());
+    else if (which === REQUEST.query) body = readQuery(reader, reader.child(request, 0, QUERY) ?? unusual());
     else return unusual();
     return { id, body };
   });
@@ -230,22 +242,22 @@ export function fastReadClientRequest(payload: Uint8Array): Request | null {
 
 function readExecute(reader: Reader, execute: StructRef): RequestBody {
   const tenant = reader.safe(execute, EXECUTE.tenantByte) as TenantId;
-  const statements = reader.structList(execute, EXECUTE.statements, limits.batchStatementsMax).map((s) => readStatement(reader, s));
+  const statements = reader.structList(execute, EXECUTE.statements, limits.batchStatementsMax, STATEMENT).map((s) => readStatement(reader, s));
   const atomic = reader.bit(execute, EXECUTE.atomicBit);
-  const sessionRef = reader.child(execute, EXECUTE.session);
+  const sessionRef = reader.child(execute, EXECUTE.session, SESSION);
   const session: Session | null = sessionRef === null ? null : {
     clientId: u128(reader.u64(sessionRef, SESSION.highByte), reader.u64(sessionRef, SESSION.lowByte)) as ClientId,
     requestNumber: reader.u32(sessionRef, SESSION.requestNumberByte),
   };
-  const optionsRef = reader.child(execute, EXECUTE.options);
+  const optionsRef = reader.child(execute, EXECUTE.options, OPTIONS);
   const options = optionsRef === null ? DEFAULT_REQUEST_OPTIONS : readOptions(reader, optionsRef);
   return { kind: 'execute', tenant, statements, atomic, session, options };
 }
 
 function readQuery(reader: Reader, query: StructRef): RequestBody {
   const tenant = reader.safe(query, QUERY.tenantByte) as TenantId;
-  const statement = readStatement(reader, reader.child(query, QUERY.statement) ?? unusual());
-  const optionsRef = reader.child(query, QUERY.options);
+  const statement = readStatement(reader, reader.child(query, QUERY.statement, STATEMENT) ?? unusual());
+  const optionsRef = reader.child(query, QUERY.options, OPTIONS);
   const options = optionsRef === null ? DEFAULT_REQUEST_OPTIONS : readOptions(reader, optionsRef);
   return { kind: 'query', tenant, statement, options };
 }
@@ -273,17 +285,17 @@ function readOptions(reader: Reader, options: StructRef): RequestOptions {
 export function fastReadServerResult(payload: Uint8Array): Response | null {
   return attempt(() => {
     const reader = new Reader(payload);
-    const root = reader.root();
+    const root = reader.root(SERVER_MESSAGE);
     if (reader.u16(root, SERVER_MESSAGE.whichByte) !== SERVER_MESSAGE.response) return unusual();
-    const response = reader.child(root, 0) ?? unusual();
+    const response = reader.child(root, 0, RESPONSE) ?? unusual();
     if (reader.u16(response, RESPONSE.whichByte) !== RESPONSE.result) return unusual();
-    const result = reader.child(response, RESPONSE.result) ?? unusual();
+    const result = reader.child(response, RESPONSE.result, RESULT) ?? unusual();
     return { requestId: reader.u64(response, RESPONSE.requestIdByte), body: { kind: 'result', result: readResult(reader, result) } };
   });
 }
 
 function readResult(reader: Reader, result: StructRef): Result {
-  const columns: Column[] = reader.structList(result, RESULT.columns, wireLimits.resultColumnsMax).map((column) => ({
+  const columns: Column[] = reader.structList(result, RESULT.columns, wireLimits.resultColumnsMax, COLUMN).map((column) => ({
     name: reader.text(column, COLUMN.name),
     type: SQL_TYPE_ORDINALS[reader.u16(column, COLUMN.typeByte)] ?? unusual(),
   }));
