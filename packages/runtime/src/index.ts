@@ -17,7 +17,7 @@ export {
 } from './cluster/node.js';
 export { Journal, JOURNAL_DIR, parseJournal, type JournalOpened } from './cluster/journal.js';
 export { KernelMachine } from './cluster/machine.js';
-export { ledgerView, type LedgerView } from './cluster/ledger.js';
+export type { LedgerView } from './cluster/ledger.js';
 export {
   EXPORT_MAGIC, EXPORT_PREAMBLE_BYTES, EXPORT_VERSION, SIGNATURE_DOMAIN, encodeExportHead, encodeStatement, exportLimits,
   parseStatement, signedMessage, verifyExport, type ChainHead, type ExportCheck, type ExportFault, type HeadStatement,

@@ -1,5 +1,5 @@
 import { Connection } from '@veritydb/client';
-import { ClusterNode, ledgerView, type LogReader, type WriteOutcome } from '@veritydb/runtime';
+import { ClusterNode, type LogReader, type WriteOutcome } from '@veritydb/runtime';
 import type { Envelope } from '@veritydb/kernel';
 import { assert, clientId as toClientId, position as toPosition, tenantId, type ClusterId, type Position, type ReplicaIndex, type Row } from '@veritydb/types';
 import type { ClusterStatus, PrimaryHint, ReplicaStatus, TenantInfo, WireError } from '@veritydb/wire';
@@ -48,14 +48,12 @@ export class ClusterEngine implements Engine {
   readonly clusterId: bigint;
   readonly node: ClusterNode;
   readonly #addresses: readonly string[];
-  readonly #dataDir: string;
   readonly #peerSeen = new Map<number, number>();
 
-  private constructor(node: ClusterNode, addresses: readonly string[], dataDir: string) {
+  private constructor(node: ClusterNode, addresses: readonly string[]) {
     this.clusterId = node.clusterId;
     this.node = node;
     this.#addresses = addresses;
-    this.#dataDir = dataDir;
   }
 
   static async open(options: ClusterEngineOptions): Promise<ClusterEngine> {
@@ -63,7 +61,7 @@ export class ClusterEngine implements Engine {
       dataDir: options.dataDir, clusterId: options.clusterId, replica: options.replicaIndex, replicaCount: options.addresses.length,
       ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }), ...(options.whenEmpty === undefined ? {} : { whenEmpty: options.whenEmpty }),
     });
-    return new ClusterEngine(node, options.addresses, options.dataDir);
+    return new ClusterEngine(node, options.addresses);
   }
 
   /** A replica frame from peer `from` (already authenticated as that replica). */
@@ -185,8 +183,7 @@ export class ClusterEngine implements Engine {
   async auditLog(): Promise<EngineOutcome<LogReader>> {
     const failure = this.node.failure;
     if (failure !== null) return refused({ code: 'Unavailable', message: `the replica failed and is stopping: ${failure.message}` });
-    const view = ledgerView(this.#dataDir);
-    assert(view !== null, `the replica's ledger on ${this.#dataDir} is open`);
+    const view = this.node.ledger;
     await view.caughtUp();
     return { ok: true, value: view.log };
   }

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { Log, type RecordFields } from '@veritydb/storage';
 import { clusterId as toClusterId, VerityError, type Position } from '@veritydb/types';
 import type { LogReader } from '../export/writer.js';
@@ -33,23 +32,6 @@ export interface LedgerView {
   caughtUp(): Promise<void>;
 }
 
-/**
- * The ledgers open in this process, by resolved data dir: how the server reaches its replica's
- * ledger for verify and export (the replica owns it; a second `Log` on the same dir is refused by
- * the log's lock).
- */
-const openLedgers = new Map<string, Ledger>();
-
-/**
- * The read-only view of the ledger open on `dataDir` in this process, or null if none is.
- *
- * @example const view = ledgerView(dataDir); if (view !== null) { await view.caughtUp(); await view.log.verify(); }
- */
-export function ledgerView(dataDir: string): LedgerView | null {
-  const ledger = openLedgers.get(resolve(dataDir));
-  return ledger === undefined ? null : { log: ledger.log, caughtUp: () => ledger.flush() };
-}
-
 export class Ledger {
   readonly #log: Log;
   #backlog: RecordFields[] = [];
@@ -62,19 +44,18 @@ export class Ledger {
   #hurry: (() => void) | null = null;
   #hurried = false;
 
-  readonly #dir: string;
-
-  private constructor(log: Log, dir: string) {
+  private constructor(log: Log) {
     this.#log = log;
-    this.#dir = dir;
     this.#head = log.head().position;
   }
 
   static async open(dataDir: string, clusterId: bigint): Promise<Ledger> {
-    const dir = resolve(dataDir);
-    const ledger = new Ledger(await Log.open(dataDir, { cluster: toClusterId(clusterId) }), dir);
-    openLedgers.set(dir, ledger);
-    return ledger;
+    return new Ledger(await Log.open(dataDir, { cluster: toClusterId(clusterId) }));
+  }
+
+  /** The read-only view verify and export use. */
+  view(): LedgerView {
+    return { log: this.#log, caughtUp: () => this.flush() };
   }
 
   /** The committed records, read-only (verify, export). */
@@ -109,7 +90,6 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
-    if (openLedgers.get(this.#dir) === this) openLedgers.delete(this.#dir);
     await this.flush();
     await this.#log.close();
   }

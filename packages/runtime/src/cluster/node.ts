@@ -19,7 +19,7 @@ import { lockDirectory, type DirectoryLock } from '../lock.js';
 import type { TenantName } from '../engine.js';
 import { AppliedWaiters, type WaitOutcome } from '../waiters.js';
 import { Journal } from './journal.js';
-import { Ledger } from './ledger.js';
+import { Ledger, type LedgerView } from './ledger.js';
 import { KernelMachine } from './machine.js';
 
 /**
@@ -257,6 +257,11 @@ export class ClusterNode {
 
   get kernel(): Kernel {
     return this.#machine.kernel;
+  }
+
+  /** This replica's ledger (its committed ops in the storage log format), read-only: verify, export. */
+  get ledger(): LedgerView {
+    return this.#ledger.view();
   }
 
   get head(): Position {
