@@ -16,7 +16,7 @@ import { AppliedWaiters, type WaitOutcome } from './waiters.js';
 
 export type { WaitOutcome } from './waiters.js';
 import { replay, trackTenants, type Replayed } from './recovery.js';
-import { applyEntry, cachedResult, checkRequest, REGISTER_ENVELOPE, type AppliedEntry } from './sessions.js';
+import { applyEntry, cachedResult, checkRequest, REGISTER_ENVELOPE, type AppliedEntry, type SessionEntry } from './sessions.js';
 import { JOURNAL_DIR } from './cluster/journal.js';
 import type { LogReader } from './export/writer.js';
 
@@ -113,15 +113,7 @@ export type SessionWriteOutcome =
   /** A new request `admit` refused. Nothing was logged. */
   | { readonly kind: 'not_admitted' };
 
-interface PendingEntry {
-  readonly position: Position;
-  readonly timestampMicros: number;
-  readonly tenant: TenantId;
-  readonly hash: Checksum;
-  readonly client: bigint;
-  readonly request: number;
-  readonly operation: number;
-  readonly body: Uint8Array;
+interface PendingEntry extends SessionEntry {
   readonly resolve: (applied: AppliedEntry) => void;
   readonly reject: (error: unknown) => void;
 }
