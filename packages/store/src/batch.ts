@@ -4,8 +4,8 @@ import {
 import { Reader, ScanGuard } from './reader.js';
 import { checkIndexLayout, checkTableLayout, IndexState, TableState, visibleIncarnation, type Lifetime } from './table.js';
 import {
-  compareKeyValues, entryKey, indexEntryKey, liveVersion, liveWithPrefix, NEVER, project, sameKey, versionAt, type TreeKey, type Version,
-  type VersionTree,
+  compareKeyValues, entryKey, indexEntryKey, insertAt, liveVersion, liveWithPrefix, NEVER, project, replaceBefore, sameKey, seek, seekEnd, TreeCursor,
+  type TreeKey, type Version, type VersionTree,
 } from './tree.js';
 
 /** What a batch needs from its tenant: the applier's catalog, and the hook that ends it. */
@@ -45,7 +45,9 @@ export class WriteBatch implements TableWriter {
    * update or delete of the row it returned (the read-modify-write of projection state, a
    * delete that reads its before-image), an insert of the key it did not find (INSERT checks
    * for a conflict first). Valid while its table's primary tree is unchanged (`primaryWrites`). */
-  readonly #lastRead: LastRead = { state: undefined, version: undefined, absent: undefined, writes: 0 };
+  readonly #lastRead: LastRead = { state: undefined, version: undefined, absent: undefined, writes: 0, cursor: new TreeCursor() };
+  /** Where an insert that no `get` prepared looks for its key (and then writes it). */
+  readonly #insertCursor = new TreeCursor();
 
   constructor(host: BatchHost, readonly position: Position) {
     this.#host = host;
@@ -78,8 +80,14 @@ export class WriteBatch implements TableWriter {
     if (key.length !== state.layout.primaryKey.length) {
       assert(false, `get on ${table} needs a key of ${state.layout.primaryKey.length} values, got ${key.length}`);
     }
-    const version = versionAt(state.primary, key, this.position);
+    // The version visible here is the last one at or before (key, position); the cursor keeps
+    // its place for a write of this key right after (see #lastRead).
     const read = this.#lastRead;
+    const cursor = read.cursor;
+    seek(state.primary, entryKey(key, this.position), cursor);
+    const before = cursor.beforeKey;
+    const version = before !== undefined && sameKey(before.key, key) && this.position < (cursor.beforeVersion as Version).deletedAt
+      ? cursor.beforeVersion : undefined;
     read.state = state;
     read.version = version;
     read.absent = version === undefined ? key.slice() : undefined;
@@ -155,20 +163,26 @@ export class WriteBatch implements TableWriter {
 
   update(table: string, key: Key, row: Row): void {
     const state = this.#liveTable(table);
-    const current = this.#justRead(state, key) ?? this.#liveRow(state, key);
+    const read = this.#justRead(state, key);
+    const current = read ?? this.#liveRow(state, key);
     this.#checkRow(state, row);
     const newKey = project(row, state.layout.primaryKey);
-    if (!sameKey(newKey, key) && liveVersion(state.primary, newKey) !== undefined) {
+    const samePlace = sameKey(newKey, key);
+    if (!samePlace && liveVersion(state.primary, newKey) !== undefined) {
       assert(false, `update of ${JSON.stringify(table)} moves a row onto an existing primary key`);
     }
     for (const index of state.liveIndexes()) if (index.layout.unique) this.#checkUnique(index, row, key, state);
-    this.#endVersion(state, current);
-    this.#addVersion(state, row);
+    // The read left the cursor at (key, this position): just after the live version, where the
+    // new one goes. Ending the old one in place keeps the cursor valid for that insert.
+    const cursor = read !== undefined && samePlace ? this.#lastRead.cursor : undefined;
+    const endedInPlace = this.#endVersion(state, current, cursor);
+    this.#addVersion(state, row, newKey, endedInPlace ? cursor : undefined);
   }
 
   delete(table: string, key: Key): void {
     const state = this.#liveTable(table);
-    this.#endVersion(state, this.#justRead(state, key) ?? this.#liveRow(state, key));
+    const read = this.#justRead(state, key);
+    this.#endVersion(state, read ?? this.#liveRow(state, key), read === undefined ? undefined : this.#lastRead.cursor);
   }
 
   /** Makes the writes visible to snapshots at this position. */
@@ -250,24 +264,43 @@ export class WriteBatch implements TableWriter {
     }
   }
 
+  /** The duplicate check finds the key's place: a `get` that just missed it left a cursor
+   * there, a key after the tree's last goes at the end (no comparisons on the way down), and
+   * any other key is looked up once, the same descent serving the check and the write. */
   #insertInto(state: TableState, row: Row): void {
     this.#checkRow(state, row);
     const key = project(row, state.layout.primaryKey);
-    if (!this.#justMissed(state, key) && !afterLastKey(state.primary, key) && liveVersion(state.primary, key) !== undefined) {
-      assert(false, `duplicate primary key in ${JSON.stringify(state.name)}`);
+    let cursor: TreeCursor;
+    if (this.#justMissed(state, key)) {
+      cursor = this.#lastRead.cursor;
+    } else if (afterLastKey(state.primary, key)) {
+      cursor = this.#insertCursor;
+      seekEnd(state.primary, cursor);
+    } else {
+      cursor = this.#insertCursor;
+      seek(state.primary, entryKey(key, this.position), cursor);
+      const before = cursor.beforeKey;
+      if (before !== undefined && sameKey(before.key, key) && (cursor.beforeVersion as Version).deletedAt === NEVER) {
+        assert(false, `duplicate primary key in ${JSON.stringify(state.name)}`);
+      }
     }
     for (const index of state.liveIndexes()) if (index.layout.unique) this.#checkUnique(index, row, undefined, state);
-    this.#addVersion(state, row);
+    this.#addVersion(state, row, key, cursor);
   }
 
-  #addVersion(state: TableState, row: Row): void {
+  /** Adds a live version of `row` (primary key `key`), at `cursor` when one is positioned at
+   * (key, this position) over an unchanged tree. */
+  #addVersion(state: TableState, row: Row, key: Key, cursor?: TreeCursor): void {
     // A frozen row cannot change under the store: share it rather than copy it.
     const stored = Object.isFrozen(row) ? row : Object.freeze(row.slice());
     const version: Version = Object.freeze({ createdAt: this.position, deletedAt: NEVER, row: stored });
     const indexes = state.liveIndexes();
-    const primaryKey = entryKey(project(stored, state.layout.primaryKey), this.position);
+    // A row that is all key (projection state) is its own key: one array, not two.
+    const primaryKey = entryKey(state.keyIsRow ? stored : key, this.position);
     this.#scans.beforeWrite(state.primary);
-    assert(state.primary.set(primaryKey, version, false), 'a new version has a fresh tree key');
+    if (cursor === undefined || !insertAt(state.primary, cursor, primaryKey, version)) {
+      assert(state.primary.set(primaryKey, version, false), 'a new version has a fresh tree key');
+    }
     for (const index of indexes) {
       this.#scans.beforeWrite(index.tree);
       assert(index.tree.set(indexTreeKey(state, index, version), version, false), 'a new version has a fresh index key');
@@ -291,17 +324,25 @@ export class WriteBatch implements TableWriter {
 
   /** Ends a live version at this position. An entry that would then cover no position of its
    * tree (the version, or the index, was created by this batch) is removed outright, so history
-   * never depends on how writes were batched. */
-  #endVersion(state: TableState, version: Version): void {
+   * never depends on how writes were batched. With `cursor` (a `get` of the version's key just
+   * left it there) the primary entry is ended in place when it can be; returns whether it was,
+   * which leaves the cursor valid for an insert of the key's next version. */
+  #endVersion(state: TableState, version: Version, cursor?: TreeCursor): boolean {
     const indexes = state.liveIndexes();
     const ended: Version = Object.freeze({ createdAt: version.createdAt, deletedAt: this.position, row: version.row });
-    const primaryKey = entryKey(project(version.row, state.layout.primaryKey), version.createdAt);
-    this.#endEntry(state.primary, primaryKey, version, ended, state.createdAt);
+    this.#scans.beforeWrite(state.primary);
+    // A version of this batch is removed, not ended: that changes the tree's shape, left to sorted-btree.
+    const inPlace = cursor !== undefined && version.createdAt !== this.position && replaceBefore(state.primary, cursor, version, ended);
+    if (!inPlace) {
+      const primaryKey = entryKey(project(version.row, state.layout.primaryKey), version.createdAt);
+      this.#endEntry(state.primary, primaryKey, version, ended, state.createdAt);
+    }
     for (const index of indexes) this.#endEntry(index.tree, indexTreeKey(state, index, version), version, ended, index.createdAt);
     state.liveCount -= 1;
     state.primaryWrites += 1;
     this.#dirty.add(state);
     this.#undo.push({ added: false, state, version, indexes });
+    return inPlace;
   }
 
   /** Puts back the version an `#endVersion` ended or removed. */
@@ -435,6 +476,8 @@ interface LastRead {
   /** A copy of the key looked up, when no row had it. */
   absent: Key | undefined;
   writes: number;
+  /** Where the lookup left off: (key, the batch's position) in the primary tree. */
+  readonly cursor: TreeCursor;
 }
 
 /** Whether `row`'s primary-key columns hold `key` (compared as the trees compare keys). */

@@ -7,7 +7,7 @@ import { ByteReader, ByteWriter, DecodeError } from './codec.js';
 import { Reader } from './reader.js';
 import { decodeState, encodeState } from './state.js';
 import { TableState, countsFromVersions, type TableView } from './table.js';
-import { indexEntryKey, NEVER, project, type Version } from './tree.js';
+import { checkTreeStructure, indexEntryKey, NEVER, project, type Version } from './tree.js';
 
 const CHECKPOINT_MAGIC = new Uint8Array([0x56, 0x44, 0x42, 0x53, 0x54, 0x4f, 0x52, 0x45]); // "VDBSTORE"
 /** Bumped whenever the checkpoint layout or the hashed state encoding changes. */
@@ -306,6 +306,9 @@ function pruneTable(table: TableState, horizon: number): void {
 }
 
 function checkTable(table: TableState, horizon: number, lastPosition: number): void {
+  // The B+trees' own structure (order, sizes, internal keys): the batch writes some leaves in place.
+  checkTreeStructure(table.primary);
+  for (const list of table.indexes.values()) for (const index of list) checkTreeStructure(index.tree);
   const versions: Version[] = [];
   let live = 0;
   let previous: Version | undefined;

@@ -101,7 +101,12 @@ export class TableState implements TableSource {
   view: TableView | undefined;
   #liveIndexes: readonly IndexState[] | undefined;
 
-  constructor(readonly name: string, readonly layout: TableLayout, readonly createdAt: number) {}
+  /** Whether the primary key is every column in order, so a stored row can be its own key. */
+  readonly keyIsRow: boolean;
+
+  constructor(readonly name: string, readonly layout: TableLayout, readonly createdAt: number) {
+    this.keyIsRow = layout.primaryKey.length === layout.columnCount && layout.primaryKey.every((column, i) => column === i);
+  }
 
   /** Only the open batch reads the applier's state, at its own position: the live count. */
   rowCountAt(_position: number): number {

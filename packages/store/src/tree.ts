@@ -32,22 +32,27 @@ export type VersionTree = BTreeModule.default<TreeKey, Version>;
 /** compareValues with inline fast paths for the common same-type cases (the B+tree calls this
  * ~20 times per lookup); anything else falls through to the one definition of the order. */
 export function compareKeyValues(x: Value, y: Value): number {
-  const type = typeof x;
-  if (type === typeof y) {
-    if (type === 'string' || type === 'bigint') return x === y ? 0 : (x as string) < (y as string) ? -1 : 1;
-    if (type === 'number' && x === x && y === y) return x === y ? 0 : (x as number) < (y as number) ? -1 : 1;
+  // `typeof v === '…'` tests compile to type checks; a `typeof` kept in a variable does not.
+  if (typeof x === 'number') {
+    if (typeof y === 'number' && x === x && y === y) return x === y ? 0 : x < y ? -1 : 1;
+  } else if (typeof x === 'string') {
+    if (typeof y === 'string') return x === y ? 0 : x < y ? -1 : 1;
+  } else if (typeof x === 'bigint') {
+    if (typeof y === 'bigint') return x === y ? 0 : x < y ? -1 : 1;
   }
   return compareValues(x, y);
 }
 
 export function compareTreeKeys(a: TreeKey, b: TreeKey): number {
-  const n = Math.min(a.key.length, b.key.length);
+  const x = a.key;
+  const y = b.key;
+  const n = x.length < y.length ? x.length : y.length;
   for (let i = 0; i < n; i++) {
-    const c = compareKeyValues(a.key[i] as Value, b.key[i] as Value);
+    const c = compareKeyValues(x[i] as Value, y[i] as Value);
     if (c !== 0) return c;
   }
-  if (a.key.length < b.key.length) return a.edge !== 0 ? a.edge : -1;
-  if (a.key.length > b.key.length) return b.edge !== 0 ? -b.edge : 1;
+  if (x.length < y.length) return a.edge !== 0 ? a.edge : -1;
+  if (x.length > y.length) return b.edge !== 0 ? -b.edge : 1;
   if (a.edge !== b.edge) return a.edge < b.edge ? -1 : 1;
   return a.createdAt === b.createdAt ? 0 : a.createdAt < b.createdAt ? -1 : 1;
 }
@@ -117,13 +122,241 @@ export function* scanTree(tree: VersionTree, position: number, range: KeyRange |
   }
 }
 
+/**
+ * sorted-btree's nodes as the package lays them out (its internals, the same throughout 2.x):
+ * a leaf holds sorted `keys` and their `values`; an internal node holds `children`, `keys[i]`
+ * the largest key under `children[i]`, and `_size` the entries under it. `isShared` marks a node
+ * reachable from a clone too: it must be copied, not written. `TreeCursor` reads this layout to
+ * find a key's place once and then write there without descending again; `checkTreeLayout`
+ * asserts it when this module loads, so a sorted-btree that lays nodes out otherwise stops here.
+ */
+interface TreeNode {
+  readonly keys: TreeKey[];
+  readonly values: Version[];
+  readonly children?: TreeNode[];
+  _size?: number;
+  readonly isShared?: boolean;
+}
+
+interface TreeInternals {
+  readonly _root: TreeNode;
+  readonly _maxNodeSize: number;
+}
+
+function internals(tree: VersionTree): TreeInternals {
+  return tree as unknown as TreeInternals;
+}
+
+/**
+ * Where a probe key sits in a tree: the internal nodes from the root down and the child taken
+ * in each, the leaf, the probe's index in it (or where it would go), and the last entry at or
+ * before the probe. A write batch keeps one per kind of use and reuses it (no allocation per
+ * lookup). Valid until the tree is next written: callers track that themselves.
+ */
+export class TreeCursor {
+  tree: VersionTree | undefined = undefined;
+  readonly nodes: TreeNode[] = [];
+  readonly slots: number[] = [];
+  depth = 0;
+  leaf: TreeNode | undefined = undefined;
+  /** The probe's index in `leaf` when `found`, else its insertion index. */
+  index = 0;
+  found = false;
+  /** The last entry at or before the probe (getPairOrNextLower), if any. */
+  beforeKey: TreeKey | undefined = undefined;
+  beforeVersion: Version | undefined = undefined;
+}
+
+/** First index whose key is not below `probe` (`keys.length` if none). */
+function lowerBound(keys: readonly TreeKey[], probe: TreeKey): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareTreeKeys(keys[middle] as TreeKey, probe) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Positions `cursor` at `probe` in `tree`: one descent, the path sorted-btree's `set` takes. */
+export function seek(tree: VersionTree, probe: TreeKey, cursor: TreeCursor): void {
+  let node = internals(tree)._root;
+  let depth = 0;
+  while (node.children !== undefined) {
+    const slot = Math.min(lowerBound(node.keys, probe), node.children.length - 1);
+    cursor.nodes[depth] = node;
+    cursor.slots[depth] = slot;
+    depth += 1;
+    node = node.children[slot] as TreeNode;
+  }
+  const index = lowerBound(node.keys, probe);
+  const found = index < node.keys.length && compareTreeKeys(node.keys[index] as TreeKey, probe) === 0;
+  cursor.tree = tree;
+  cursor.depth = depth;
+  cursor.leaf = node;
+  cursor.index = index;
+  cursor.found = found;
+  const before = found ? index : index - 1;
+  if (before >= 0) {
+    cursor.beforeKey = node.keys[before];
+    cursor.beforeVersion = node.values[before];
+    return;
+  }
+  cursor.beforeKey = undefined;
+  cursor.beforeVersion = undefined;
+  // The probe sorts first in its leaf: the entry before it ends the previous leaf.
+  for (let d = depth - 1; d >= 0; d--) {
+    const slot = cursor.slots[d] as number;
+    if (slot === 0) continue;
+    let previous = ((cursor.nodes[d] as TreeNode).children as TreeNode[])[slot - 1] as TreeNode;
+    while (previous.children !== undefined) previous = previous.children[previous.children.length - 1] as TreeNode;
+    cursor.beforeKey = previous.keys[previous.keys.length - 1];
+    cursor.beforeVersion = previous.values[previous.keys.length - 1];
+    return;
+  }
+}
+
+/** Positions `cursor` after the tree's last key (for an append): down the rightmost path,
+ * with no key comparisons. */
+export function seekEnd(tree: VersionTree, cursor: TreeCursor): void {
+  let node = internals(tree)._root;
+  let depth = 0;
+  while (node.children !== undefined) {
+    const slot = node.children.length - 1;
+    cursor.nodes[depth] = node;
+    cursor.slots[depth] = slot;
+    depth += 1;
+    node = node.children[slot] as TreeNode;
+  }
+  const last = node.keys.length - 1;
+  cursor.tree = tree;
+  cursor.depth = depth;
+  cursor.leaf = node;
+  cursor.index = last + 1;
+  cursor.found = false;
+  cursor.beforeKey = last >= 0 ? node.keys[last] : undefined;
+  cursor.beforeVersion = last >= 0 ? node.values[last] : undefined;
+}
+
+/** Whether the cursor's path may be written in place: it starts at the tree's root and no node
+ * on it is shared with a clone (a published view, a suspended scan). */
+function writablePath(tree: VersionTree, cursor: TreeCursor): boolean {
+  if (cursor.tree !== tree) return false;
+  const leaf = cursor.leaf as TreeNode;
+  if (internals(tree)._root !== (cursor.depth === 0 ? leaf : cursor.nodes[0]) || leaf.isShared === true) return false;
+  for (let d = 0; d < cursor.depth; d++) if ((cursor.nodes[d] as TreeNode).isShared === true) return false;
+  return true;
+}
+
+/**
+ * Replaces, in place, the value of the cursor's entry at or before its probe when that entry
+ * holds `version` (ending a version keeps its key): what `tree.set(key, ended, true)` does,
+ * without a descent. False, and nothing written, when the cursor does not hold `version` or
+ * its path is shared.
+ */
+export function replaceBefore(tree: VersionTree, cursor: TreeCursor, version: Version, replacement: Version): boolean {
+  if (cursor.beforeVersion !== version || !writablePath(tree, cursor)) return false;
+  const leaf = cursor.leaf as TreeNode;
+  const at = cursor.found ? cursor.index : cursor.index - 1;
+  if (at < 0 || leaf.values[at] !== version) return false;
+  leaf.values[at] = replacement;
+  cursor.beforeVersion = replacement;
+  return true;
+}
+
+/**
+ * Inserts `key` → `version` at the cursor, which must have been positioned at `key` (absent)
+ * with the tree unchanged since: what `tree.set(key, version, false)` does, without a descent.
+ * False, and nothing written, when the path is shared or the leaf is full (a split is left to
+ * sorted-btree). The cursor is spent either way.
+ */
+export function insertAt(tree: VersionTree, cursor: TreeCursor, key: TreeKey, version: Version): boolean {
+  assert(!cursor.found, 'a new key is absent where the cursor looked');
+  const leaf = cursor.leaf as TreeNode;
+  const ok = writablePath(tree, cursor) && leaf.keys.length < internals(tree)._maxNodeSize && leaf.values.length === leaf.keys.length;
+  cursor.tree = undefined;
+  if (!ok) return false;
+  const index = cursor.index;
+  assert((index === 0 || compareTreeKeys(leaf.keys[index - 1] as TreeKey, key) < 0)
+    && (index === leaf.keys.length || compareTreeKeys(key, leaf.keys[index] as TreeKey) < 0), 'the cursor is at the key it inserts');
+  leaf.keys.splice(index, 0, key);
+  leaf.values.splice(index, 0, version);
+  // Every node on the path holds one more entry, and its key for the child may have grown.
+  let child = leaf;
+  for (let d = cursor.depth - 1; d >= 0; d--) {
+    const node = cursor.nodes[d] as TreeNode;
+    node._size = (node._size as number) + 1;
+    node.keys[cursor.slots[d] as number] = child.keys[child.keys.length - 1] as TreeKey;
+    child = node;
+  }
+  return true;
+}
+
+/** Checks a tree's nodes: keys strictly ordered, each internal key equal to the largest key
+ * under its child (equal, not the same object: an overwrite with an equal key leaves the
+ * parent's), sizes the sums of their children's, leaves holding a value per key. O(size). */
+export function checkTreeStructure(tree: VersionTree): void {
+  const root = internals(tree)._root;
+  const size = checkNode(root, undefined);
+  assert(size === tree.size, 'a tree\'s size is its entries');
+}
+
+/** Checks `node` (whose keys must all sort after `after`) and returns its entry count. */
+function checkNode(node: TreeNode, after: TreeKey | undefined): number {
+  for (let i = 0; i < node.keys.length; i++) {
+    const previous = i === 0 ? after : node.keys[i - 1];
+    assert(previous === undefined || compareTreeKeys(previous, node.keys[i] as TreeKey) < 0, 'tree keys in strictly increasing order');
+  }
+  if (node.children === undefined) {
+    assert(node.values.length >= node.keys.length, 'a leaf holds a value per key');
+    return node.keys.length;
+  }
+  assert(node.children.length === node.keys.length && node.children.length > 0, 'an internal node has a key per child');
+  let size = 0;
+  for (let i = 0; i < node.children.length; i++) {
+    const child = node.children[i] as TreeNode;
+    size += checkNode(child, i === 0 ? after : node.keys[i - 1]);
+    assert(compareTreeKeys(child.keys[child.keys.length - 1] as TreeKey, node.keys[i] as TreeKey) === 0, 'an internal key is its child\'s largest');
+  }
+  assert(node._size === size, 'an internal node\'s size is its children\'s');
+  return size;
+}
+
+/** Fails loudly at load if sorted-btree's nodes are not laid out as `TreeNode` says. */
+function checkTreeLayout(): void {
+  const tree = newTree();
+  const size = internals(tree)._maxNodeSize;
+  assert(Number.isInteger(size) && size >= 4, 'sorted-btree keeps its node size in _maxNodeSize');
+  const version: Version = { createdAt: 1, deletedAt: NEVER, row: [] };
+  for (let i = 0; i <= size * 2; i++) tree.set(entryKey([i], 1), version);
+  const root = internals(tree)._root;
+  assert(Array.isArray(root.children) && root._size === tree.size && root.keys.length === root.children.length,
+    'sorted-btree internal nodes hold children, keys and _size');
+  const leaf = root.children[0] as TreeNode;
+  assert(leaf.children === undefined && Array.isArray(leaf.keys) && leaf.values.length === leaf.keys.length && root.keys[0] === leaf.keys[leaf.keys.length - 1],
+    'sorted-btree leaves hold keys and values; internal keys are their children\'s largest');
+}
+checkTreeLayout();
+
 /** How many versions visible at `position` have a key starting with `prefix`, counting no
  * further than `limit`. Runs to completion without yielding, so it needs no isolation from
  * writes and allocates no iterator chain: the cheap way to ask "none, one or more?". */
 export function countPrefix(tree: VersionTree, position: number, prefix: Key, limit: number): number {
   if (limit <= 0) return 0;
+  const lower: TreeKey = { key: prefix, createdAt: 0, edge: -1 };
+  const upper: TreeKey = { key: prefix, createdAt: 0, edge: 1 };
+  // Usually the answer is in the leaf where the prefix starts: one descent, then a walk.
+  let node = internals(tree)._root;
+  while (node.children !== undefined) node = node.children[Math.min(lowerBound(node.keys, lower), node.children.length - 1)] as TreeNode;
   let n = 0;
-  tree.forRange({ key: prefix, createdAt: 0, edge: -1 }, { key: prefix, createdAt: 0, edge: 1 }, false, (_key, version) => {
+  for (let i = lowerBound(node.keys, lower); i < node.keys.length; i++) {
+    if (compareTreeKeys(node.keys[i] as TreeKey, upper) >= 0) return n;
+    if (visibleAt(node.values[i] as Version, position) && ++n >= limit) return n;
+  }
+  // The prefix's entries may go on in the next leaf: count them all the general way.
+  n = 0;
+  tree.forRange(lower, upper, false, (_key, version) => {
     if (visibleAt(version, position) && ++n >= limit) return { break: n };
     return undefined;
   });
