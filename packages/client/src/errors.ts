@@ -141,6 +141,12 @@ export class InternalError extends ClientError {
   constructor(message: string) { super('Internal', message); }
 }
 
+/** The server does not offer this request (in this configuration); the message says what to do instead. */
+export class NotSupportedError extends ClientError {
+  override readonly name: string = 'NotSupportedError';
+  constructor(message: string) { super('NotSupported', message); }
+}
+
 /** The connection is gone (refused, reset, closed); a read in flight failed with it. */
 export class ConnectionClosedError extends ClientError {
   override readonly name: string = 'ConnectionClosedError';
@@ -174,6 +180,7 @@ export function fromWireError(error: WireError): ClientError {
     case 'Unavailable': return new UnavailableError(error.message);
     case 'Cancelled': return new CancelledError(error.message);
     case 'Internal': return new InternalError(error.message);
+    case 'NotSupported': return new NotSupportedError(error.message);
     default: return assertNever(error);
   }
 }

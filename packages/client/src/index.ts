@@ -18,7 +18,7 @@ export {
 export { formatAddress, parseAddress, type Address, type ParsedAddress } from './address.js';
 export {
   AbortedError, BadFrameError, BadRequestError, CancelledError, ClientError, ConnectionClosedError,
-  ConstraintViolationError, EvictedError, ForbiddenError, IndeterminateError, InternalError, NotPrimaryError,
+  ConstraintViolationError, EvictedError, ForbiddenError, IndeterminateError, InternalError, NotPrimaryError, NotSupportedError,
   OverloadedError, QuotaExceededError, SqlError, TenantExistsError, TenantNotFoundError, TimeoutError,
   UnauthorizedError, UnavailableError, UnsupportedVersionError, fromWireError, type ClientErrorCode,
 } from './errors.js';

@@ -5,7 +5,7 @@ import type { Param } from '@veritydb/kernel';
 import { SQL_ERROR_STATES } from '@veritydb/query';
 import { VerityError, type JsonValue, type SqlType, type Value } from '@veritydb/types';
 import {
-  AbortedError, ConstraintViolation, Forbidden, IndeterminateError, InvalidArgument, RemoteError, SqlError, TenantExists,
+  AbortedError, ConstraintViolation, Forbidden, IndeterminateError, InvalidArgument, NotSupported, RemoteError, SqlError, TenantExists,
   TenantNotFound, TimeoutError, Unauthorized,
 } from './errors.js';
 import { toOutValue, toParams, type Row } from './values.js';
@@ -96,6 +96,7 @@ export function sdkError(error: unknown, context: ErrorContext): unknown {
     case 'TenantExists': return context.tenant === undefined ? new VerityError('TenantExists', error.message) : new TenantExists(context.tenant);
     case 'Unauthorized': return new Unauthorized(error.message);
     case 'Forbidden': return new Forbidden(error.message);
+    case 'NotSupported': return new NotSupported(error.message);
     case 'Timeout': return new TimeoutError(context.timeoutMs);
     case 'Aborted': return new AbortedError(context.signal?.reason);
     case 'Indeterminate':

@@ -69,6 +69,7 @@ struct Admin {
     createToken @4 :TokenSpec;
     verify @5 :VerifySpec;    # checks the answering server's own log; answered with verify reports
     exportTenant @6 :UInt64;  # tenant id (>= 1); answered with export chunks (docs/EXPORT.md)
+    backup @7 :Void;          # a consistent copy of the answering server's data dir; answered with backup file chunks, then backupDone
   }
 }
 

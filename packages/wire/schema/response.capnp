@@ -38,6 +38,7 @@ enum ErrorCode {
   unavailable @15;
   cancelled @16;
   internal @17;
+  notSupported @18;
 }
 
 struct NotPrimary {
@@ -111,6 +112,24 @@ struct ExportChunk {
   final @1 :Bool;             # true on the last chunk: the file is complete
 }
 
+struct BackupFileChunk {
+  path @0 :Text;              # relative to the data dir, '/'-separated; 1..4096 bytes, never absolute or with ".."
+  mode @1 :UInt16;            # permission bits, 0..0o777
+  bytes @2 :UInt64;           # the file's size in the backup
+  offset @3 :UInt64;          # where `data` goes in the file: the chunks of a file come in order, from 0
+  data @4 :Data;              # 0..1 MiB (empty only for an empty file)
+  blake3 @5 :Data;            # on the file's last chunk (offset + |data| = bytes): BLAKE3-256 of the whole file; else empty
+}
+
+struct BackupDone {
+  clusterIdHigh @0 :UInt64;
+  clusterIdLow @1 :UInt64;
+  position @2 :UInt64;        # the last position in the backup
+  stateHash @3 :Data;         # BLAKE3-256 of the state at `position` (32 bytes)
+  files @4 :UInt64;           # files sent
+  bytes @5 :UInt64;           # bytes of all files together
+}
+
 struct Response {
   requestId @0 :UInt64;       # 0 = about the connection itself (then always an error)
   union {
@@ -121,5 +140,7 @@ struct Response {
     token @5 :Text;                # answer to createToken; final
     verify @6 :VerifyReport;       # answer to verify: progress reports, then a final one
     exportChunk @7 :ExportChunk;   # answer to exportTenant: the file's bytes in order, the last final
+    backupFile @8 :BackupFileChunk;  # answer to backup: every file's bytes, file after file; not final
+    backupDone @9 :BackupDone;     # answer to backup: the position and state hash of the copy; final
   }
 }

@@ -43,6 +43,7 @@ export const ERROR_CODE_ORDINALS: readonly ErrorCode[] = ordinals<ErrorCode>({
   Overloaded: CapErrorCode.OVERLOADED, BadFrame: CapErrorCode.BAD_FRAME, BadRequest: CapErrorCode.BAD_REQUEST,
   UnsupportedVersion: CapErrorCode.UNSUPPORTED_VERSION, Evicted: CapErrorCode.EVICTED,
   Unavailable: CapErrorCode.UNAVAILABLE, Cancelled: CapErrorCode.CANCELLED, Internal: CapErrorCode.INTERNAL,
+  NotSupported: CapErrorCode.NOT_SUPPORTED,
 });
 
 export const REPLICA_ROLE_ORDINALS: readonly ReplicaStatus['role'][] = ordinals<ReplicaStatus['role']>({

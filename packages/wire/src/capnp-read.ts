@@ -1,5 +1,5 @@
 import type { ClientId, ClusterId, Position, ReplicaIndex, TenantId } from '@veritydb/types';
-import { limits } from '@veritydb/types';
+import { CHECKSUM_BYTES, limits } from '@veritydb/types';
 import * as capnp from 'capnp-es';
 import type { ClientHello as CapClientHello, ServerHello as CapServerHello } from './generated/handshake.js';
 import {
@@ -8,7 +8,7 @@ import {
 } from './generated/request.js';
 import {
   Error_Detail_Which, Response_Which, VerifyReport_Which, type ClusterStatus as CapClusterStatus, type Error as CapError,
-  type ExportChunk as CapExportChunk, type Response as CapResponse, type Result as CapResult, type VerifyReport as CapVerifyReport,
+  type ExportChunk as CapExportChunk, type BackupDone as CapBackupDone, type BackupFileChunk as CapBackupFileChunk, type Response as CapResponse, type Result as CapResult, type VerifyReport as CapVerifyReport,
 } from './generated/response.js';
 import {
   CONSISTENCIES, ERROR_CODE_ORDINALS, REPLICA_ROLE_ORDINALS, REPLICA_STATE_ORDINALS, ROLES, SQL_TYPE_ORDINALS, u128,
@@ -17,7 +17,7 @@ import { wireLimits } from './limits.js';
 import {
   DEFAULT_REQUEST_OPTIONS, type AdminOp, type ClientHello, type ClusterStatus, type ReplicaStatus, type Request,
   type RequestBody, type RequestOptions, type Response, type ResponseBody, type Result, type ServerHello,
-  type Session, type Statement, type VerifyOutcome, type VerifyReport, type WireError, type ExportChunk,
+  type Session, type Statement, type VerifyOutcome, type VerifyReport, type WireError, type ExportChunk, type BackupDone, type BackupFileChunk,
 } from './messages.js';
 import { decodeRowBlock, decodeValueList } from './values.js';
 
@@ -217,6 +217,7 @@ function readAdmin(source: ReturnType<CapRequest['_initAdmin']>): AdminOp {
     }
     case Admin_Which.EXPORT_TENANT:
       return { op: 'exportTenant', tenant: safeNumber('request.admin.exportTenant', source.exportTenant) as TenantId };
+    case Admin_Which.BACKUP: return { op: 'backup' };
     default: return malformed('request.admin: unknown operation');
   }
 }
@@ -250,6 +251,12 @@ function readResponseBody(source: CapResponse): ResponseBody {
     case Response_Which.EXPORT_CHUNK:
       if (!source._hasExportChunk()) malformed('response.exportChunk: missing');
       return { kind: 'exportChunk', chunk: readExportChunk(source.exportChunk) };
+    case Response_Which.BACKUP_FILE:
+      if (!source._hasBackupFile()) malformed('response.backupFile: missing');
+      return { kind: 'backupFile', file: readBackupFile(source.backupFile) };
+    case Response_Which.BACKUP_DONE:
+      if (!source._hasBackupDone()) malformed('response.backupDone: missing');
+      return { kind: 'backupDone', done: readBackupDone(source.backupDone) };
     default: return malformed('response: unknown kind');
   }
 }
@@ -339,6 +346,31 @@ function readExportChunk(source: CapExportChunk): ExportChunk {
   const data = source._hasData() ? source.data : null;
   if (data !== null && data.length > wireLimits.exportChunkBytesMax) malformed(`response.exportChunk.data: ${data.length} bytes exceed ${wireLimits.exportChunkBytesMax}`);
   return { data: data === null ? new Uint8Array(0) : spend(data.toUint8Array()).slice(), final: source.final };
+}
+
+function readBackupFile(source: CapBackupFileChunk): BackupFileChunk {
+  const data = source._hasData() ? source.data : null;
+  if (data !== null && data.length > wireLimits.backupChunkBytesMax) malformed(`response.backupFile.data: ${data.length} bytes exceed ${wireLimits.backupChunkBytesMax}`);
+  const blake3 = source._hasBlake3() ? source.blake3 : null;
+  if (blake3 !== null && blake3.length !== CHECKSUM_BYTES) malformed(`response.backupFile.blake3: ${blake3.length} bytes, not ${CHECKSUM_BYTES}`);
+  return {
+    path: text(source, 0), mode: source.mode,
+    bytes: safeNumber('response.backupFile.bytes', source.bytes), offset: safeNumber('response.backupFile.offset', source.offset),
+    data: data === null ? new Uint8Array(0) : spend(data.toUint8Array()).slice(),
+    blake3: blake3 === null ? null : spend(blake3.toUint8Array()).slice(),
+  };
+}
+
+function readBackupDone(source: CapBackupDone): BackupDone {
+  const stateHash = source._hasStateHash() ? source.stateHash : null;
+  if (stateHash === null || stateHash.length !== CHECKSUM_BYTES) malformed(`response.backupDone.stateHash: not ${CHECKSUM_BYTES} bytes`);
+  return {
+    clusterId: u128(source.clusterIdHigh, source.clusterIdLow) as ClusterId,
+    position: safeNumber('response.backupDone.position', source.position) as Position,
+    stateHash: spend((stateHash as NonNullable<typeof stateHash>).toUint8Array()).slice(),
+    files: safeNumber('response.backupDone.files', source.files),
+    bytes: safeNumber('response.backupDone.bytes', source.bytes),
+  };
 }
 
 function readStatus(source: CapClusterStatus): ClusterStatus {

@@ -121,6 +121,7 @@ function writeAdmin(target: ReturnType<CapRequest['_initAdmin']>, admin: AdminOp
     }
     case 'verify': target._initVerify().tenant = BigInt(admin.tenant ?? 0); return;
     case 'exportTenant': target.exportTenant = BigInt(admin.tenant); return;
+    case 'backup': target.backup = true; return;
   }
 }
 
@@ -146,6 +147,26 @@ export function writeResponse(target: CapResponse, response: Response): void {
       const chunk = target._initExportChunk();
       chunk._initData(body.chunk.data.length).copyBuffer(body.chunk.data);
       chunk.final = body.chunk.final;
+      return;
+    }
+    case 'backupFile': {
+      const file = target._initBackupFile();
+      file.path = body.file.path;
+      file.mode = body.file.mode;
+      file.bytes = BigInt(body.file.bytes);
+      file.offset = BigInt(body.file.offset);
+      file._initData(body.file.data.length).copyBuffer(body.file.data);
+      if (body.file.blake3 !== null) file._initBlake3(body.file.blake3.length).copyBuffer(body.file.blake3);
+      return;
+    }
+    case 'backupDone': {
+      const done = target._initBackupDone();
+      done.clusterIdHigh = high64(body.done.clusterId);
+      done.clusterIdLow = low64(body.done.clusterId);
+      done.position = BigInt(body.done.position);
+      done._initStateHash(body.done.stateHash.length).copyBuffer(body.done.stateHash);
+      done.files = BigInt(body.done.files);
+      done.bytes = BigInt(body.done.bytes);
       return;
     }
   }

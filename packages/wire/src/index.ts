@@ -21,12 +21,12 @@ export {
   type Decoded, type ErrorCode, type PlainErrorCode, type PrimaryHint, type ReplicaStatus, type Request,
   type RequestBody, type RequestId, type RequestOptions, type Response, type ResponseBody, type Result, type Role,
   type ServerHello, type ServerMessage, type Session, type Statement, type TenantInfo, type WireError, type VerifyReport,
-  type VerifyOutcome, type ExportChunk,
+  type VerifyOutcome, type ExportChunk, type BackupFileChunk, type BackupDone,
 } from './messages.js';
 export {
   VALUE_TAG, dateFromDays, daysFromDate, decodeRowBlock, decodeValueList, encodeRowBlock, encodeValueList, fromValue,
   toValue, valueFitsType, type WireValue, type WireValueKind,
 } from './values.js';
-export { validateClientMessage, validateServerMessage } from './validate.js';
+export { isBackupPath, validateClientMessage, validateServerMessage } from './validate.js';
 export { wireLimits, type WireLimits } from './limits.js';
 export { encodeResultFrames, type ResultToStream } from './stream.js';

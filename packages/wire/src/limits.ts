@@ -32,6 +32,10 @@ export const wireLimits = Object.freeze({
   capnpSegmentsMax: 16,
   /** Bytes of an export file one `exportChunk` carries (1 MiB: with its envelope well within the default frame bound). */
   exportChunkBytesMax: 1024 * 1024,
+  /** Bytes of a file one `backupFile` chunk carries. */
+  backupChunkBytesMax: 1024 * 1024,
+  /** Files one backup sends (a data dir holds its log segments, a checkpoint, keys: far fewer). */
+  backupFilesMax: 1_000_000,
   /** A verify fault's reason code. */
   verifyReasonBytesMax: 63,
   /** A server file path (a verify fault's file). */
@@ -49,4 +53,5 @@ assert(limits.sqlTextBytesMax < limits.frameBytesMax, 'a statement fits in a fra
 assert(limits.valueBytesMax < limits.frameBytesMax, 'a value fits in a frame');
 assert(wireLimits.errorMessageBytesMax < wireLimits.frameBytesMin, 'an error always fits in a frame');
 assert(wireLimits.exportChunkBytesMax + 1024 <= limits.frameBytesMax, 'an export chunk fits in a default frame');
+assert(wireLimits.backupChunkBytesMax + wireLimits.pathBytesMax + 1024 <= limits.frameBytesMax, 'a backup chunk fits in a default frame');
 assert(wireLimits.errorMessageBytesMax + wireLimits.pathBytesMax + 1024 < wireLimits.frameBytesMin, 'a verify report always fits in a frame');

@@ -80,7 +80,9 @@ export type AdminOp =
   /** Checks the answering server's own log: one tenant's chain, or (tenant null) every record. */
   | { readonly op: 'verify'; readonly tenant: TenantId | null }
   /** One tenant's export file (docs/EXPORT.md), streamed as `exportChunk`s. */
-  | { readonly op: 'exportTenant'; readonly tenant: TenantId };
+  | { readonly op: 'exportTenant'; readonly tenant: TenantId }
+  /** A consistent copy of the answering server's data dir, streamed as `backupFile`s, then `backupDone`. */
+  | { readonly op: 'backup' };
 
 export type RequestBody =
   | {
@@ -119,7 +121,7 @@ export interface Result {
 export const ERROR_CODES = [
   'NotPrimary', 'Unauthorized', 'Forbidden', 'TenantNotFound', 'TenantExists', 'SqlError', 'ConstraintViolation',
   'QuotaExceeded', 'Timeout', 'Indeterminate', 'Overloaded', 'BadFrame', 'BadRequest', 'UnsupportedVersion',
-  'Evicted', 'Unavailable', 'Cancelled', 'Internal',
+  'Evicted', 'Unavailable', 'Cancelled', 'Internal', 'NotSupported',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -195,6 +197,38 @@ export interface ExportChunk {
   readonly final: boolean;
 }
 
+/**
+ * The next bytes of one file of a backup (PROTOCOL.md §5): files come one after the other, each
+ * one's chunks in order from offset 0; the last chunk of a file carries its BLAKE3-256.
+ */
+export interface BackupFileChunk {
+  /** Relative to the data dir, '/'-separated: never absolute, never with a `..` or `.` part. */
+  readonly path: string;
+  /** Permission bits (0..0o777). */
+  readonly mode: number;
+  /** The whole file's size. */
+  readonly bytes: number;
+  /** Where `data` goes in the file. */
+  readonly offset: number;
+  /** At most `wireLimits.backupChunkBytesMax`; empty only for an empty file. */
+  readonly data: Uint8Array;
+  /** On the file's last chunk (`offset + data.length === bytes`): BLAKE3-256 of the whole file; null on the others. */
+  readonly blake3: Uint8Array | null;
+}
+
+/** The end of a backup: what the copy holds. */
+export interface BackupDone {
+  readonly clusterId: ClusterId;
+  /** The last position in the copy: opened, it is at this position… */
+  readonly position: Position;
+  /** …with this state hash (BLAKE3-256, 32 bytes). */
+  readonly stateHash: Uint8Array;
+  /** Files sent. */
+  readonly files: number;
+  /** Bytes of all files together. */
+  readonly bytes: number;
+}
+
 export type ResponseBody =
   | { readonly kind: 'result'; readonly result: Result }
   | { readonly kind: 'error'; readonly error: WireError }
@@ -202,7 +236,9 @@ export type ResponseBody =
   | { readonly kind: 'status'; readonly status: ClusterStatus }
   | { readonly kind: 'token'; readonly token: string }
   | { readonly kind: 'verify'; readonly verify: VerifyReport }
-  | { readonly kind: 'exportChunk'; readonly chunk: ExportChunk };
+  | { readonly kind: 'exportChunk'; readonly chunk: ExportChunk }
+  | { readonly kind: 'backupFile'; readonly file: BackupFileChunk }
+  | { readonly kind: 'backupDone'; readonly done: BackupDone };
 
 export interface Response {
   readonly requestId: RequestId;
@@ -224,6 +260,7 @@ export function isFinalResponse(response: Response): boolean {
     case 'result': return body.result.final;
     case 'verify': return body.verify.outcome.kind !== 'progress';
     case 'exportChunk': return body.chunk.final;
+    case 'backupFile': return false;
     default: return true;
   }
 }

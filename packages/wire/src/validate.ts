@@ -1,9 +1,9 @@
-import { limits, U128_MAX, SQL_TYPES } from '@veritydb/types';
+import { CHECKSUM_BYTES, limits, U128_MAX, SQL_TYPES } from '@veritydb/types';
 import { wireLimits } from './limits.js';
 import {
   CONSISTENCY_MODES, ERROR_CODES, REPLICA_ROLES, REPLICA_STATES, type AdminOp, type ClientHello, type ClientMessage,
   type ClusterStatus, type RequestOptions, type Request, type Response, type Result, type ServerHello,
-  type ServerMessage, type Session, type Statement, type VerifyReport, type WireError,
+  type ServerMessage, type Session, type Statement, type VerifyReport, type WireError, type BackupFileChunk,
 } from './messages.js';
 import { valueFitsType, type WireValue } from './values.js';
 
@@ -150,6 +150,7 @@ function checkAdmin(path: string, admin: AdminOp): void {
       if (admin.tenant !== null) checkUint(`${path}.verify.tenant`, admin.tenant, 1, Number.MAX_SAFE_INTEGER);
       return;
     case 'exportTenant': checkUint(`${path}.exportTenant`, admin.tenant, 1, Number.MAX_SAFE_INTEGER); return;
+    case 'backup': return;
     default: invalid(`${path}`, 'unknown admin operation');
   }
 }
@@ -176,7 +177,40 @@ function checkResponse(response: Response): void {
       if (!(body.chunk.data instanceof Uint8Array)) invalid(`${path}.data`, 'not bytes');
       checkCount(`${path}.data`, body.chunk.data.length, 0, wireLimits.exportChunkBytesMax);
       return;
+    case 'backupFile': checkBackupFile(path, body.file); return;
+    case 'backupDone':
+      checkUint(`${path}.position`, body.done.position, 0, Number.MAX_SAFE_INTEGER);
+      checkBytes(`${path}.stateHash`, body.done.stateHash, CHECKSUM_BYTES, CHECKSUM_BYTES);
+      checkUint(`${path}.files`, body.done.files, 0, wireLimits.backupFilesMax);
+      checkUint(`${path}.bytes`, body.done.bytes, 0, Number.MAX_SAFE_INTEGER);
+      return;
   }
+}
+
+function checkBackupFile(path: string, file: BackupFileChunk): void {
+  checkText(`${path}.path`, file.path, 1, wireLimits.pathBytesMax);
+  if (!isBackupPath(file.path)) invalid(`${path}.path`, `${JSON.stringify(file.path)} is not a relative '/'-separated path inside the data dir`);
+  checkUint(`${path}.mode`, file.mode, 0, 0o777);
+  checkUint(`${path}.bytes`, file.bytes, 0, Number.MAX_SAFE_INTEGER);
+  checkUint(`${path}.offset`, file.offset, 0, file.bytes);
+  checkBytes(`${path}.data`, file.data, file.bytes === 0 ? 0 : 1, Math.min(wireLimits.backupChunkBytesMax, file.bytes - file.offset));
+  const last = file.offset + file.data.length === file.bytes;
+  if (last !== (file.blake3 !== null)) invalid(`${path}.blake3`, 'is set on a file\'s last chunk and only there');
+  if (file.blake3 !== null) checkBytes(`${path}.blake3`, file.blake3, CHECKSUM_BYTES, CHECKSUM_BYTES);
+}
+
+/**
+ * Whether `path` names a file inside a data dir: relative, '/'-separated, no empty, `.` or `..`
+ * part, no backslash (a separator elsewhere). Backup paths must be, so a client can write them
+ * under its target directory without leaving it.
+ */
+export function isBackupPath(path: string): boolean {
+  return path !== '' && !path.includes('\\') && path.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+}
+
+function checkBytes(path: string, bytes: Uint8Array, min: number, max: number): void {
+  if (!(bytes instanceof Uint8Array)) invalid(path, 'not bytes');
+  if (bytes.length < min || bytes.length > max) invalid(path, `${bytes.length} bytes, expected ${min}..${max}`);
 }
 
 function checkVerifyReport(path: string, report: VerifyReport): void {

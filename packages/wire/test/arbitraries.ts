@@ -95,6 +95,7 @@ const adminOp: fc.Arbitrary<AdminOp> = fc.oneof(
   }),
   fc.record({ op: fc.constant('verify' as const), tenant: fc.option(positive.map((n) => n as TenantId), { nil: null }) }),
   fc.record({ op: fc.constant('exportTenant' as const), tenant: positive.map((n) => n as TenantId) }),
+  fc.constant<AdminOp>({ op: 'backup' }),
 );
 
 const requestId = fc.bigInt({ min: 1n, max: U64_MAX });
@@ -185,6 +186,26 @@ export const exportChunkBody: fc.Arbitrary<ResponseBody> = fc.record({
   final: fc.boolean(),
 }).map((chunk): ResponseBody => ({ kind: 'exportChunk', chunk }));
 
+/** Paths inside a data dir: 1..4 parts, none empty, `.` or `..`. */
+const backupPath = fc.array(fc.stringMatching(/^[A-Za-z0-9_.-]{1,12}$/).filter((part) => part !== '.' && part !== '..'), { minLength: 1, maxLength: 4 })
+  .map((parts) => parts.join('/'));
+
+/** A chunk of a backup file, anywhere in it (small: the fuzz corpus frames must fit 64 KiB). */
+export const backupFileBody: fc.Arbitrary<ResponseBody> = fc.record({
+  path: backupPath, mode: fc.integer({ min: 0, max: 0o777 }), data: fc.uint8Array({ maxLength: 200 }),
+  before: fc.nat({ max: 1_000_000 }), after: fc.nat({ max: 1_000_000 }), hash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+}).map(({ path, mode, data, before, after, hash }): ResponseBody => {
+  // An empty chunk is a whole empty file.
+  const offset = data.length === 0 ? 0 : before;
+  const bytes = data.length === 0 ? 0 : before + data.length + after;
+  return { kind: 'backupFile', file: { path, mode, bytes, offset, data, blake3: offset + data.length === bytes ? hash : null } };
+});
+
+export const backupDoneBody: fc.Arbitrary<ResponseBody> = fc.record({
+  clusterId: fc.bigInt({ min: 0n, max: U128_MAX }).map((n) => n as ClusterId), position: safeUint.map((n) => n as Position),
+  stateHash: fc.uint8Array({ minLength: 32, maxLength: 32 }), files: fc.integer({ min: 0, max: 1_000_000 }), bytes: safeUint,
+}).map((done): ResponseBody => ({ kind: 'backupDone', done }));
+
 export const responseBody: fc.Arbitrary<ResponseBody> = fc.oneof(
   resultBody,
   wireError.map((error): ResponseBody => ({ kind: 'error', error })),
@@ -201,6 +222,8 @@ export const responseBody: fc.Arbitrary<ResponseBody> = fc.oneof(
   text(1, 80).map((token): ResponseBody => ({ kind: 'token', token })),
   verifyBody,
   exportChunkBody,
+  backupFileBody,
+  backupDoneBody,
 );
 
 export const response: fc.Arbitrary<Response> = responseBody.chain((body) =>

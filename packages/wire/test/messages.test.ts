@@ -1,10 +1,10 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { isVerityError, seedFrom, type Position, type TenantId } from '@veritydb/types';
+import { isVerityError, seedFrom, type ClusterId, type Position, type TenantId } from '@veritydb/types';
 import {
   DEFAULT_REQUEST_OPTIONS, FrameDecoder, decodeClientMessage, decodeRequest, decodeResponse, decodeServerMessage,
   encodeClientMessage, encodeFrame, encodeRequest, encodeResponse, encodeServerMessage, isFinalResponse,
-  type ClientMessage, type Request, type Response, type ServerMessage, type VerifyOutcome,
+  type BackupFileChunk, type ClientMessage, type Request, type Response, type ServerMessage, type VerifyOutcome,
 } from '../src/index.js';
 import * as arb from './arbitraries.js';
 
@@ -39,7 +39,7 @@ t.test('every message kind round-trips exactly', async (t) => {
     kinds.push([`request ${body}`, arb.request.filter((r) => r.body.kind === body)
       .map((request): ClientMessage => ({ kind: 'request', request })), roundTripClient]);
   }
-  for (const body of ['result', 'error', 'tenants', 'status', 'token', 'verify', 'exportChunk'] as const) {
+  for (const body of ['result', 'error', 'tenants', 'status', 'token', 'verify', 'exportChunk', 'backupFile', 'backupDone'] as const) {
     kinds.push([`response ${body}`, arb.response.filter((r) => r.body.kind === body)
       .map((response): ServerMessage => ({ kind: 'response', response })), roundTripServer]);
   }
@@ -54,7 +54,7 @@ t.test('every admin operation and error code is covered by the arbitraries', asy
     if (request.body.kind === 'admin') seen.add(`admin:${request.body.admin.op}`);
     if (response.body.kind === 'error') seen.add(`error:${response.body.error.code}`);
   }), { seed, numRuns: 4000 });
-  t.ok(seen.has('admin:createToken') && seen.has('admin:listTenants') && seen.has('admin:verify') && seen.has('admin:exportTenant') &&
+  t.ok(seen.has('admin:createToken') && seen.has('admin:listTenants') && seen.has('admin:verify') && seen.has('admin:exportTenant') && seen.has('admin:backup') &&
     seen.has('error:NotPrimary') && seen.has('error:SqlError'),
     [...seen].sort().join(' '));
 });
@@ -146,6 +146,34 @@ t.test('verify reports and export chunks: final only at the end; bounds are enfo
   t.ok(throwsBadRequest(() => encodeRequest({ id: 1n, body: { kind: 'admin', admin: { op: 'exportTenant', tenant: 0 as TenantId } } })), 'export of tenant 0 is refused');
   const whole = decodeRequest(encodeRequest({ id: 1n, body: { kind: 'admin', admin: { op: 'verify', tenant: null } } }));
   t.same(whole.ok && whole.value.body, { kind: 'admin', admin: { op: 'verify', tenant: null } }, 'a whole-log verify is tenant 0 on the wire');
+});
+
+t.test('backup chunks and the backup summary: final only at the summary; paths, offsets, hashes and bounds are enforced both ways', async (t) => {
+  const hash = new Uint8Array(32).fill(9);
+  const file = (fields: Partial<BackupFileChunk>): Response => ({
+    requestId: 6n, body: { kind: 'backupFile', file: { path: 'log/00000000.segment', mode: 0o600, bytes: 10, offset: 0, data: new Uint8Array(10), blake3: hash, ...fields } },
+  });
+  const done = (stateHash: Uint8Array): Response => ({
+    requestId: 6n, body: { kind: 'backupDone', done: { clusterId: 7n as ClusterId, position: 12 as Position, stateHash, files: 3, bytes: 100 } },
+  });
+  t.notOk(isFinalResponse(file({})), 'a file chunk is not final (even a file\'s last)');
+  t.ok(isFinalResponse(done(hash)), 'the summary is final');
+  const decoded = decodeResponse(encodeResponse(file({ bytes: 3 * 1024 * 1024, offset: 1024 * 1024, data: new Uint8Array(1024 * 1024).fill(5), blake3: null })));
+  t.ok(decoded.ok && decoded.value.body.kind === 'backupFile' && decoded.value.body.file.data.length === 1024 * 1024 && decoded.value.body.file.blake3 === null,
+    'a 1 MiB chunk in the middle of a file round-trips, without a hash');
+  t.ok(throwsBadRequest(() => encodeResponse(file({ bytes: 2 * 1024 * 1024 + 2, data: new Uint8Array(1024 * 1024 + 1), blake3: null }))), 'a chunk above 1 MiB is refused');
+  t.ok(throwsBadRequest(() => encodeResponse(file({ blake3: null }))), 'a file\'s last chunk carries its hash');
+  t.ok(throwsBadRequest(() => encodeResponse(file({ bytes: 20 }))), 'only the last chunk carries a hash');
+  t.ok(throwsBadRequest(() => encodeResponse(file({ blake3: new Uint8Array(31) }))), 'a hash is 32 bytes');
+  t.ok(throwsBadRequest(() => encodeResponse(file({ offset: 5 }))), 'a chunk ends inside its file');
+  t.ok(throwsBadRequest(() => encodeResponse(file({ bytes: 0, data: new Uint8Array(0), mode: 0o1777 }))), 'mode is permission bits only');
+  t.ok(throwsBadRequest(() => encodeResponse(file({ bytes: 4, offset: 2, data: new Uint8Array(0), blake3: null }))), 'an empty chunk is an empty file only');
+  for (const path of ['/etc/passwd', '../x', 'log/../../x', 'a//b', './a', 'a/', '', 'a\\b']) {
+    t.ok(throwsBadRequest(() => encodeResponse(file({ path }))), `path ${JSON.stringify(path)} is refused`);
+  }
+  t.ok(throwsBadRequest(() => encodeResponse(done(new Uint8Array(16)))), 'a state hash is 32 bytes');
+  const request = decodeRequest(encodeRequest({ id: 2n, body: { kind: 'admin', admin: { op: 'backup' } } }));
+  t.same(request.ok && request.value.body, { kind: 'admin', admin: { op: 'backup' } }, 'the backup request round-trips');
 });
 
 t.test('decodeRequest and decodeResponse refuse the other kind of message', async (t) => {

@@ -2,7 +2,7 @@
 import * as $ from "capnp-es";
 import { ClientHello, PrimaryHint, Role, ServerHello } from "./handshake.js";
 import { Admin, Consistency, Execute, Options, Query, Request, Session, Statement, Subscribe, TenantSpec, TokenSpec, VerifySpec } from "./request.js";
-import { ClusterStatus, Column, Error, ErrorCode, ExportChunk, NotPrimary, ReplicaRole, ReplicaState, ReplicaStatus, Response, Result, SqlPosition, SqlType, TenantInfo, VerifyFault, VerifyReport } from "./response.js";
+import { BackupDone, BackupFileChunk, ClusterStatus, Column, Error, ErrorCode, ExportChunk, NotPrimary, ReplicaRole, ReplicaState, ReplicaStatus, Response, Result, SqlPosition, SqlType, TenantInfo, VerifyFault, VerifyReport } from "./response.js";
 export const _capnpFileId = 0xf4655629653f5622n;
 /**
 * client (or connecting replica) → server

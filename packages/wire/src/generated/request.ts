@@ -422,7 +422,12 @@ export const Admin_Which = {
 * tenant id (>= 1); answered with export chunks (docs/EXPORT.md)
 *
 */
-  EXPORT_TENANT: 6
+  EXPORT_TENANT: 6,
+  /**
+* a consistent copy of the answering server's data dir; answered with backup file chunks, then backupDone
+*
+*/
+  BACKUP: 7
 } as const;
 export type Admin_Which = (typeof Admin_Which)[keyof typeof Admin_Which];
 export class Admin extends $.Struct {
@@ -433,6 +438,7 @@ export class Admin extends $.Struct {
   static readonly CREATE_TOKEN = Admin_Which.CREATE_TOKEN;
   static readonly VERIFY = Admin_Which.VERIFY;
   static readonly EXPORT_TENANT = Admin_Which.EXPORT_TENANT;
+  static readonly BACKUP = Admin_Which.BACKUP;
   static readonly _capnp = {
     displayName: "Admin",
     id: "8b6d5e423d83a1dc",
@@ -558,6 +564,12 @@ export class Admin extends $.Struct {
   set exportTenant(value: bigint) {
     $.utils.setUint16(0, 6, this);
     $.utils.setUint64(8, value, this);
+  }
+  get _isBackup(): boolean {
+    return $.utils.getUint16(0, this) === 7;
+  }
+  set backup(_: true) {
+    $.utils.setUint16(0, 7, this);
   }
   toString(): string { return "Admin_" + super.toString(); }
   which(): Admin_Which {

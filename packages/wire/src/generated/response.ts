@@ -144,7 +144,8 @@ export const ErrorCode = {
   EVICTED: 14,
   UNAVAILABLE: 15,
   CANCELLED: 16,
-  INTERNAL: 17
+  INTERNAL: 17,
+  NOT_SUPPORTED: 18
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export class NotPrimary extends $.Struct {
@@ -708,6 +709,170 @@ export class ExportChunk extends $.Struct {
   }
   toString(): string { return "ExportChunk_" + super.toString(); }
 }
+export class BackupFileChunk extends $.Struct {
+  static readonly _capnp = {
+    displayName: "BackupFileChunk",
+    id: "a413d0dd650ac670",
+    size: new $.ObjectSize(24, 3),
+  };
+  /**
+* relative to the data dir, '/'-separated; 1..4096 bytes, never absolute or with ".."
+*
+*/
+  get path(): string {
+    return $.utils.getText(0, this);
+  }
+  set path(value: string) {
+    $.utils.setText(0, value, this);
+  }
+  /**
+* permission bits, 0..0o777
+*
+*/
+  get mode(): number {
+    return $.utils.getUint16(0, this);
+  }
+  set mode(value: number) {
+    $.utils.setUint16(0, value, this);
+  }
+  /**
+* the file's size in the backup
+*
+*/
+  get bytes(): bigint {
+    return $.utils.getUint64(8, this);
+  }
+  set bytes(value: bigint) {
+    $.utils.setUint64(8, value, this);
+  }
+  /**
+* where `data` goes in the file: the chunks of a file come in order, from 0
+*
+*/
+  get offset(): bigint {
+    return $.utils.getUint64(16, this);
+  }
+  set offset(value: bigint) {
+    $.utils.setUint64(16, value, this);
+  }
+  _adoptData(value: $.Orphan<$.Data>): void {
+    $.utils.adopt(value, $.utils.getPointer(1, this));
+  }
+  _disownData(): $.Orphan<$.Data> {
+    return $.utils.disown(this.data);
+  }
+  /**
+* 0..1 MiB (empty only for an empty file)
+*
+*/
+  get data(): $.Data {
+    return $.utils.getData(1, this);
+  }
+  _hasData(): boolean {
+    return !$.utils.isNull($.utils.getPointer(1, this));
+  }
+  _initData(length: number): $.Data {
+    return $.utils.initData(1, length, this);
+  }
+  set data(value: $.Data) {
+    $.utils.copyFrom(value, $.utils.getPointer(1, this));
+  }
+  _adoptBlake3(value: $.Orphan<$.Data>): void {
+    $.utils.adopt(value, $.utils.getPointer(2, this));
+  }
+  _disownBlake3(): $.Orphan<$.Data> {
+    return $.utils.disown(this.blake3);
+  }
+  /**
+* on the file's last chunk (offset + |data| = bytes): BLAKE3-256 of the whole file; else empty
+*
+*/
+  get blake3(): $.Data {
+    return $.utils.getData(2, this);
+  }
+  _hasBlake3(): boolean {
+    return !$.utils.isNull($.utils.getPointer(2, this));
+  }
+  _initBlake3(length: number): $.Data {
+    return $.utils.initData(2, length, this);
+  }
+  set blake3(value: $.Data) {
+    $.utils.copyFrom(value, $.utils.getPointer(2, this));
+  }
+  toString(): string { return "BackupFileChunk_" + super.toString(); }
+}
+export class BackupDone extends $.Struct {
+  static readonly _capnp = {
+    displayName: "BackupDone",
+    id: "e27db350d678d33e",
+    size: new $.ObjectSize(40, 1),
+  };
+  get clusterIdHigh(): bigint {
+    return $.utils.getUint64(0, this);
+  }
+  set clusterIdHigh(value: bigint) {
+    $.utils.setUint64(0, value, this);
+  }
+  get clusterIdLow(): bigint {
+    return $.utils.getUint64(8, this);
+  }
+  set clusterIdLow(value: bigint) {
+    $.utils.setUint64(8, value, this);
+  }
+  /**
+* the last position in the backup
+*
+*/
+  get position(): bigint {
+    return $.utils.getUint64(16, this);
+  }
+  set position(value: bigint) {
+    $.utils.setUint64(16, value, this);
+  }
+  _adoptStateHash(value: $.Orphan<$.Data>): void {
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownStateHash(): $.Orphan<$.Data> {
+    return $.utils.disown(this.stateHash);
+  }
+  /**
+* BLAKE3-256 of the state at `position` (32 bytes)
+*
+*/
+  get stateHash(): $.Data {
+    return $.utils.getData(0, this);
+  }
+  _hasStateHash(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initStateHash(length: number): $.Data {
+    return $.utils.initData(0, length, this);
+  }
+  set stateHash(value: $.Data) {
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  /**
+* files sent
+*
+*/
+  get files(): bigint {
+    return $.utils.getUint64(24, this);
+  }
+  set files(value: bigint) {
+    $.utils.setUint64(24, value, this);
+  }
+  /**
+* bytes of all files together
+*
+*/
+  get bytes(): bigint {
+    return $.utils.getUint64(32, this);
+  }
+  set bytes(value: bigint) {
+    $.utils.setUint64(32, value, this);
+  }
+  toString(): string { return "BackupDone_" + super.toString(); }
+}
 export const Response_Which = {
   RESULT: 0,
   /**
@@ -739,7 +904,17 @@ export const Response_Which = {
 * answer to exportTenant: the file's bytes in order, the last final
 *
 */
-  EXPORT_CHUNK: 6
+  EXPORT_CHUNK: 6,
+  /**
+* answer to backup: every file's bytes, file after file; not final
+*
+*/
+  BACKUP_FILE: 7,
+  /**
+* answer to backup: the position and state hash of the copy; final
+*
+*/
+  BACKUP_DONE: 8
 } as const;
 export type Response_Which = (typeof Response_Which)[keyof typeof Response_Which];
 export class Response extends $.Struct {
@@ -750,6 +925,8 @@ export class Response extends $.Struct {
   static readonly TOKEN = Response_Which.TOKEN;
   static readonly VERIFY = Response_Which.VERIFY;
   static readonly EXPORT_CHUNK = Response_Which.EXPORT_CHUNK;
+  static readonly BACKUP_FILE = Response_Which.BACKUP_FILE;
+  static readonly BACKUP_DONE = Response_Which.BACKUP_DONE;
   static readonly _capnp = {
     displayName: "Response",
     id: "f40e32dba73c5df2",
@@ -949,6 +1126,64 @@ export class Response extends $.Struct {
   }
   set exportChunk(value: ExportChunk) {
     $.utils.setUint16(8, 6, this);
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  _adoptBackupFile(value: $.Orphan<BackupFileChunk>): void {
+    $.utils.setUint16(8, 7, this);
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownBackupFile(): $.Orphan<BackupFileChunk> {
+    return $.utils.disown(this.backupFile);
+  }
+  /**
+* answer to backup: every file's bytes, file after file; not final
+*
+*/
+  get backupFile(): BackupFileChunk {
+    $.utils.testWhich("backupFile", $.utils.getUint16(8, this), 7, this);
+    return $.utils.getStruct(0, BackupFileChunk, this);
+  }
+  _hasBackupFile(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initBackupFile(): BackupFileChunk {
+    $.utils.setUint16(8, 7, this);
+    return $.utils.initStructAt(0, BackupFileChunk, this);
+  }
+  get _isBackupFile(): boolean {
+    return $.utils.getUint16(8, this) === 7;
+  }
+  set backupFile(value: BackupFileChunk) {
+    $.utils.setUint16(8, 7, this);
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  _adoptBackupDone(value: $.Orphan<BackupDone>): void {
+    $.utils.setUint16(8, 8, this);
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownBackupDone(): $.Orphan<BackupDone> {
+    return $.utils.disown(this.backupDone);
+  }
+  /**
+* answer to backup: the position and state hash of the copy; final
+*
+*/
+  get backupDone(): BackupDone {
+    $.utils.testWhich("backupDone", $.utils.getUint16(8, this), 8, this);
+    return $.utils.getStruct(0, BackupDone, this);
+  }
+  _hasBackupDone(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initBackupDone(): BackupDone {
+    $.utils.setUint16(8, 8, this);
+    return $.utils.initStructAt(0, BackupDone, this);
+  }
+  get _isBackupDone(): boolean {
+    return $.utils.getUint16(8, this) === 8;
+  }
+  set backupDone(value: BackupDone) {
+    $.utils.setUint16(8, 8, this);
     $.utils.copyFrom(value, $.utils.getPointer(0, this));
   }
   toString(): string { return "Response_" + super.toString(); }
