@@ -10,6 +10,7 @@ export {
 } from './engine.js';
 export { ClosedError, InvalidArgument, Overloaded } from './errors.js';
 export { CHECKPOINT_FILE } from './checkpoint-file.js';
+export { BACKUP_SKIPPED, type BackupCut, type BackupSource } from './backup-cut.js';
 export { CLUSTER_ID_FILE } from './cluster-identity.js';
 export {
   ClusterNode, clusterNodeLimits, type ClusterNodeOptions, type ClusterNodeStatus, type PeerTransport, type RegisterOutcome,

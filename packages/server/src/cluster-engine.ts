@@ -1,5 +1,5 @@
 import { Connection } from '@veritydb/client';
-import { ClusterNode, type LogReader, type WriteOutcome } from '@veritydb/runtime';
+import { ClusterNode, type BackupCut, type LogReader, type WriteOutcome } from '@veritydb/runtime';
 import type { Envelope } from '@veritydb/kernel';
 import { assert, clientId as toClientId, position as toPosition, tenantId, type ClusterId, type Position, type ReplicaIndex, type Row } from '@veritydb/types';
 import type { ClusterStatus, PrimaryHint, ReplicaStatus, TenantInfo, WireError } from '@veritydb/wire';
@@ -186,6 +186,18 @@ export class ClusterEngine implements Engine {
     const view = this.node.ledger;
     await view.caughtUp();
     return { ok: true, value: view.log };
+  }
+
+  /**
+   * Not yet: a replica's data dir is its VSR state (journal, superblock, ledger), which a copy
+   * taken while it runs would have to capture as one consistent cut, and no checkpoint of it is
+   * written yet.
+   */
+  async backupCut(): Promise<EngineOutcome<BackupCut>> {
+    return refused({
+      code: 'NotSupported',
+      message: `a remote backup of a cluster replica is not supported yet: stop one replica (the others keep serving), run vdb-admin backup --data-dir <its data dir> --out DIR on it, then start it again`,
+    });
   }
 
   /** This replica's view of the cluster: its own positions, and for the others their role and whether they are heard from. */

@@ -8,6 +8,7 @@ import {
 import type { Logger } from 'pino';
 import { EVENT_COLUMN_TYPES, type Engine, type EngineStatement, type SessionNumbers } from './engine.js';
 import { exportFile, verifyLog } from './audit.js';
+import { backupChunks, backupDone } from './backup.js';
 import type { Metrics } from './metrics.js';
 import { boundedError, errorFrame, paramOf, resultFrames, wireColumns, wireRows } from './results.js';
 import { allows, createToken, parseScope, verifyToken, type Access, type Scope, type TokenClaims } from './tokens.js';
@@ -396,6 +397,7 @@ export class ClientConnection {
       case 'createToken': return this.#createToken(id, admin.scopes, admin.expiresAtMicros, claims);
       case 'verify': return this.#verify(id, admin.tenant);
       case 'exportTenant': return this.#export(id, admin.tenant, signal);
+      case 'backup': return this.#backup(id, signal);
       default: return assertNever(admin);
     }
   }
@@ -436,6 +438,29 @@ export class ClientConnection {
       return this.#endWithError(id, { code: 'Internal', message: `the export of tenant ${tenant} failed: ${error instanceof Error ? error.message : String(error)}` });
     }
     await this.#streamFrame(id, { kind: 'exportChunk', chunk: { data: held ?? new Uint8Array(0), final: true } }, true);
+  }
+
+  /**
+   * Streams a consistent copy of the data dir (the engine's cut: a fresh checkpoint and the log up
+   * to its position), one chunk per frame, each sent once the previous one drained, then the
+   * summary as the final frame. A failure midway (a file that changed under the cut) ends the
+   * request with an error instead, so a client that saw `backupDone` holds every byte.
+   */
+  async #backup(id: bigint, signal: AbortSignal): Promise<void> {
+    const cut = await this.#context.engine.backupCut();
+    if (!cut.ok) return this.#endWithError(id, cut.error);
+    try {
+      for await (const file of backupChunks(cut.value)) {
+        if (signal.aborted || this.#closed) return;
+        if (!(await this.#streamFrame(id, { kind: 'backupFile', file }, false))) return;
+      }
+      await this.#streamFrame(id, { kind: 'backupDone', done: backupDone(cut.value) }, true);
+    } catch (error) {
+      this.#context.logger.error({ connection: this.id, request: id, err: error }, 'backup failed');
+      this.#endWithError(id, { code: 'Internal', message: `the backup failed: ${error instanceof Error ? error.message : String(error)}` });
+    } finally {
+      await cut.value.release();
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Position, Row, SqlType, Value } from '@veritydb/types';
-import type { EngineStatus, LogReader } from '@veritydb/runtime';
+import type { BackupCut, EngineStatus, LogReader } from '@veritydb/runtime';
 import type { Consistency, TenantInfo, WireError } from '@veritydb/wire';
 
 /**
@@ -35,6 +35,12 @@ export interface Engine {
    * so far).
    */
   auditLog(): Promise<EngineOutcome<LogReader>>;
+  /**
+   * A consistent cut of the data dir for a backup while the server keeps serving (a single node:
+   * a fresh checkpoint and the log up to its position); the caller releases it. A cluster replica
+   * answers `NotSupported` (yet).
+   */
+  backupCut(): Promise<EngineOutcome<BackupCut>>;
   /** Stops taking writes, waits for the ones in flight, makes the log durable and closes it. */
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import {
-  ClosedError, InvalidArgument, Overloaded, SingleNodeEngine, runtimeLimits, type LogReader, type SessionRegisterOutcome, type SessionWriteOutcome,
+  ClosedError, InvalidArgument, Overloaded, SingleNodeEngine, runtimeLimits, type BackupCut, type LogReader, type SessionRegisterOutcome, type SessionWriteOutcome,
   type WaitOutcome,
 } from '@veritydb/runtime';
 import type { ApplyResult, Envelope, Kernel, KernelError } from '@veritydb/kernel';
@@ -121,6 +121,17 @@ export class LocalEngine implements Engine {
     const failure = this.#engine.failure;
     if (failure !== null) return unavailable(failure);
     return { ok: true, value: this.#engine.auditLog };
+  }
+
+  async backupCut(): Promise<EngineOutcome<BackupCut>> {
+    const failure = this.#engine.failure;
+    if (failure !== null) return unavailable(failure);
+    try {
+      return { ok: true, value: await this.#engine.backupCut() };
+    } catch (error) {
+      if (error instanceof ClosedError) return refused({ code: 'Unavailable', message: 'the server is shutting down' });
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 export {
-  Log, APPEND_PENDING_RECORDS_MAX, type LogOptions, type LogHead, type LogStats, type RecoveryReport, type VerifyOptions,
+  Log, APPEND_PENDING_RECORDS_MAX, type LogOptions, type LogHead, type LogStats, type LogPrefixFile, type RecoveryReport, type VerifyOptions,
   type VerifyProgress, type VerifyReason, type VerifyResult,
 } from './log.js';
 export type { FaultMode, FaultyRecord } from './recovery.js';

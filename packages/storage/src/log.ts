@@ -70,6 +70,13 @@ export interface VerifyOptions {
 
 export type VerifyProgress = (checked: number, total: number) => void;
 
+/** A file of the log and how many of its leading bytes a prefix of the log occupies (`prefixFiles`). */
+export interface LogPrefixFile {
+  /** Absolute path. */
+  readonly path: string;
+  readonly bytes: number;
+}
+
 interface Segment {
   readonly number: number;
   readonly firstPosition: number;
@@ -433,6 +440,43 @@ export class Log {
     if (to > this.#durable) await this.sync();
     if (options.tenant !== undefined) return this.#verifyTenant(options.tenant, from, to, onProgress);
     return this.#verifyRange(from, to, onProgress);
+  }
+
+  /**
+   * The files that hold the log up to `position` (durable, ≤ the head) and how many leading bytes
+   * of each: every segment and index up to the one holding `position`, that one cut right after
+   * the record and its slot. Those bytes never change (records below the committed position are
+   * never truncated, and a record's bytes are final once durable), so a backup may copy them
+   * while the log keeps growing; a log opened on exactly these bytes reaches `position` with no
+   * torn tail. Position 0: the first segment's empty data file and bare index header.
+   *
+   * @example
+   *   for (const file of await log.prefixFiles(log.durablePosition())) copy(file.path, 0, file.bytes);
+   */
+  async prefixFiles(position: Position): Promise<LogPrefixFile[]> {
+    this.#checkUsable();
+    assert(Number.isSafeInteger(position) && position >= 0 && position <= this.#durable,
+      `prefixFiles(${position}) beyond the durable position ${this.#durable}`);
+    const files: LogPrefixFile[] = [];
+    for (const segment of this.#segments) {
+      if (segment.firstPosition > Math.max(1, position)) break;
+      const last = Math.min(position, segment.firstPosition + segment.count - 1);
+      const records = Math.max(0, last - segment.firstPosition + 1);
+      const dataBytes = records === segment.count ? segment.bytes : records === 0 ? 0 : await this.#recordEnd(segment, last as Position);
+      files.push(
+        { path: join(this.#dir, segmentFileName(segment.number)), bytes: dataBytes },
+        { path: join(this.#dir, indexFileName(segment.number)), bytes: slotFileOffset(records) },
+      );
+    }
+    return files;
+  }
+
+  /** The byte just after record `position` in its segment (from its index slot). */
+  async #recordEnd(segment: Segment, position: Position): Promise<number> {
+    const slot = await this.#withFiles(segment.number, async (files) =>
+      decodeIndexSlot(await readAt(files.index, slotFileOffset(position - segment.firstPosition), INDEX_SLOT_BYTES), 0));
+    if (slot === undefined) throw logError('CorruptIndex', `index slot for position ${position} fails its CRC`, { position });
+    return slot.offset + slot.frameBytes;
   }
 
   /**
