@@ -1,17 +1,20 @@
-import { chmod, mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { Verity } from 'veritydb';
 import { blake3 } from '@veritydb/crypto';
-import { syncDirectory } from '@veritydb/storage';
+import { BACKUP_SKIPPED } from '@veritydb/runtime';
+import { syncDirectory, writeFully } from '@veritydb/storage';
 import { checksumHex, VerityError } from '@veritydb/types';
-import { EXIT_OK, required, UsageError, type Flags, type Io, type Target } from './command.js';
+import { EXIT_OK, required, UsageError, withDb, type Flags, type Io, type Target } from './command.js';
 import { clusterOf, inUse, writeAtomically } from './export.js';
 
 /**
- * `backup --out DIR` and `restore --from DIR --data-dir DIR2` (embedded). A backup is taken with
+ * `backup --out DIR` and `restore --from DIR --data-dir DIR2`. An embedded backup is taken with
  * the data dir opened the way `Verity.open` opens it — its lock held, so no server or other
  * process writes meanwhile — after a fresh checkpoint, and records the state hash and position
- * it saw. Layout:
+ * it saw. A remote one (`--addresses`) is the server's consistent cut taken while it serves (a
+ * checkpoint, the log up to its position, its other files: `Verity.backup`), written as it
+ * arrives. Either way the layout is:
  *
  *   DIR/data/…          every file of the data dir except lock and temp files, modes kept
  *   DIR/MANIFEST.json   written last: format, version, cluster, position, stateHash, and per
@@ -22,8 +25,6 @@ import { clusterOf, inUse, writeAtomically } from './export.js';
  */
 export const MANIFEST_FILE = 'MANIFEST.json';
 const DATA_DIR = 'data';
-/** Lock files belong to the process that holds them; temp files to a write in progress. */
-const SKIPPED = /(^|\/)LOCK$|\.tmp(-\d+)?$/;
 
 export interface BackupManifest {
   readonly format: 'veritydb-backup';
@@ -46,14 +47,12 @@ export interface BackupFile {
 }
 
 export async function backupCommand(target: Target, values: Flags, json: boolean, io: Io): Promise<number> {
-  if (target.addresses !== null) {
-    throw new VerityError('NotSupported', 'backup is not available remotely: the wire protocol has no backup request yet; run vdb-admin backup --data-dir DIR with the server stopped');
-  }
   const out = required(values.out, '--out');
-  const manifest = await backup(target.dataDir, out);
+  const manifest = target.addresses === null ? await backup(target.dataDir, out) : await withDb(target, (db) => backupRemote(db, out));
+  const source = target.addresses === null ? target.dataDir : target.addresses.join(',');
   io.stdout(json
     ? `${JSON.stringify({ out, position: manifest.position, stateHash: manifest.stateHash, files: manifest.files.length, bytes: totalBytes(manifest) })}\n`
-    : `backed up ${target.dataDir} at position ${manifest.position} (state ${manifest.stateHash}): ${manifest.files.length} file(s), ${totalBytes(manifest)} bytes -> ${out}\n`);
+    : `backed up ${source} at position ${manifest.position} (state ${manifest.stateHash}): ${manifest.files.length} file(s), ${totalBytes(manifest)} bytes -> ${out}\n`);
   return EXIT_OK;
 }
 
@@ -80,7 +79,7 @@ export async function backup(dataDir: string, out: string): Promise<BackupManife
     const stateHash = db.stateHash();
     const files: BackupFile[] = [];
     for (const path of await listFiles(dataDir)) {
-      if (SKIPPED.test(path)) continue;
+      if (BACKUP_SKIPPED.test(path)) continue; // lock files are their holder's, temp files a write's in progress
       const bytes = await readFile(join(dataDir, path));
       const mode = (await stat(join(dataDir, path))).mode & 0o777;
       await writeFileDurably(join(out, DATA_DIR, path), bytes, mode);
@@ -94,6 +93,50 @@ export async function backup(dataDir: string, out: string): Promise<BackupManife
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Writes the backup `db` (a server) streams into the new or empty directory `out`: each file
+ * under DIR/data as it arrives (its BLAKE3 already checked by the SDK), fsynced with its mode,
+ * then every directory written to, then the manifest last. A backup that breaks off leaves no
+ * manifest, which restore refuses.
+ */
+export async function backupRemote(db: Verity, out: string): Promise<BackupManifest> {
+  await requireEmpty(out, '--out');
+  const root = resolve(out, DATA_DIR);
+  const directories = new Set<string>([resolve(out), root]);
+  const files: BackupFile[] = [];
+  let writing: { readonly file: FileHandle; readonly path: string } | null = null;
+  try {
+    for await (const part of db.backup()) {
+      if (part.kind === 'done') {
+        const manifest: BackupManifest = {
+          format: 'veritydb-backup', version: 1, createdAt: new Date().toISOString(), cluster: part.cluster, position: part.position, stateHash: part.stateHash, files,
+        };
+        for (const directory of directories) await syncDirectory(directory);
+        await writeAtomically(join(out, MANIFEST_FILE), (write) => write(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
+        return manifest;
+      }
+      const path = resolve(root, part.path);
+      if (!path.startsWith(`${root}${sep}`)) throw new VerityError('DamagedBackup', `the server sent a file outside the data dir: ${part.path}`);
+      if (part.offset === 0) {
+        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+        for (let dir = dirname(path); dir !== root && dir.startsWith(root); dir = dirname(dir)) directories.add(dir);
+        writing = { file: await open(path, 'wx', part.mode), path };
+      }
+      const current = writing as { readonly file: FileHandle; readonly path: string };
+      await writeFully(current.file, part.data, part.offset);
+      if (part.blake3 === null) continue;
+      writing = null;
+      await current.file.sync();
+      await current.file.close();
+      await chmod(path, part.mode);
+      files.push({ path: part.path, bytes: part.bytes, mode: part.mode, blake3: part.blake3 });
+    }
+  } finally {
+    await writing?.file.close();
+  }
+  throw new VerityError('DamagedBackup', 'the backup stream ended without its summary');
 }
 
 /** Restores a backup into `dataDir` (new or empty) and proves the state is the one backed up. */

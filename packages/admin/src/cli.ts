@@ -50,9 +50,12 @@ Usage:
   vdb-admin verify-export FILE [--public-key HEX|FILE] [--json]       (offline)
       Check every record's hash, every per-tenant link and the signed head. --public-key
       pins the cluster's admin public key (e.g. DIR/admin.pub from cluster init).
-  vdb-admin backup --out DIR [--json]                                  (embedded mode)
-      A consistent copy of the data dir (its lock held, after a checkpoint) with a manifest of
-      every file's BLAKE3 and the state hash. Refused while a server holds the data dir.
+  vdb-admin backup --out DIR [--json]
+      A consistent copy of the data dir with a manifest of every file's BLAKE3, the position
+      and the state hash; DIR must be new or empty. Embedded: the data dir's lock held, after a
+      checkpoint (refused while a server holds it). Remote: a single-node server writes a
+      checkpoint and streams it with its log up to that position while it keeps serving (needs
+      an admin token; a cluster replica refuses: stop one and back up its data dir embedded).
   vdb-admin restore --from DIR --data-dir DIR2 [--json]
       Check the backup, copy it into the new or empty DIR2, open it and require the same state.
   vdb-admin cluster init --nodes 3|5 [--dir DIR] [--base-port P] [--json]

@@ -1,5 +1,5 @@
 import { assert, type Position } from '@veritydb/types';
-import type { ClusterStatus, Session, Statement, TenantInfo, VerifyReport } from '@veritydb/wire';
+import type { ClusterStatus, ResponseBody, Session, Statement, TenantInfo, VerifyReport } from '@veritydb/wire';
 import { parseAddress } from './address.js';
 import {
   Connection, type CallOptions, type ConnectionOptions, type ExecuteOptions, type ExecuteResult, type QueryResult,
@@ -112,6 +112,20 @@ export class Client {
     const dedicated = await Connection.open({ ...this.#options, address: current.address, clientName: `${(this.#options.clientName ?? 'veritydb-client').slice(0, 57)}-export` });
     try {
       yield* dedicated.exportTenant(tenant, options);
+    } finally {
+      await dedicated.close();
+    }
+  }
+
+  /**
+   * `Connection.backup` over a connection of its own to the server in use (closed at the end),
+   * like `exportTenant`: a consumer that writes slowly holds up only that socket.
+   */
+  async *backup(options: CallOptions = {}): AsyncGenerator<Extract<ResponseBody, { kind: 'backupFile' | 'backupDone' }>> {
+    const current = await this.connection();
+    const dedicated = await Connection.open({ ...this.#options, address: current.address, clientName: `${(this.#options.clientName ?? 'veritydb-client').slice(0, 57)}-backup` });
+    try {
+      yield* dedicated.backup(options);
     } finally {
       await dedicated.close();
     }

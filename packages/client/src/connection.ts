@@ -23,7 +23,7 @@ export const connectionLimits = Object.freeze({
   requestTimeoutMsDefault: 30_000,
   /** Result frames a subscription buffers before the consumer reads them; beyond it, it ends with `Overloaded`. */
   subscriptionBufferedMax: 1024,
-  /** Export bytes received but not yet taken by the consumer beyond which the connection stops reading (TCP backpressure). */
+  /** Export or backup bytes received but not yet taken by the consumer beyond which the connection stops reading (TCP backpressure). */
   exportBufferedBytesMax: 8 * 1024 * 1024,
 });
 
@@ -250,29 +250,51 @@ export class Connection {
    * aborting `signal` cancels the request.
    */
   async *exportTenant(tenant: number, options: CallOptions = {}): AsyncGenerator<Uint8Array> {
-    const queue: Uint8Array[] = [];
+    for await (const body of this.#stream({ kind: 'admin', admin: { op: 'exportTenant', tenant: tenant as TenantId } }, 'export', options)) {
+      if (body.kind === 'exportChunk' && body.chunk.data.length > 0) yield body.chunk.data;
+    }
+  }
+
+  /**
+   * A consistent copy of the server's data dir (PROTOCOL.md §5; needs the `admin` scope), as the
+   * server streams it: `backupFile` chunks (every file's bytes in order, each file's last chunk
+   * with its BLAKE3-256), then one `backupDone` (position, state hash), after which the iteration
+   * ends. Checking the chunks is the caller's (the SDK's `Verity.backup` does). Flow control,
+   * timeout and cancellation as `exportTenant`.
+   */
+  async *backup(options: CallOptions = {}): AsyncGenerator<Extract<ResponseBody, { kind: 'backupFile' | 'backupDone' }>> {
+    for await (const body of this.#stream({ kind: 'admin', admin: { op: 'backup' } }, 'backup', options)) {
+      if (body.kind === 'backupFile' || body.kind === 'backupDone') yield body;
+      else throw new BadRequestError(`a backup answered with ${body.kind}`);
+    }
+  }
+
+  /**
+   * The frames of a streamed answer (every frame's body, the final one last) as the consumer
+   * takes them: at most `exportBufferedBytesMax` of data wait here (beyond it the connection stops
+   * reading: TCP backpressure to the server). Leaving the loop early cancels the request.
+   */
+  async *#stream(body: RequestBody, what: string, options: CallOptions): AsyncGenerator<ResponseBody> {
+    const queue: ResponseBody[] = [];
     let queuedBytes = 0;
     let wake: (() => void) | null = null;
     let ended: { error: ClientError | null } | null = null;
     const notify = (): void => { wake?.(); wake = null; };
-    const take = (chunk: Uint8Array): void => {
-      if (chunk.length === 0) return;
-      queue.push(chunk);
-      queuedBytes += chunk.length;
+    const take = (part: ResponseBody): void => {
+      queue.push(part);
+      queuedBytes += streamedBytes(part);
       if (queuedBytes > connectionLimits.exportBufferedBytesMax && !this.#socket.isPaused()) this.#socket.pause();
       notify();
     };
     let id = 0n;
-    const done = this.#start({ kind: 'admin', admin: { op: 'exportTenant', tenant: tenant as TenantId } }, false,
-      { timeoutMs: Number.POSITIVE_INFINITY, ...options }, null, (requestId) => { id = requestId; },
-      (response) => { if (response.body.kind === 'exportChunk') take(response.body.chunk.data); },
-      (body) => { if (body.kind === 'exportChunk') take(body.chunk.data); });
+    const done = this.#start(body, false, { timeoutMs: Number.POSITIVE_INFINITY, ...options }, null, (requestId) => { id = requestId; },
+      (response) => take(response.body), take);
     done.then(() => { ended = { error: null }; notify(); }, (error: ClientError) => { ended = { error }; notify(); });
     try {
       for (;;) {
         const next = queue.shift();
         if (next !== undefined) {
-          queuedBytes -= next.length;
+          queuedBytes -= streamedBytes(next);
           if (queuedBytes <= connectionLimits.exportBufferedBytesMax / 2 && this.#socket.isPaused()) this.#socket.resume();
           yield next;
           continue;
@@ -287,7 +309,7 @@ export class Connection {
     } finally {
       if (this.#socket.isPaused()) this.#socket.resume();
       if (ended === null) {
-        this.#fail(id, new AbortedError('the export consumer stopped reading'));
+        this.#fail(id, new AbortedError(`the ${what} consumer stopped reading`));
         this.#cancel(id);
       }
     }
@@ -585,4 +607,13 @@ function handshakeOver(address: Address, hello: Uint8Array, handshake: ClientHan
       if (error !== null) finish(new ConnectionClosedError(`bad frame from ${where}: ${error.message}`));
     });
   });
+}
+
+/** The data bytes a streamed frame holds (what the flow control counts). */
+function streamedBytes(body: ResponseBody): number {
+  switch (body.kind) {
+    case 'exportChunk': return body.chunk.data.length;
+    case 'backupFile': return body.file.data.length;
+    default: return 0;
+  }
 }

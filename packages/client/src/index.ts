@@ -22,4 +22,4 @@ export {
   OverloadedError, QuotaExceededError, SqlError, TenantExistsError, TenantNotFoundError, TimeoutError,
   UnauthorizedError, UnavailableError, UnsupportedVersionError, fromWireError, type ClientErrorCode,
 } from './errors.js';
-export type { Column, Result, Statement, WireValue, Session, TenantInfo, ClusterStatus, VerifyReport, VerifyOutcome } from '@veritydb/wire';
+export type { Column, Result, Statement, WireValue, Session, TenantInfo, ClusterStatus, VerifyReport, VerifyOutcome, BackupFileChunk, BackupDone, ResponseBody } from '@veritydb/wire';

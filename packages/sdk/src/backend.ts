@@ -1,6 +1,7 @@
 import { prepare } from '@veritydb/query';
 import type { VerifyResult } from '@veritydb/storage';
 import type { TenantId } from '@veritydb/types';
+import type { BackupPart } from './backup.js';
 import type { CallOptions } from './options.js';
 import type {
   BatchResult, BatchStatement, DatabaseStatus, EventFilter, QueryOptions, ReadResult, TenantInfo, VerifyOptions,
@@ -28,6 +29,7 @@ export interface Backend {
   events(tenant: TenantId, filter: EventFilter, options: CallOptions | undefined): AsyncGenerator<VerityEvent>;
   verify(scope: VerifyScope, options: VerifyOptions | undefined): Promise<VerifyResult>;
   exportTenant(tenant: TenantId, options: CallOptions | undefined): AsyncGenerator<Uint8Array>;
+  backup(options: CallOptions | undefined): AsyncGenerator<BackupPart>;
   checkpoint(options: CallOptions | undefined): Promise<{ position: number }>;
   stateHash(): string;
   close(options: CallOptions | undefined): Promise<void>;

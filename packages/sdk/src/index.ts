@@ -10,6 +10,7 @@ export {
   type DatabaseStatus, type ReplicaInfo, type VerifyScope, type VerifyOptions,
 } from './verity.js';
 export type { ConnectOptions } from './remote.js';
+export type { BackupPart } from './backup.js';
 export type { CallOptions } from './options.js';
 export type { VerifyResult } from '@veritydb/storage';
 export { Timestamp, type Row, type OutValue, type SqlParam } from './values.js';

@@ -3,6 +3,7 @@ import type { VerifyReason, VerifyResult } from '@veritydb/storage';
 import type { VerifyReport } from '@veritydb/client';
 import type { TenantId } from '@veritydb/types';
 import { isReadOnly, type Backend } from './backend.js';
+import { checkedBackup, type BackupPart } from './backup.js';
 import { ClosedError, InvalidArgument, NotSupported, RemoteError, TenantNotFound } from './errors.js';
 import { guarded, type CallOptions } from './options.js';
 import { SessionWrites, sessionLimits, type WriteAttempt } from './remote-sessions.js';
@@ -219,6 +220,17 @@ export class RemoteBackend implements Backend {
       yield* this.#client.exportTenant(tenant, { signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
     } catch (error) {
       throw sdkError(error, { tenant, timeoutMs: timeoutMs ?? Number.POSITIVE_INFINITY, signal });
+    }
+  }
+
+  async *backup(options: CallOptions | undefined): AsyncGenerator<BackupPart> {
+    const timeoutMs = checkTimeout(options?.timeoutMs);
+    this.#checkOpen();
+    const signal = AbortSignal.any([this.#closing.signal, ...(options?.signal === undefined ? [] : [options.signal])]);
+    try {
+      yield* checkedBackup(this.#client.backup({ signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) }));
+    } catch (error) {
+      throw sdkError(error, { timeoutMs: timeoutMs ?? Number.POSITIVE_INFINITY, signal });
     }
   }
 

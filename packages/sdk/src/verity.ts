@@ -4,6 +4,7 @@ import { assert, checksumHex, limits, position as toPosition, tenantId as toTena
 import { EMBEDDED_CLUSTER, SingleNodeEngine } from '@veritydb/runtime';
 import type { VerifyResult } from '@veritydb/storage';
 import { isReadOnly, type Backend } from './backend.js';
+import type { BackupPart } from './backup.js';
 import {
   ConstraintViolation, InvalidArgument, isConstraintState, NotSupported, PositionUnavailable, SqlError, TenantExists,
   TenantNotFound,
@@ -276,6 +277,30 @@ export class Verity {
     return this.#backend.exportTenant(checkTenantId(id), options);
   }
 
+  /**
+   * A consistent copy of the server's data dir, taken while it keeps serving: the server writes a
+   * checkpoint and streams it, the log up to its position and its other files (keys, cluster id;
+   * not lock or temp files). Yields each file's bytes in order (`data` parts, in chunks of at
+   * most 1 MiB; a file's last chunk names its BLAKE3-256, already checked against the bytes
+   * received), then one `done` part with the position and state hash the copy opens at. The
+   * iteration ends normally only after `done`; a stream that breaks off or does not add up fails
+   * with `DamagedBackup`. Laid out as DIR/data/<path> plus a manifest this is the backup
+   * `vdb-admin backup --addresses …` writes and `vdb-admin restore` restores. Needs the `admin`
+   * scope; a single-node server only (a cluster replica answers `NotSupported`). It streams on a
+   * connection of its own: a slow consumer holds up only the backup. No timeout unless
+   * `timeoutMs` is given; `signal` (or leaving the loop) cancels it. Remote mode only (embedded:
+   * `NotSupported`; `vdb-admin backup --data-dir` copies a data dir in-process).
+   *
+   * @example
+   *   for await (const part of db.backup()) {
+   *     if (part.kind === 'data') await write(join('copy', part.path), part.offset, part.data);
+   *     else console.log(`copy at position ${part.position}, state ${part.stateHash}`);
+   *   }
+   */
+  backup(options?: CallOptions): AsyncIterable<BackupPart> {
+    return this.#backend.backup(options);
+  }
+
   /** Writes a checkpoint now (they are also written periodically and on close). Embedded only. */
   async checkpoint(options?: CallOptions): Promise<{ position: number }> {
     return this.#backend.checkpoint(options);
@@ -359,6 +384,10 @@ class Session implements Backend {
 
   async *exportTenant(): AsyncGenerator<Uint8Array> {
     throw new NotSupported('an export is signed with the cluster admin key, which embedded mode does not hold: use vdb-admin export --data-dir DIR, or a server');
+  }
+
+  async *backup(): AsyncGenerator<BackupPart> {
+    throw new NotSupported('Verity.backup streams a server\'s data dir: for a data dir in this process use vdb-admin backup --data-dir DIR --out OUT');
   }
 
   async checkpoint(options: CallOptions | undefined): Promise<{ position: number }> {
