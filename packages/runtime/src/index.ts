@@ -16,7 +16,7 @@ export {
   ClusterNode, clusterNodeLimits, type ClusterNodeOptions, type ClusterNodeStatus, type PeerTransport, type RegisterOutcome,
   type WriteOutcome,
 } from './cluster/node.js';
-export { Journal, JOURNAL_DIR, parseJournal, type JournalOpened } from './cluster/journal.js';
+export { Journal, JOURNAL_DIR, JOURNAL_GROW_BYTES, parseJournal, type JournalOpened } from './cluster/journal.js';
 export { KernelMachine } from './cluster/machine.js';
 export type { LedgerView } from './cluster/ledger.js';
 export {

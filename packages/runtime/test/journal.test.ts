@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { CHECKSUM_ZERO, clusterId, Prng, seedFrom } from '@veritydb/types';
 import { decodeEntry, HEADER_BYTES, makeHeader, type Entry, type Header, type Superblock } from '@veritydb/vsr';
-import { Journal, JOURNAL_DIR } from '../src/index.js';
+import { Journal, JOURNAL_DIR, JOURNAL_GROW_BYTES } from '../src/index.js';
 
 /**
  * The cluster replica's durable protocol state: journal records (puts, truncates) and the
@@ -116,4 +116,53 @@ t.test('a torn superblock copy leaves the other in force; a journal without any 
   await reopened.journal.close();
   await writeFile(join(path, JOURNAL_DIR, 'superblock.1'), new Uint8Array(40));
   await t.rejects(Journal.open(path), { code: 'SuperblockMissing' }, 'slots without a superblock: the view is unknown');
+});
+
+t.test('the journal grows ahead in zeros: a crash leaves them, open cuts them, and a torn record before them is cut too', async (t) => {
+  const path = await dir(t);
+  const entries = chain(8);
+  const opened = await Journal.open(path);
+  await opened.journal.writeSuperblock(superblock(1, []));
+  await apply(opened.journal, entries.slice(0, 5).map((e, i) => ({ kind: 'write_log' as const, writeId: i + 1, entries: [e] })));
+  await opened.journal.close();
+  const file = join(path, JOURNAL_DIR, 'journal');
+  const records = await readFile(file);
+  t.ok(records.length > 0 && records.length < JOURNAL_GROW_BYTES, 'a clean close trims the unused zeros');
+
+  // What a crash leaves: the records, then zeros grown ahead.
+  const zeros = Buffer.alloc(JOURNAL_GROW_BYTES);
+  await writeFile(file, Buffer.concat([records, zeros]));
+  const crashed = await Journal.open(path);
+  t.same([...(crashed.opened.durable?.slots.keys() ?? [])].sort((a, b) => a - b), [1, 2, 3, 4, 5], 'every record is read back');
+  t.same(crashed.opened.corruptOps, [], 'the zeros are not corruption');
+  t.equal(crashed.opened.tornBytesCut, zeros.length, 'the unused space is cut');
+  // Writing again after the cut: the journal grows ahead once more and the new records follow the old.
+  await apply(crashed.journal, entries.slice(5).map((e, i) => ({ kind: 'write_log' as const, writeId: i + 1, entries: [e] })));
+  const grown = await readFile(file);
+  t.ok(grown.length >= records.length + JOURNAL_GROW_BYTES, `the file was grown ahead (${grown.length} bytes)`);
+  await crashed.journal.close();
+  const reopened = await Journal.open(path);
+  t.same([...(reopened.opened.durable?.slots.keys() ?? [])].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8], 'records written into grown space survive');
+  await reopened.journal.close();
+
+  // A record torn in the middle of grown space: garbage, then zeros. Never acknowledged (no
+  // fdatasync completed for it), so it is cut like a torn last record, not kept as a faulty slot.
+  const intact = await readFile(file);
+  const prng = new Prng(seed);
+  const tornBytes = Buffer.from(Array.from({ length: 20 + prng.int(200) }, () => 1 + prng.int(255)));
+  await writeFile(file, Buffer.concat([intact, tornBytes, zeros]));
+  const torn = await Journal.open(path);
+  t.same(torn.opened.corruptOps, [], 'a torn record before the zeros is not a faulty slot');
+  t.equal([...(torn.opened.durable?.slots.keys() ?? [])].length, 8, 'the intact records stay');
+  await torn.journal.close();
+
+  // But a corrupt record with intact records after it is still corruption (zeros after them or not).
+  const damaged = Buffer.from(await readFile(file));
+  const recordBytes = (op: number): number => 8 + 9 + HEADER_BYTES + (entries[op - 1] as Entry).body.length;
+  const offset2 = recordBytes(1) + 8 + 9 + 10;
+  damaged[offset2] = (damaged[offset2] as number) ^ 0x40;
+  await writeFile(file, Buffer.concat([damaged, zeros]));
+  const corrupt = await Journal.open(path);
+  t.same(corrupt.opened.corruptOps, [2], 'the corrupt record before intact ones is named by its op');
+  await corrupt.journal.close();
 });
