@@ -4,7 +4,7 @@ import {
 import { Reader, ScanGuard } from './reader.js';
 import { checkIndexLayout, checkTableLayout, IndexState, TableState, visibleIncarnation, type Lifetime } from './table.js';
 import {
-  compareKeyValues, entryKey, indexEntryKey, insertAt, liveVersion, liveWithPrefix, NEVER, project, replaceBefore, sameKey, seek, seekEnd, TreeCursor,
+  compareKeyValues, countPrefixAt, entryKey, indexEntryKey, insertAt, liveVersion, liveWithPrefix, NEVER, project, replaceBefore, sameKey, seek, seekEnd, TreeCursor,
   type TreeKey, type Version, type VersionTree,
 } from './tree.js';
 
@@ -48,6 +48,10 @@ export class WriteBatch implements TableWriter {
   readonly #lastRead: LastRead = { state: undefined, version: undefined, absent: undefined, writes: 0, cursor: new TreeCursor() };
   /** Where an insert that no `get` prepared looks for its key (and then writes it). */
   readonly #insertCursor = new TreeCursor();
+  /** Per live index of the last row added: where its entry went, left on it until that index
+   * tree is next written (`#beforeWrite`), so `indexCount` of the new row's prefix (a LEFT
+   * JOIN's "was this the first match?") reads the leaf just written instead of descending. */
+  readonly #indexCursors: TreeCursor[] = [];
 
   constructor(host: BatchHost, readonly position: Position) {
     this.#host = host;
@@ -104,6 +108,15 @@ export class WriteBatch implements TableWriter {
   }
   indexCount(table: string, index: string, prefix: Key, limit: number): number {
     this.#checkOpen();
+    const state = visibleIncarnation(this.#host.tables.get(table), this.position);
+    const found = state === undefined ? undefined : visibleIncarnation(state.indexes.get(index), this.position);
+    if (found !== undefined && prefix.length <= found.layout.columns.length) {
+      for (const cursor of this.#indexCursors) {
+        if (cursor.tree !== found.tree) continue;
+        const n = countPrefixAt(found.tree, cursor, this.position, prefix, limit);
+        if (n !== undefined) return n;
+      }
+    }
     return this.#reader.indexCount(table, index, prefix, limit);
   }
   hasIndex(table: string, index: string): boolean {
@@ -297,25 +310,43 @@ export class WriteBatch implements TableWriter {
     const indexes = state.liveIndexes();
     // A row that is all key (projection state) is its own key: one array, not two.
     const primaryKey = entryKey(state.keyIsRow ? stored : key, this.position);
-    this.#scans.beforeWrite(state.primary);
+    this.#beforeWrite(state.primary);
     if (cursor === undefined || !insertAt(state.primary, cursor, primaryKey, version)) {
       assert(state.primary.set(primaryKey, version, false), 'a new version has a fresh tree key');
     }
-    for (const index of indexes) {
-      this.#scans.beforeWrite(index.tree);
-      assert(index.tree.set(indexTreeKey(state, index, version), version, false), 'a new version has a fresh index key');
-    }
+    for (let i = 0; i < indexes.length; i++) this.#addIndexEntry(indexes[i] as IndexState, i, indexTreeKey(state, indexes[i] as IndexState, version), version);
     state.liveCount += 1;
     state.primaryWrites += 1;
     this.#dirty.add(state);
     this.#undo.push({ added: true, state, version, indexes });
   }
 
+  /** Writes an index entry with one descent (sorted-btree's `set` when the leaf is full or
+   * shared), leaving cursor `slot` on it. */
+  #addIndexEntry(index: IndexState, slot: number, key: TreeKey, version: Version): void {
+    this.#beforeWrite(index.tree);
+    let cursor = this.#indexCursors[slot];
+    if (cursor === undefined) {
+      cursor = new TreeCursor();
+      this.#indexCursors[slot] = cursor;
+    }
+    seek(index.tree, key, cursor);
+    if (cursor.found) assert(false, 'a new version has a fresh index key');
+    if (!insertAt(index.tree, cursor, key, version)) assert(index.tree.set(key, version, false), 'a new version has a fresh index key');
+  }
+
+  /** Call before every write to a tree of this batch: moves suspended scans of it to a clone,
+   * and retires the index cursors on it. */
+  #beforeWrite(tree: VersionTree): void {
+    this.#scans.beforeWrite(tree);
+    for (const cursor of this.#indexCursors) if (cursor.tree === tree) cursor.tree = undefined;
+  }
+
   #unadd({ state, version, indexes }: RowUndo): void {
-    this.#scans.beforeWrite(state.primary);
+    this.#beforeWrite(state.primary);
     assert(state.primary.delete(entryKey(project(version.row, state.layout.primaryKey), version.createdAt)), 'undo removes the version it added');
     for (const index of indexes) {
-      this.#scans.beforeWrite(index.tree);
+      this.#beforeWrite(index.tree);
       assert(index.tree.delete(indexTreeKey(state, index, version)), 'undo removes the index entry it added');
     }
     state.liveCount -= 1;
@@ -330,7 +361,7 @@ export class WriteBatch implements TableWriter {
   #endVersion(state: TableState, version: Version, cursor?: TreeCursor): boolean {
     const indexes = state.liveIndexes();
     const ended: Version = Object.freeze({ createdAt: version.createdAt, deletedAt: this.position, row: version.row });
-    this.#scans.beforeWrite(state.primary);
+    this.#beforeWrite(state.primary);
     // A version of this batch is removed, not ended: that changes the tree's shape, left to sorted-btree.
     const inPlace = cursor !== undefined && version.createdAt !== this.position && replaceBefore(state.primary, cursor, version, ended);
     if (!inPlace) {
@@ -347,10 +378,10 @@ export class WriteBatch implements TableWriter {
 
   /** Puts back the version an `#endVersion` ended or removed. */
   #unend({ state, version, indexes }: RowUndo): void {
-    this.#scans.beforeWrite(state.primary);
+    this.#beforeWrite(state.primary);
     state.primary.set(entryKey(project(version.row, state.layout.primaryKey), version.createdAt), version, true);
     for (const index of indexes) {
-      this.#scans.beforeWrite(index.tree);
+      this.#beforeWrite(index.tree);
       index.tree.set(indexTreeKey(state, index, version), version, true);
     }
     state.liveCount += 1;
@@ -359,7 +390,7 @@ export class WriteBatch implements TableWriter {
 
   /** Ends `version`'s entry `key` in a tree that exists since `since`. */
   #endEntry(tree: VersionTree, key: TreeKey, version: Version, ended: Version, since: number): void {
-    this.#scans.beforeWrite(tree);
+    this.#beforeWrite(tree);
     if (version.createdAt === this.position || since === this.position) assert(tree.delete(key), 'the entry to remove is present');
     else assert(!tree.set(key, ended, true), 'the entry to end is present');
   }
@@ -402,13 +433,13 @@ export class WriteBatch implements TableWriter {
         changes.push([key, version, Object.freeze({ createdAt: version.createdAt, deletedAt: NEVER, row: version.row })]);
       }
     }
-    this.#scans.beforeWrite(tree);
+    this.#beforeWrite(tree);
     for (const [key, , replacement] of changes) {
       if (replacement === undefined) tree.delete(key);
       else tree.set(key, replacement, true);
     }
     this.#undo.push(() => {
-      this.#scans.beforeWrite(tree);
+      this.#beforeWrite(tree);
       for (const [key, original] of changes) tree.set(key, original, true);
     });
   }

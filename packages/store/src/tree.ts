@@ -268,18 +268,34 @@ export function replaceBefore(tree: VersionTree, cursor: TreeCursor, version: Ve
 /**
  * Inserts `key` → `version` at the cursor, which must have been positioned at `key` (absent)
  * with the tree unchanged since: what `tree.set(key, version, false)` does, without a descent.
- * False, and nothing written, when the path is shared or the leaf is full (a split is left to
- * sorted-btree). The cursor is spent either way.
+ * A full leaf is split first when its parent has room (an insert at the leaf's end starts a new
+ * leaf, so appends leave full leaves behind; any other splits it in halves). False, and
+ * nothing written, when the path is shared or a split would reach further up (left to
+ * sorted-btree): the cursor is spent. True: the cursor is left on the new entry (found), valid
+ * until the tree is next written (`countPrefixAt` reads its leaf).
  */
 export function insertAt(tree: VersionTree, cursor: TreeCursor, key: TreeKey, version: Version): boolean {
   assert(!cursor.found, 'a new key is absent where the cursor looked');
-  const leaf = cursor.leaf as TreeNode;
-  const ok = writablePath(tree, cursor) && leaf.keys.length < internals(tree)._maxNodeSize && leaf.values.length === leaf.keys.length;
+  let leaf = cursor.leaf as TreeNode;
+  const max = internals(tree)._maxNodeSize;
+  const full = leaf.keys.length >= max;
+  const ok = writablePath(tree, cursor) && leaf.values.length === leaf.keys.length
+    && (!full || (cursor.depth > 0 && (cursor.nodes[cursor.depth - 1] as TreeNode).keys.length < max));
   cursor.tree = undefined;
   if (!ok) return false;
-  const index = cursor.index;
+  let index = cursor.index;
   assert((index === 0 || compareTreeKeys(leaf.keys[index - 1] as TreeKey, key) < 0)
     && (index === leaf.keys.length || compareTreeKeys(key, leaf.keys[index] as TreeKey) < 0), 'the cursor is at the key it inserts');
+  if (full) {
+    const right = splitLeaf(cursor, leaf, index === leaf.keys.length ? leaf.keys.length : leaf.keys.length >> 1);
+    if (index >= leaf.keys.length) {
+      index -= leaf.keys.length;
+      leaf = right;
+      cursor.slots[cursor.depth - 1] = (cursor.slots[cursor.depth - 1] as number) + 1;
+      cursor.leaf = leaf;
+      cursor.index = index;
+    }
+  }
   leaf.keys.splice(index, 0, key);
   leaf.values.splice(index, 0, version);
   // Every node on the path holds one more entry, and its key for the child may have grown.
@@ -290,6 +306,58 @@ export function insertAt(tree: VersionTree, cursor: TreeCursor, key: TreeKey, ve
     node.keys[cursor.slots[d] as number] = child.keys[child.keys.length - 1] as TreeKey;
     child = node;
   }
+  cursor.tree = tree;
+  cursor.found = true;
+  cursor.beforeKey = key;
+  cursor.beforeVersion = version;
+  return true;
+}
+
+/**
+ * What `countPrefix(tree, position, prefix, limit)` returns, read from the leaf of a cursor
+ * left on an entry with that prefix (an index entry just written), without a descent: the
+ * entries with the prefix are the run around the cursor's. Undefined when the cursor is not on
+ * such an entry of `tree`, or the run reaches an edge of the leaf before `limit` (it may go on
+ * in the next leaf). The caller must know `tree` unwritten since the cursor was positioned.
+ */
+export function countPrefixAt(tree: VersionTree, cursor: TreeCursor, position: number, prefix: Key, limit: number): number | undefined {
+  if (cursor.tree !== tree || !cursor.found) return undefined;
+  if (limit <= 0) return 0;
+  const leaf = cursor.leaf as TreeNode;
+  const keys = leaf.keys;
+  const at = cursor.index;
+  if (at >= keys.length || !hasPrefix(keys[at] as TreeKey, prefix)) return undefined;
+  let n = visibleAt(leaf.values[at] as Version, position) ? 1 : 0;
+  if (n >= limit) return n;
+  let i = at - 1;
+  for (; i >= 0 && hasPrefix(keys[i] as TreeKey, prefix); i--) {
+    if (visibleAt(leaf.values[i] as Version, position) && ++n >= limit) return n;
+  }
+  if (i < 0) return undefined;
+  let j = at + 1;
+  for (; j < keys.length && hasPrefix(keys[j] as TreeKey, prefix); j++) {
+    if (visibleAt(leaf.values[j] as Version, position) && ++n >= limit) return n;
+  }
+  return j === keys.length ? undefined : n;
+}
+
+/** Moves the cursor's leaf's entries from `at` on into a new leaf, placed after it in its
+ * parent (which has room); returns the new leaf. */
+function splitLeaf(cursor: TreeCursor, leaf: TreeNode, at: number): TreeNode {
+  const Leaf = leaf.constructor as new (keys: TreeKey[], values: Version[]) => TreeNode;
+  const right = new Leaf(leaf.keys.splice(at), leaf.values.splice(at));
+  const parent = cursor.nodes[cursor.depth - 1] as TreeNode;
+  const slot = cursor.slots[cursor.depth - 1] as number;
+  (parent.children as TreeNode[]).splice(slot + 1, 0, right);
+  // Both keys are set again once the new entry is in (an empty right leaf gets its first).
+  parent.keys.splice(slot + 1, 0, parent.keys[slot] as TreeKey);
+  parent.keys[slot] = leaf.keys[leaf.keys.length - 1] as TreeKey;
+  return right;
+}
+
+function hasPrefix(key: TreeKey, prefix: Key): boolean {
+  if (key.key.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (compareKeyValues(key.key[i] as Value, prefix[i] as Value) !== 0) return false;
   return true;
 }
 

@@ -298,6 +298,54 @@ t.test('indexCount counts the visible entries of an index prefix up to a limit',
   t.same([0, 5].map((v) => store.snapshotAt(T1, position(1)).indexCount('t', 'by_v', [v], 10)), [3, 0], 'a snapshot counts as of its position');
 });
 
+t.test('indexCount in a batch (read from the leaf the last insert wrote, when it can) counts as a snapshot of the same rows does', async (t) => {
+  const seed = seedFrom(process.env, () => Date.now() % 1_000_000_000);
+  t.comment(`SEED=${seed}`);
+  const opArbitrary = fc.record({ key: fc.nat(300), value: fc.nat(12), remove: fc.nat(4).map((n) => n === 0), probe: fc.nat(13), limit: fc.integer({ min: 1, max: 5 }) });
+  let checks = 0;
+  fc.assert(fc.property(fc.array(fc.array(opArbitrary, { minLength: 1, maxLength: 80 }), { minLength: 1, maxLength: 12 }), (batches) => {
+    const store = storeWithTenants(1);
+    batch(store, 1, 1, (w) => {
+      w.createTable('t', { primaryKey: [0], columnCount: 3 });
+      w.createIndex('t', 'by_v', { columns: [1], unique: false });
+      w.createIndex('t', 'by_w', { columns: [2, 1], unique: false });
+    });
+    const model = new Map<number, number>();
+    batches.forEach((ops, b) => {
+      const w = store.begin(T1, position(b + 2));
+      for (const op of ops) {
+        if (model.has(op.key)) {
+          if (op.remove) {
+            w.delete('t', [op.key]);
+            model.delete(op.key);
+          } else {
+            w.update('t', [op.key], [op.key, op.value, op.value % 3]);
+            model.set(op.key, op.value);
+          }
+        } else {
+          w.insert('t', [op.key, op.value, op.value % 3]);
+          model.set(op.key, op.value);
+        }
+        const values = [...model.values()];
+        for (const [index, prefix, matches] of [
+          ['by_v', [op.value], (v: number) => v === op.value],
+          ['by_v', [op.probe], (v: number) => v === op.probe],
+          ['by_w', [op.value % 3], (v: number) => v % 3 === op.value % 3],
+          ['by_w', [op.value % 3, op.value], (v: number) => v === op.value],
+        ] as const) {
+          const expected = Math.min(values.filter(matches).length, op.limit);
+          const counted = w.indexCount('t', index, prefix, op.limit);
+          if (counted !== expected) t.fail(`batch ${b}, ${index} ${JSON.stringify(prefix)} limit ${op.limit}: ${counted}, expected ${expected}`);
+        }
+      }
+      w.commit();
+    });
+    store.checkInvariants();
+    checks += 1;
+  }), { seed, numRuns: 40 });
+  t.ok(checks > 0);
+});
+
 t.test('a write right after a get of the same key is checked like any other', async (t) => {
   const store = storeWithTenants(1);
   batch(store, 1, 1, (w) => {

@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { seedFrom } from '@veritydb/types';
 import {
-  checkTreeStructure, countPrefix, entryKey, insertAt, NEVER, newTree, replaceBefore, seek, seekEnd, TreeCursor, type TreeKey, type Version, type VersionTree,
+  checkTreeStructure, countPrefix, countPrefixAt, entryKey, insertAt, NEVER, newTree, replaceBefore, seek, seekEnd, TreeCursor, type TreeKey, type Version, type VersionTree,
 } from '../src/tree.js';
 
 const seed = seedFrom(process.env, () => Date.now() % 1_000_000_000);
@@ -143,4 +143,43 @@ t.test('countPrefix counts the visible versions of a prefix as a full filter doe
       if (counted !== Math.min(expected, limit)) t.fail(`group ${group} at ${position}, limit ${limit}: ${counted}, expected ${Math.min(expected, limit)}`);
     }), { seed, numRuns: 60 });
   t.pass('countPrefix agrees with a full filter');
+});
+
+t.test('countPrefixAt, from the cursor insertAt leaves, counts as countPrefix does or declines', async (t) => {
+  let answered = 0;
+  let declined = 0;
+  fc.assert(fc.property(
+    fc.array(fc.record({ group: fc.nat(40), id: fc.nat(100_000), createdAt: fc.integer({ min: 1, max: 50 }), life: fc.nat(60) }), { maxLength: 2_000, size: 'max' }),
+    fc.array(fc.record({ group: fc.nat(40), id: fc.nat(100_000), prefix: fc.nat(45), position: fc.integer({ min: 1, max: 60 }), limit: fc.integer({ min: 0, max: 30 }), clone: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+    (entries, writes) => {
+      const tree = newTree();
+      for (const e of entries) {
+        tree.set(entryKey([e.group, e.id], e.createdAt), { createdAt: e.createdAt, deletedAt: e.life === 0 ? NEVER : e.createdAt + e.life, row: [] }, true);
+      }
+      const cursor = new TreeCursor();
+      for (const w of writes) {
+        if (w.clone) tree.clone();
+        const key = entryKey([w.group, w.id], 55);
+        seek(tree, key, cursor);
+        if (cursor.found) continue;
+        const version: Version = { createdAt: 55, deletedAt: NEVER, row: [] };
+        if (!insertAt(tree, cursor, key, version)) {
+          tree.set(key, version, false);
+          if (countPrefixAt(tree, cursor, w.position, [w.group], w.limit) !== undefined) t.fail('a spent cursor declines');
+          continue;
+        }
+        // The written key's own prefix, and another group's (which the cursor's entry lacks).
+        for (const prefix of [[w.group], [w.prefix], [w.group, w.id], []]) {
+          const counted = countPrefixAt(tree, cursor, w.position, prefix, w.limit);
+          if (counted === undefined) {
+            declined += 1;
+            continue;
+          }
+          answered += 1;
+          const expected = countPrefix(tree, w.position, prefix, w.limit);
+          if (counted !== expected) t.fail(`prefix ${JSON.stringify(prefix)} at ${w.position}, limit ${w.limit}: ${counted}, countPrefix ${expected}`);
+        }
+      }
+    }), { seed, numRuns: 40 });
+  t.ok(answered > 0 && declined > 0, `${answered} answered from the leaf, ${declined} declined`);
 });
