@@ -58,7 +58,9 @@ function projectionArb(tables: number, name: string): fc.Arbitrary<Projection> {
       fc.constantFrom('k', 'g'),
     )),
   );
-  const groupColumn = fc.tuple(table, fc.constantFrom('g', 'k', 's'));
+  // Grouping by a table's primary key too: with t1 joined on t0.id, a MIN/MAX of t1 is then
+  // read from t1's join index (the group is one t0 row), not from extremes rows.
+  const groupColumn = fc.tuple(table, fc.constantFrom('g', 'k', 's', 'id'));
   const aggregate = fc.oneof(
     fc.constant('COUNT(*)'),
     table.map((i) => `COUNT(t${i}.v)`),
@@ -73,12 +75,25 @@ function projectionArb(tables: number, name: string): fc.Arbitrary<Projection> {
   ), { freq: 2 });
   // Grouped (GROUP BY + aggregates), global (aggregates without GROUP BY: one row) or plain
   // (columns, every table's primary key among them: a maintained join/filter view).
-  const shape = fc.constantFrom('grouped', 'grouped', 'global', 'plain', 'plain');
+  const shape = fc.constantFrom('grouped', 'grouped', 'global', 'plain', 'plain', ...(tables === 1 ? [] : ['perParent' as const]));
+  // The bench's shape: per row of t0 (grouped by its key), aggregates of its t1 rows. Its
+  // MIN/MAX are read from t1's join index; a WHERE sends them back to extremes rows.
+  const perParent = fc.tuple(
+    fc.constantFrom('JOIN', 'LEFT JOIN'), fc.constantFrom('k', 'g'), fc.constantFrom([], ['k'], ['s', 'g']),
+    fc.array(fc.tuple(fc.constantFrom('MIN', 'MAX'), fc.constantFrom('v', 's')).map(([f, c]) => `${f}(t1.${c})`), { minLength: 1, maxLength: 2 }),
+    fc.option(fc.constant('t1.v > -2'), { freq: 4 }),
+  ).map(([join, column, more, extremes, condition]) => {
+    const keys = ['t0.id', ...more.map((c) => `t0.${c}`)];
+    const items = [...keys.map((k) => `${k} AS g${k.slice(3)}`), 'COUNT(t1.id) AS n', ...extremes.map((e, i) => `${e} AS a${i}`)];
+    const filter = condition === null ? '' : ` WHERE ${condition}`;
+    return `SELECT ${items.join(', ')} FROM t0 ${join} t1 ON t1.${column} = t0.id${filter} GROUP BY ${keys.join(', ')}`;
+  });
   const plainColumn = fc.tuple(table, fc.constantFrom('k', 'g', 'v', 's'));
   return fc.tuple(
     shape, joins, fc.uniqueArray(groupColumn, { minLength: 1, maxLength: 2, selector: ([i, c]) => `${i}.${c}` }),
-    fc.array(aggregate, { minLength: 1, maxLength: 4 }), fc.uniqueArray(plainColumn, { maxLength: 4, selector: ([i, c]) => `${i}.${c}` }), where,
-  ).map(([kind, joinList, groups, aggregates, columns, condition]) => {
+    fc.array(aggregate, { minLength: 1, maxLength: 4 }), fc.uniqueArray(plainColumn, { maxLength: 4, selector: ([i, c]) => `${i}.${c}` }), where, perParent,
+  ).map(([kind, joinList, groups, aggregates, columns, condition, perParentSelect]): Projection => {
+    if (kind === 'perParent') return { name, shape: 'grouped', select: perParentSelect };
     const from = ['t0', ...joinList.map(([join, other, otherColumn, column], i) => `${join} t${i + 1} ON t${i + 1}.${column} = t${other}.${otherColumn}`)].join(' ');
     const filter = condition === null ? '' : ` WHERE ${condition}`;
     const aggregateItems = aggregates.map((a, i) => `${a} AS a${i}`);
@@ -106,7 +121,7 @@ function statementArb(tables: number): fc.Arbitrary<{ sql: string; params: reado
   );
 }
 
-const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 2, max: 3 }).chain((tables) => {
+const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((tables) => {
   const batch = fc.array(statementArb(tables), { minLength: 1, maxLength: 3 });
   return fc.record({
     tables: fc.constant(tables),

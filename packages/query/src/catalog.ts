@@ -225,13 +225,14 @@ function decodeValue(encoded: unknown): Value {
   return o['$json'] as JsonValue;
 }
 
-/** Format 3 marks catalogs with projections whose state is laid out as this version keeps it
+/** Format 4 marks catalogs with projections whose state is laid out as this version keeps it
  * (join-column indexes on the base tables, not tables of their own; one extremes row per
- * MIN/MAX input). Catalogs with projections in formats 1 and 2 are refused, as their state would
- * be misread. */
-const CATALOG_FORMAT = 3;
+ * MIN/MAX input, except where a base-table index on the group's columns and the argument
+ * orders the inputs). Catalogs with projections in formats 1 to 3 are refused, as their state
+ * would be misread. */
+const CATALOG_FORMAT = 4;
 const CATALOG_FORMAT_WITHOUT_PROJECTIONS = 1;
-const CATALOG_FORMATS_OLD_PROJECTIONS: readonly unknown[] = [2];
+const CATALOG_FORMATS_OLD_PROJECTIONS: readonly unknown[] = [2, 3];
 
 /** Canonical JSON text of a catalog (object keys sorted): equal catalogs give equal text. */
 export function encodeCatalog(catalog: Catalog): string {

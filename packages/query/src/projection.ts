@@ -85,11 +85,31 @@ type Output =
 
 export type ProjectionShape = 'grouped' | 'global' | 'plain';
 
-/** A store index a projection keeps on one of its base tables. */
+/** A store index a projection keeps on one of its base tables: on a join column, or on a
+ * MIN/MAX's group columns and argument (`ExtremeIndex`), or both when the join column is the
+ * one group column. */
 interface JoinIndex {
   readonly table: number;
-  readonly column: number;
+  readonly columns: readonly number[];
   readonly name: string;
+}
+
+/**
+ * A MIN/MAX whose inputs of a group are, in order, the entries of one base-table index under a
+ * prefix made of the group's key values: the index serves as the group's ordered multiset, and
+ * no extremes rows are kept. So when the projection has no WHERE and either reads one table
+ * (index: the GROUP BY columns, then the argument) or joins a second table to the first one's
+ * one-column primary key, groups by columns of the first table including that key, and takes
+ * the MIN/MAX of a column of the second (index: the join column, then the argument; each group
+ * is one row of the first table, its inputs the matching rows of the second).
+ */
+interface ExtremeIndex {
+  readonly table: number;
+  readonly name: string;
+  /** Positions in the group's key of the index prefix's values. */
+  readonly prefix: readonly number[];
+  /** The argument's column in `table`. */
+  readonly column: number;
 }
 
 export interface CompiledProjection {
@@ -111,8 +131,10 @@ export interface CompiledProjection {
   readonly visible: TableDef;
   /** Its store layout: the visible columns, then (aggregating shapes) the group's state. */
   readonly layout: TableLayout;
-  /** Null when no aggregate is a MIN or MAX. */
+  /** Null when no aggregate is a MIN or MAX kept in extremes rows. */
   readonly extremesTable: string | null;
+  /** Per aggregate: the index that orders its inputs (null: none, or not a MIN/MAX). */
+  readonly extremeIndexes: readonly (ExtremeIndex | null)[];
   readonly indexes: readonly JoinIndex[];
   /** Per table, per column: the index that finds its rows by that column (undefined for a
    * one-column primary key, which is looked up directly). */
@@ -163,6 +185,8 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
   });
   if (new Set(keySlots).size !== keySlots.length) refuse('the same GROUP BY column twice');
   const specs: AggregateSpec[] = [];
+  /** Per aggregate: the joined-row slot of its argument when that is a bare column. */
+  const argSlots: (number | null)[] = [];
   const outputs: Output[] = [];
   const columns: ColumnDef[] = [];
   for (const item of s.items) {
@@ -199,6 +223,7 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
     assert(spec !== undefined && group.aggregates.length === 1, 'a bare aggregate binds one aggregate');
     outputs.push({ kind: 'aggregate', index: specs.length });
     specs.push(spec);
+    argSlots.push(aggregate.arg?.kind === 'column' ? resolveSlot(aggregate.arg, scope, env) : null);
     columns.push({ name, type: spec.type, notNull: spec.fn === 'COUNT', default: null });
   }
   if (columns.length > limits.tableColumnsMax) refuse(`more than ${limits.tableColumnsMax} columns`);
@@ -232,12 +257,24 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
   }
   const indexes: JoinIndex[] = [];
   const indexOf = tables.map((t) => new Array<string | undefined>(t.def.columns.length).fill(undefined));
+  const indexNamed = (t: number, columns: readonly number[]): string => {
+    const table = tables[t] as SourceTable;
+    const name = stateName(s.name, columns.map((c) => (table.def.columns[c] as ColumnDef).name).join(','));
+    if (!indexes.some((i) => i.name === name && i.table === t)) indexes.push({ table: t, columns, name });
+    return name;
+  };
+  const extremeIndexes = specs.map((spec, i) => (spec.fn === 'MIN' || spec.fn === 'MAX'
+    ? extremeIndexOf(shape, where, tables, edges, keys, argSlots[i] as number | null, scope, indexNamed)
+    : null));
+  // A join lookup by one column reads any index that starts with it.
+  for (const index of indexes) {
+    const first = index.columns[0] as number;
+    (indexOf[index.table] as (string | undefined)[])[first] ??= index.name;
+  }
   const needIndex = (t: number, column: number): void => {
     const table = tables[t] as SourceTable;
     if ((table.pkColumns.length === 1 && table.pkColumns[0] === column) || (indexOf[t] as (string | undefined)[])[column] !== undefined) return;
-    const name = stateName(s.name, (table.def.columns[column] as ColumnDef).name);
-    (indexOf[t] as (string | undefined)[])[column] = name;
-    indexes.push({ table: t, column, name });
+    (indexOf[t] as (string | undefined)[])[column] = indexNamed(t, [column]);
   };
   edges.forEach((edge, k) => {
     if (edge === null) return;
@@ -253,9 +290,31 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
     def: { name: s.name, sql: s.sql, tables: tables.map((t) => t.def.name) },
     shape, tables, edges, width, where, keySlots: keys, rowIdSlots: tables.flatMap((t) => t.pkColumns.map((c) => t.offset + c)),
     specs, outputs, visible, layout,
-    extremesTable: specs.some((spec) => spec.fn === 'MIN' || spec.fn === 'MAX') ? stateName(s.name, 'extremes') : null,
-    indexes, indexOf, scratch: new Array<Value>(width).fill(null),
+    extremesTable: specs.some((spec, i) => (spec.fn === 'MIN' || spec.fn === 'MAX') && extremeIndexes[i] === null) ? stateName(s.name, 'extremes') : null,
+    extremeIndexes, indexes, indexOf, scratch: new Array<Value>(width).fill(null),
   };
+}
+
+/** The index that orders a MIN/MAX's inputs per group (see `ExtremeIndex`), when the
+ * projection's shape allows one; `keys` are the group's slots in key order. */
+function extremeIndexOf(shape: ProjectionShape, where: Bound | null, tables: readonly SourceTable[], edges: readonly (Edge | null)[],
+  keys: readonly number[], argSlot: number | null, scope: readonly ScopeColumn[], indexNamed: (t: number, columns: readonly number[]) => string): ExtremeIndex | null {
+  if (shape !== 'grouped' || where !== null || argSlot === null || (scope[argSlot] as ScopeColumn).type === 'JSON') return null;
+  const first = tables[0] as SourceTable;
+  const inFirst = (slot: number): boolean => slot < first.def.columns.length;
+  if (tables.length === 1) {
+    // An index names a column once (a MIN/MAX of a GROUP BY column keeps extremes rows).
+    if (keys.includes(argSlot)) return null;
+    const columns = [...keys, argSlot];
+    return { table: 0, name: indexNamed(0, columns), prefix: keys.map((_k, i) => i), column: argSlot };
+  }
+  const second = tables[1] as SourceTable;
+  const edge = edges[1] as Edge;
+  if (tables.length !== 2 || edge.other !== 0 || first.pkColumns.length !== 1 || edge.otherColumn !== first.pkColumns[0]) return null;
+  const pkAt = keys.indexOf(first.offset + edge.otherColumn);
+  if (pkAt < 0 || !keys.every(inFirst) || argSlot < second.offset) return null;
+  const column = argSlot - second.offset;
+  return { table: 1, name: indexNamed(1, [edge.column, column]), prefix: [pkAt], column };
 }
 
 function resolveSlot(expr: Expr & { kind: 'column' }, scope: readonly ScopeColumn[], env: BindEnv): number {
@@ -460,9 +519,15 @@ interface GroupDelta {
   rows: number;
   readonly sums: (number | bigint)[];
   readonly counts: number[];
-  /** Per MIN/MAX aggregate: the inputs that come (+1) and go (-1), by value and joined row
-   * (null for other aggregates). */
-  readonly extremes: (Map<string, ExtremeInput> | null)[];
+  /** Per MIN/MAX aggregate kept in extremes rows: the inputs that come (+1) and go (-1), by
+   * value and joined row; per MIN/MAX an index orders: the best input that comes and whether
+   * any goes (then the index, written by now, is read). Null for other aggregates. */
+  readonly extremes: (Map<string, ExtremeInput> | IndexedExtreme | null)[];
+}
+
+interface IndexedExtreme {
+  best: Value;
+  removed: boolean;
 }
 
 /** One joined row's input to a MIN/MAX: `count` +1 when it comes, -1 when it goes, 0 both. */
@@ -510,7 +575,7 @@ class Delta {
     if (group === undefined) {
       group = {
         keys, rows: 0, sums: p.specs.map(zeroSum), counts: p.specs.map(() => 0),
-        extremes: p.specs.map((spec) => (spec.fn === 'MIN' || spec.fn === 'MAX' ? new Map() : null)),
+        extremes: p.specs.map((spec, i) => (spec.fn === 'MIN' || spec.fn === 'MAX' ? (p.extremeIndexes[i] === null ? new Map() : { best: null, removed: false }) : null)),
       };
       this.groups.set(id, group);
     }
@@ -523,6 +588,10 @@ class Delta {
       if (spec.fn === 'SUM' || spec.fn === 'AVG') {
         const sum = group.sums[i] as number | bigint;
         group.sums[i] = typeof sum === 'bigint' ? sum + (sign === 1 ? BigInt(value as number | bigint) : -BigInt(value as number | bigint)) : sum + sign * Number(value);
+      } else if (p.extremeIndexes[i] !== null && p.extremeIndexes[i] !== undefined) {
+        const indexed = group.extremes[i] as IndexedExtreme;
+        if (sign === -1) indexed.removed = true;
+        else if (indexed.best === null || compareValues(value, indexed.best) * (spec.fn === 'MAX' ? 1 : -1) > 0) indexed.best = value;
       } else if (spec.fn === 'MIN' || spec.fn === 'MAX') {
         const map = group.extremes[i] as Map<string, ExtremeInput>;
         const rowId = keyOf(p, row, p.rowIdSlots);
@@ -635,7 +704,11 @@ function unchanged(change: GroupDelta): boolean {
     const sum = change.sums[i];
     if (sum !== 0 && sum !== 0n) return false;
     const extremes = change.extremes[i];
-    if (extremes !== null && extremes !== undefined) for (const e of extremes.values()) if (e.count !== 0) return false;
+    if (extremes instanceof Map) {
+      for (const e of extremes.values()) if (e.count !== 0) return false;
+    } else if (extremes !== null && extremes !== undefined && (extremes.removed || extremes.best !== null)) {
+      return false;
+    }
   }
   return true;
 }
@@ -687,6 +760,8 @@ function flushGroup(writer: TableWriter, p: CompiledProjection, change: GroupDel
 
 /** Applies a group's MIN/MAX input changes to its multiset and returns the new extreme. */
 function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, change: GroupDelta, count: number, previous: Value): Value {
+  const index = p.extremeIndexes[i];
+  if (index !== null && index !== undefined) return indexedExtreme(writer, p, index, i, change, count, previous);
   const table = p.extremesTable as string;
   const entries = change.extremes[i] as Map<string, ExtremeInput>;
   let removed = false;
@@ -713,6 +788,31 @@ function updateExtremes(writer: TableWriter, p: CompiledProjection, i: number, c
   }
   const prefix = { key: [i, ...change.keys], inclusive: true };
   for (const entry of writer.scan(table, { range: { lower: prefix, upper: prefix }, reverse: max })) return entry[change.keys.length + 1] as Value;
+  return assert(false, 'a group with inputs has an extreme') as never;
+}
+
+/** The new extreme of a MIN/MAX whose inputs an index orders: the better of the old one and
+ * the new inputs when none went, else the first non-NULL entry under the group's prefix (the
+ * base-table write is done by now, so the index holds exactly the group's inputs). */
+function indexedExtreme(writer: TableWriter, p: CompiledProjection, index: ExtremeIndex, i: number, change: GroupDelta, count: number, previous: Value): Value {
+  if (count === 0) return null;
+  const max = (p.specs[i] as AggregateSpec).fn === 'MAX';
+  const indexed = change.extremes[i] as IndexedExtreme;
+  if (!indexed.removed) {
+    const best = previous === null || (indexed.best !== null && compareValues(indexed.best, previous) * (max ? 1 : -1) > 0) ? indexed.best : previous;
+    assert(best !== null, 'a group with inputs has an extreme');
+    return best;
+  }
+  const prefix = index.prefix.map((k) => change.keys[k] as Value);
+  // NULL sorts first: a bound just after (prefix, NULL) starts at the least non-NULL input.
+  const lower = max ? { key: prefix, inclusive: true } : { key: [...prefix, null], inclusive: false };
+  const upper = { key: prefix, inclusive: true };
+  const table = (p.tables[index.table] as SourceTable).def.name;
+  for (const row of writer.indexScan(table, index.name, { range: { lower, upper }, reverse: max })) {
+    const value = row[index.column] as Value;
+    assert(value !== null, 'a group with inputs has a non-NULL extreme');
+    return value;
+  }
   return assert(false, 'a group with inputs has an extreme') as never;
 }
 
@@ -777,7 +877,7 @@ export function createProjection(p: CompiledProjection, visibleWriter: TableWrit
     stateWriter.createTable(p.extremesTable, { primaryKey: [...Array(keyWidth).keys()], columnCount: keyWidth });
   }
   for (const index of p.indexes) {
-    stateWriter.createIndex((p.tables[index.table] as SourceTable).def.name, index.name, { columns: [index.column], unique: false });
+    stateWriter.createIndex((p.tables[index.table] as SourceTable).def.name, index.name, { columns: [...index.columns], unique: false });
   }
   const delta = new Delta(p);
   const rows = [...stateWriter.scan((p.tables[0] as SourceTable).def.name)];
