@@ -81,6 +81,9 @@ export function createEventsTable(writer: TableWriter): void {
   writer.createIndex(EVENTS_TABLE, EVENTS_STREAM_INDEX.name, EVENTS_STREAM_LAYOUT);
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
+
 /**
  * A value as JSON for `key`/`data`: bigints become numbers when safe (else decimal text),
  * timestamps PostgreSQL's text form, bytes PostgreSQL's `\x…` hex text, non-finite doubles
@@ -91,7 +94,8 @@ export function valueToJson(value: Value, type: SqlType): JsonValue {
   switch (typeof value) {
     case 'bigint':
       if (type === 'TIMESTAMP') return timestampText(value);
-      return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value.toString();
+      // A safe integer's range, compared as bigints: no bigint made for the round trip.
+      return value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value.toString();
     case 'number': return Number.isFinite(value) ? value : String(value);
     case 'boolean':
     case 'string': return value;
@@ -100,15 +104,17 @@ export function valueToJson(value: Value, type: SqlType): JsonValue {
 }
 
 export function keyToJson(shape: TableShape, key: Key): JsonValue {
-  return key.map((value, i) => valueToJson(value, shape.types[shape.primaryKey[i] as number] as SqlType));
+  const out = new Array<JsonValue>(key.length);
+  for (let i = 0; i < key.length; i++) out[i] = valueToJson(key[i] as Value, shape.types[shape.primaryKey[i] as number] as SqlType);
+  return out;
 }
 
-export function rowToJson(shape: TableShape, row: Row): JsonValue {
-  if (shape.columns.length !== row.length) assert(false, `row has ${row.length} values for ${shape.columns.length} columns`);
+/** `row` as an object keyed by column name; `length` (default: all) reads only its first
+ * columns (a projection's stored row, whose visible columns come first). */
+export function rowToJson(shape: TableShape, row: Row, length: number = row.length): JsonValue {
+  if (shape.columns.length !== length || row.length < length) assert(false, `row has ${length} values for ${shape.columns.length} columns`);
   const object: Record<string, JsonValue> = {};
-  shape.columns.forEach((column, i) => {
-    object[column] = valueToJson(row[i] as Value, shape.types[i] as SqlType);
-  });
+  for (let i = 0; i < length; i++) object[shape.columns[i] as string] = valueToJson(row[i] as Value, shape.types[i] as SqlType);
   return object;
 }
 

@@ -296,8 +296,8 @@ export function insertAt(tree: VersionTree, cursor: TreeCursor, key: TreeKey, ve
       cursor.index = index;
     }
   }
-  leaf.keys.splice(index, 0, key);
-  leaf.values.splice(index, 0, version);
+  insertInArray(leaf.keys, index, key);
+  insertInArray(leaf.values, index, version);
   // Every node on the path holds one more entry, and its key for the child may have grown.
   let child = leaf;
   for (let d = cursor.depth - 1; d >= 0; d--) {
@@ -339,6 +339,12 @@ export function countPrefixAt(tree: VersionTree, cursor: TreeCursor, position: n
     if (visibleAt(leaf.values[j] as Version, position) && ++n >= limit) return n;
   }
   return j === keys.length ? undefined : n;
+}
+
+/** `array.splice(at, 0, item)` without the array of removed items splice returns. */
+function insertInArray<T>(array: T[], at: number, item: T): void {
+  for (let i = array.length; i > at; i--) array[i] = array[i - 1] as T;
+  array[at] = item;
 }
 
 /** Moves the cursor's leaf's entries from `at` on into a new leaf, placed after it in its
