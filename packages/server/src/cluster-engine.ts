@@ -299,10 +299,13 @@ export class ClusterEngine implements Engine {
     const until = Date.now() + budget;
     const aborted = (): boolean => signal?.aborted === true;
     while (Date.now() < until && !aborted() && this.node.isOpen) {
-      const now = this.node.primary;
-      if (now === this.node.replicaIndex && this.node.status().isPrimary) return null;
-      if (now !== null && now !== this.node.replicaIndex && this.#heardFrom(now)) return this.#notPrimary(now);
+      // Wait first: the caller found no writable primary here just now, and returning without a
+      // pause would spin in microtasks, starving the ticks and messages that end a view change
+      // (an abdicated primary is the primary of a normal view, yet refuses writes).
       await Promise.race([this.node.nextViewChange(), new Promise((resolve) => setTimeout(resolve, 20))]);
+      const now = this.node.primary;
+      if (this.node.acceptsWrites) return null;
+      if (now !== null && now !== this.node.replicaIndex && this.#heardFrom(now)) return this.#notPrimary(now);
     }
     return { code: 'Unavailable', message: 'a view change is in progress; no live primary is known yet' };
   }

@@ -281,6 +281,11 @@ export class ClusterNode {
     return this.#replica.status === 'normal' ? this.#replica.view % this.replicaCount : null;
   }
 
+  /** This replica takes writes now: the primary of a normal view that hears a quorum (not abdicated). */
+  get acceptsWrites(): boolean {
+    return this.#notPrimary() === null;
+  }
+
   /** In a normal view and every op known committed is applied: safe to serve reads that need recent state. */
   get ready(): boolean {
     const r = this.#replica;
