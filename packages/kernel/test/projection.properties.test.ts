@@ -80,7 +80,7 @@ function projectionArb(tables: number, name: string): fc.Arbitrary<Projection> {
   // MIN/MAX are read from t1's join index; a WHERE sends them back to extremes rows.
   const perParent = fc.tuple(
     fc.constantFrom('JOIN', 'LEFT JOIN'), fc.constantFrom('k', 'g'), fc.constantFrom([], ['k'], ['s', 'g']),
-    fc.array(fc.tuple(fc.constantFrom('MIN', 'MAX'), fc.constantFrom('v', 's')).map(([f, c]) => `${f}(t1.${c})`), { minLength: 1, maxLength: 2 }),
+    fc.array(fc.tuple(fc.constantFrom('MIN', 'MAX'), fc.constantFrom('v', 's', 'k')).map(([f, c]) => `${f}(t1.${c})`), { minLength: 1, maxLength: 2 }),
     fc.option(fc.constant('t1.v > -2'), { freq: 4 }),
   ).map(([join, column, more, extremes, condition]) => {
     const keys = ['t0.id', ...more.map((c) => `t0.${c}`)];

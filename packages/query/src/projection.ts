@@ -258,9 +258,14 @@ export function compileProjection(s: CreateProjectionStatement, catalog: Catalog
   const indexes: JoinIndex[] = [];
   const indexOf = tables.map((t) => new Array<string | undefined>(t.def.columns.length).fill(undefined));
   const indexNamed = (t: number, columns: readonly number[]): string => {
+    const same = indexes.find((i) => i.table === t && i.columns.length === columns.length && i.columns.every((c, j) => c === columns[j]));
+    if (same !== undefined) return same.name;
     const table = tables[t] as SourceTable;
-    const name = stateName(s.name, columns.map((c) => (table.def.columns[c] as ColumnDef).name).join(','));
-    if (!indexes.some((i) => i.name === name && i.table === t)) indexes.push({ table: t, columns, name });
+    // Column names may hold commas: a name already taken (by other columns) gets a number.
+    const base = stateName(s.name, columns.map((c) => (table.def.columns[c] as ColumnDef).name).join(','));
+    let name = base;
+    for (let n = 2; indexes.some((i) => i.table === t && i.name === name); n++) name = `${base}#${n}`;
+    indexes.push({ table: t, columns, name });
     return name;
   };
   const extremeIndexes = specs.map((spec, i) => (spec.fn === 'MIN' || spec.fn === 'MAX'
@@ -314,6 +319,8 @@ function extremeIndexOf(shape: ProjectionShape, where: Bound | null, tables: rea
   const pkAt = keys.indexOf(first.offset + edge.otherColumn);
   if (pkAt < 0 || !keys.every(inFirst) || argSlot < second.offset) return null;
   const column = argSlot - second.offset;
+  // The MIN/MAX of the join column itself keeps extremes rows (an index names a column once).
+  if (column === edge.column) return null;
   return { table: 1, name: indexNamed(1, [edge.column, column]), prefix: [pkAt], column };
 }
 
