@@ -410,6 +410,12 @@ function checkTreeLayout(): void {
   const leaf = root.children[0] as TreeNode;
   assert(leaf.children === undefined && Array.isArray(leaf.keys) && leaf.values.length === leaf.keys.length && root.keys[0] === leaf.keys[leaf.keys.length - 1],
     'sorted-btree leaves hold keys and values; internal keys are their children\'s largest');
+  // splitLeaf makes leaves with the leaf class's constructor.
+  const Leaf = leaf.constructor as new (keys: TreeKey[], values: Version[]) => TreeNode;
+  const keys = [entryKey([0], 1)];
+  const made = new Leaf(keys, [version]);
+  assert(made.keys === keys && made.values[0] === version && made.children === undefined && made.isShared !== true,
+    'sorted-btree\'s leaf constructor takes keys and values');
 }
 checkTreeLayout();
 
