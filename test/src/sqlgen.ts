@@ -738,6 +738,11 @@ function buildPlainSelect(table: TableDef, choices: PlainSelectChoices): SelectS
   // Which rows a LIMIT lets the engine skip evaluating is the planner's choice: no LIMIT when an
   // expression may fail.
   if (risky) s = { ...s, limit: null };
+  // PostgreSQL plans a DISTINCT whose outputs are all constants as a LIMIT 1 (it stops at the
+  // first row that passes WHERE), so the same holds: no such DISTINCT when an expression may fail.
+  // (Seen: `SELECT DISTINCT 'a' FROM t0 WHERE k0 <> 0 / k0` succeeded in PostgreSQL, which never
+  // reached the row with k0 = 0, and failed in VerityDB, which did.)
+  if (risky && s.distinct && items !== null && items.every((item) => !hasColumn(item.expr))) s = { ...s, distinct: false };
   const outputs: { name: string; column: string | null; orderable: boolean }[] = items === null
     ? table.columns.map((c) => ({ name: c.name, column: c.name, orderable: true }))
     : items.map((item) => ({
