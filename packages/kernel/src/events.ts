@@ -73,7 +73,8 @@ export function writeEvents(writer: TableWriter, stamp: EventStamp, events: read
   if (events.length > EVENTS_PER_ENTRY_MAX) assert(false, `too many events in one entry: ${events.length}`);
   if (events.length === 0) return;
   const fields = stampFields(stamp);
-  for (let index = 0; index < events.length; index++) writer.insert(EVENTS_TABLE, stampedRow(fields, index, events[index] as PendingEvent));
+  // Frozen, the store keeps the row rather than a copy.
+  for (let index = 0; index < events.length; index++) writer.insert(EVENTS_TABLE, Object.freeze(stampedRow(fields, index, events[index] as PendingEvent)));
 }
 
 export function createEventsTable(writer: TableWriter): void {
@@ -107,6 +108,23 @@ export function keyToJson(shape: TableShape, key: Key): JsonValue {
   const out = new Array<JsonValue>(key.length);
   for (let i = 0; i < key.length; i++) out[i] = valueToJson(key[i] as Value, shape.types[shape.primaryKey[i] as number] as SqlType);
   return out;
+}
+
+/** Like `keyToJson`, but takes `key` over (the caller made it for this event and never
+ * changes it): when its values are their own JSON (the common integer and text keys) it is
+ * the event's key itself, and no second array is kept for good in the event row. */
+export function ownedKeyToJson(shape: TableShape, key: Key): JsonValue {
+  return isOwnJson(key) ? key as readonly JsonValue[] as JsonValue : keyToJson(shape, key);
+}
+
+function isOwnJson(key: Key): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const value = key[i] as Value;
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
+    if (typeof value === 'number' && Number.isFinite(value)) continue;
+    return false;
+  }
+  return true;
 }
 
 /** `row` as an object keyed by column name; `length` (default: all) reads only its first
@@ -198,12 +216,12 @@ export class RecordingWriter implements TableWriter {
   insert(table: string, row: Row): void {
     const shape = this.#shape(table);
     this.#inner.insert(table, row);
-    this.#events.push({ stream: table, eventType: 'insert', key: keyToJson(shape, keyOf(shape, row)), data: rowToJson(shape, row) });
+    this.#events.push({ stream: table, eventType: 'insert', key: ownedKeyToJson(shape, keyOf(shape, row)), data: rowToJson(shape, row) });
   }
   update(table: string, key: Key, row: Row): void {
     const shape = this.#shape(table);
     this.#inner.update(table, key, row);
-    this.#events.push({ stream: table, eventType: 'update', key: keyToJson(shape, keyOf(shape, row)), data: rowToJson(shape, row) });
+    this.#events.push({ stream: table, eventType: 'update', key: ownedKeyToJson(shape, keyOf(shape, row)), data: rowToJson(shape, row) });
   }
   delete(table: string, key: Key): void {
     const shape = this.#shape(table);

@@ -5,7 +5,7 @@ import {
   type DerivedChange, type HistoricalView, type SqlError, type Statement as SqlStatement, type TableDef,
 } from '@veritydb/query';
 import type { Statement } from './codec/command.js';
-import { keyToJson, RecordingWriter, rowToJson, TENANT_STREAM, type PendingEvent, type TableShape } from './events.js';
+import { ownedKeyToJson, RecordingWriter, rowToJson, TENANT_STREAM, type PendingEvent, type TableShape } from './events.js';
 import type { KernelError } from './kernel.js';
 
 /** What one statement of a batch produced: rows from RETURNING (or a read), rows changed. */
@@ -118,10 +118,10 @@ function derivedEvent(change: DerivedChange, position: number): PendingEvent {
   const shape = tableShape(change.projection);
   const cause = change.cause === null ? null : (() => {
     const base = tableShape(change.cause.table);
-    return { stream: change.cause.table.name, key: keyToJson(base, change.cause.key), position };
+    return { stream: change.cause.table.name, key: ownedKeyToJson(base, change.cause.key), position };
   })();
   return {
-    stream: change.projection.name, eventType: change.eventType, key: keyToJson(shape, change.key),
+    stream: change.projection.name, eventType: change.eventType, key: ownedKeyToJson(shape, change.key),
     data: { row: rowToJson(shape, change.row), cause },
   };
 }

@@ -738,7 +738,9 @@ function flushGroup(writer: TableWriter, p: CompiledProjection, change: GroupDel
     const delta = change.sums[i] as number | bigint;
     const count = (before === undefined ? 0 : before[at + 1] as number) + (change.counts[i] as number);
     assert(count >= 0, 'aggregate input count stays non-negative');
-    stored[at] = typeof sum === 'bigint' ? sum + (delta as bigint) : (sum as number) + (delta as number);
+    // An unchanged bigint sum is kept, not re-added: `+ 0n` makes a new object, and the
+    // version it goes into is history (COUNT's and MIN/MAX's sums never change).
+    stored[at] = typeof sum === 'bigint' ? (delta === 0n ? sum : sum + (delta as bigint)) : (sum as number) + (delta as number);
     stored[at + 1] = count;
     stored[at + 2] = spec.fn === 'MIN' || spec.fn === 'MAX'
       ? updateExtremes(writer, p, i, change, count, before === undefined ? null : before[at + 2] as Value)

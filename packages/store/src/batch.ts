@@ -189,7 +189,15 @@ export class WriteBatch implements TableWriter {
     // new one goes. Ending the old one in place keeps the cursor valid for that insert.
     const cursor = read !== undefined && samePlace ? this.#lastRead.cursor : undefined;
     const endedInPlace = this.#endVersion(state, current, cursor);
-    this.#addVersion(state, row, newKey, endedInPlace ? cursor : undefined);
+    if (!endedInPlace) {
+      this.#addVersion(state, row, newKey);
+      return;
+    }
+    // The new version's tree key shares the ended one's key tuple when its values are the very
+    // same (tuples are immutable): one array fewer kept per version of a row updated in place,
+    // as every projection group is. (`samePlace` compares by SQL order, under which 0 = -0.)
+    const ended = ((cursor as TreeCursor).beforeKey as TreeKey).key;
+    this.#addVersion(state, row, identicalValues(ended, newKey) ? ended : newKey, cursor);
   }
 
   delete(table: string, key: Key): void {
@@ -484,6 +492,13 @@ export class WriteBatch implements TableWriter {
     }
     owner?.indexesChanged();
   }
+}
+
+/** Whether `a` and `b` hold the same values by `Object.is` (not merely equal in SQL order). */
+function identicalValues(a: Key, b: Key): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }
 
 function indexTreeKey(state: TableState, index: IndexState, version: Version): TreeKey {
