@@ -64,9 +64,11 @@ export function checksumEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export function checksumHex(value: Uint8Array): string {
-  let out = '';
-  for (const byte of value) out += HEX[byte];
-  return out;
+  // One flat string: `+=` builds a rope of one piece per byte, which is what stays alive when the
+  // result is stored (every entry's `__events` hash) — several hundred bytes each.
+  const pairs = new Array<string>(value.length);
+  for (let i = 0; i < value.length; i++) pairs[i] = HEX[value[i] as number] as string;
+  return pairs.join('');
 }
 
 const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
