@@ -9,7 +9,7 @@ export { TimestampIndex } from './timestamps.js';
 export { EVENTS_TABLE, EVENT_COLUMNS, EVENT_TYPES, TENANT_STREAM, type EventType, type PendingEvent, valueToJson } from './events.js';
 export { KernelState, type TenantRecord, type CatalogVersion, type SessionRecord, STATE_FORMAT_VERSION } from './state.js';
 export {
-  Kernel, SYSTEM_TENANT, type ApplyContext, type ApplyResult, type KernelError, type Reply, type Restored,
+  Kernel, SYSTEM_TENANT, type ApplyContext, type ApplyResult, type KernelError, type KernelOptions, type Reply, type Restored,
 } from './kernel.js';
 export type { StatementOutcome, ReadOutcome } from './sql.js';
 export { encodeReply, decodeReply, REPLY_FORMAT_VERSION } from './codec/reply.js';

@@ -2,7 +2,7 @@ import {
   assert, assertNever, position as toPosition, tenantId as toTenantId, type Checksum, type ClientId, type JsonValue,
   type Position, type Row, type TenantId,
 } from '@veritydb/types';
-import { Store } from '@veritydb/store';
+import { Store, type CheckpointHash } from '@veritydb/store';
 import { findProjection, recomputeProjection } from '@veritydb/query';
 import { decodeEnvelope, type Command, type Envelope, type SqlBatchCommand } from './codec/command.js';
 import {
@@ -71,24 +71,33 @@ export interface ApplyResult {
 
 export const SYSTEM_TENANT = toTenantId(0);
 
+export interface KernelOptions {
+  /** BLAKE3-256 for checkpoint bodies: the runtime passes its WebAssembly build (same digests). */
+  readonly checkpointHash?: CheckpointHash;
+}
+
 export type Restored = { readonly ok: true; readonly kernel: Kernel } | { readonly ok: false; readonly reason: string };
 
 export class Kernel {
   readonly #store: Store;
   readonly #state: KernelState;
 
-  private constructor(store: Store, state: KernelState) {
+  /** Hashes checkpoint bodies (`KernelOptions.checkpointHash`); undefined: the store's reference. */
+  readonly #checkpointHash: CheckpointHash | undefined;
+
+  private constructor(store: Store, state: KernelState, options: KernelOptions) {
     this.#store = store;
     this.#state = state;
+    this.#checkpointHash = options.checkpointHash;
   }
 
-  static create(): Kernel {
-    return new Kernel(new Store(), new KernelState());
+  static create(options: KernelOptions = {}): Kernel {
+    return new Kernel(new Store(), new KernelState(), options);
   }
 
   /** Loads `checkpoint()` bytes; anything but an intact, known-version checkpoint is refused. */
-  static restore(checkpoint: Uint8Array): Restored {
-    const restored = Store.restore(checkpoint);
+  static restore(checkpoint: Uint8Array, options: KernelOptions = {}): Restored {
+    const restored = Store.restore(checkpoint, options.checkpointHash);
     if (!restored.ok) return { ok: false, reason: restored.reason };
     const state = KernelState.decode(restored.extra);
     if (!state.ok) return { ok: false, reason: `kernel state: ${state.reason}` };
@@ -98,7 +107,7 @@ export class Kernel {
     for (const tenant of state.value.tenants.values()) {
       if ((tenant.droppedAt === null) !== restored.store.hasTenant(tenant.id)) return { ok: false, reason: `tenant ${tenant.id} disagrees with the store` };
     }
-    return { ok: true, kernel: new Kernel(restored.store, state.value) };
+    return { ok: true, kernel: new Kernel(restored.store, state.value, options) };
   }
 
   /** The last applied position (0 before any). */
@@ -114,7 +123,7 @@ export class Kernel {
   /** A self-contained image of all state: the store's checkpoint carrying kernel state in its
    * `extra` slot. */
   checkpoint(): Uint8Array {
-    return this.#store.checkpoint(this.#state.encode());
+    return this.#store.checkpoint(this.#state.encode(), this.#checkpointHash);
   }
 
   /** BLAKE3-256 over all state: the checksum that ends `checkpoint()`, which covers the store's

@@ -24,3 +24,4 @@ export {
   parseStatement, signedMessage, verifyExport, type ChainHead, type ExportCheck, type ExportFault, type HeadStatement,
 } from './export/format.js';
 export { prepareTenantExport, type LogReader, type SigningKey, type TenantExport } from './export/writer.js';
+export { KERNEL_OPTIONS } from './recovery.js';

@@ -21,6 +21,7 @@ import { AppliedWaiters, type WaitOutcome } from '../waiters.js';
 import { Journal } from './journal.js';
 import { Ledger, type LedgerView } from './ledger.js';
 import { KernelMachine } from './machine.js';
+import { KERNEL_OPTIONS } from '../recovery.js';
 
 /**
  * One replica of a 3- or 5-replica cluster on real disks, sockets and clocks (DESIGN §5, §9):
@@ -194,7 +195,7 @@ export class ClusterNode {
         const tenants = new Map<number, string>();
         // The node exists only after the replica does; the machine reports applies through this indirection.
         const sink: { node: ClusterNode | null } = { node: null };
-        const machine = new KernelMachine(Kernel.create(), (op, tenant, operation, result, body) => {
+        const machine = new KernelMachine(Kernel.create(KERNEL_OPTIONS), (op, tenant, operation, result, body) => {
           if (result !== null) trackTenants(tenants, result, body);
           if (sink.node !== null) sink.node.#afterApply(op, tenant, operation, body);
         });
