@@ -302,7 +302,7 @@ export class ClusterEngine implements Engine {
       // Wait first: the caller found no writable primary here just now, and returning without a
       // pause would spin in microtasks, starving the ticks and messages that end a view change
       // (an abdicated primary is the primary of a normal view, yet refuses writes).
-      await Promise.race([this.node.nextViewChange(), new Promise((resolve) => setTimeout(resolve, 20))]);
+      await this.node.nextViewChange(20);
       const now = this.node.primary;
       if (this.node.acceptsWrites) return null;
       if (now !== null && now !== this.node.replicaIndex && this.#heardFrom(now)) return this.#notPrimary(now);

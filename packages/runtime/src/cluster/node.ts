@@ -333,11 +333,16 @@ export class ClusterNode {
     this.#fatal = listener;
   }
 
-  /** Resolves at the next view or status change (or close). */
-  nextViewChange(): Promise<void> {
+  /** Resolves at the next view or status change (or close), or after `timeoutMs`, whichever is first. */
+  nextViewChange(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const listener = (): void => { this.#viewListeners.delete(listener); resolve(); };
-      this.#viewListeners.add(listener);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#viewListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#viewListeners.add(done);
     });
   }
 
