@@ -85,11 +85,7 @@ export async function backup(dataDir: string, out: string): Promise<BackupManife
       await writeFileDurably(join(out, DATA_DIR, path), bytes, mode);
       files.push({ path, bytes: bytes.length, mode, blake3: checksumHex(blake3(bytes)) });
     }
-    const manifest: BackupManifest = {
-      format: 'veritydb-backup', version: 1, createdAt: new Date().toISOString(), cluster: `0x${cluster.toString(16)}`, position, stateHash, files,
-    };
-    await writeAtomically(join(out, MANIFEST_FILE), (write) => write(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
-    return manifest;
+    return await writeManifest(out, { cluster: `0x${cluster.toString(16)}`, position, stateHash, files });
   } finally {
     await db.close();
   }
@@ -110,12 +106,8 @@ export async function backupRemote(db: Verity, out: string): Promise<BackupManif
   try {
     for await (const part of db.backup()) {
       if (part.kind === 'done') {
-        const manifest: BackupManifest = {
-          format: 'veritydb-backup', version: 1, createdAt: new Date().toISOString(), cluster: part.cluster, position: part.position, stateHash: part.stateHash, files,
-        };
         for (const directory of directories) await syncDirectory(directory);
-        await writeAtomically(join(out, MANIFEST_FILE), (write) => write(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
-        return manifest;
+        return await writeManifest(out, { cluster: part.cluster, position: part.position, stateHash: part.stateHash, files });
       }
       const path = resolve(root, part.path);
       if (!path.startsWith(`${root}${sep}`)) throw new VerityError('DamagedBackup', `the server sent a file outside the data dir: ${part.path}`);
@@ -165,6 +157,13 @@ export async function restore(from: string, dataDir: string): Promise<BackupMani
   } finally {
     await db.close();
   }
+  return manifest;
+}
+
+/** Writes the manifest last (the backup exists once it does), atomically. */
+async function writeManifest(out: string, fields: Pick<BackupManifest, 'cluster' | 'position' | 'stateHash' | 'files'>): Promise<BackupManifest> {
+  const manifest: BackupManifest = { format: 'veritydb-backup', version: 1, createdAt: new Date().toISOString(), ...fields };
+  await writeAtomically(join(out, MANIFEST_FILE), (write) => write(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
   return manifest;
 }
 

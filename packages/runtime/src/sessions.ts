@@ -32,8 +32,8 @@ export function createSessionTable(): SessionTable {
 /** What a registration record holds: a no-op of the system tenant (as a cluster's ledger does for one). */
 export const REGISTER_ENVELOPE: Envelope = Object.freeze({ tenant: SYSTEM_TENANT, actor: '', command: Object.freeze({ kind: 'noop' as const }) });
 
-/** The body a skipped request is applied as: it changes nothing but the kernel's position. */
-const NOOP_BODY = encodeEnvelope(REGISTER_ENVELOPE);
+/** The body a skipped op is applied as (single node and cluster replica alike): it changes nothing but the kernel's position. */
+export const NOOP_BODY = encodeEnvelope(REGISTER_ENVELOPE);
 
 /** One log entry as the apply sees it: position, stamp, header session fields and body. */
 export interface SessionEntry {

@@ -1,9 +1,7 @@
-import { encodeReply, Kernel, encodeEnvelope, OPERATION, SYSTEM_TENANT, decodeEnvelope, type ApplyResult } from '@veritydb/kernel';
+import { encodeReply, Kernel, OPERATION, SYSTEM_TENANT, decodeEnvelope, type ApplyResult } from '@veritydb/kernel';
 import { assert, position, type TenantId } from '@veritydb/types';
 import type { ApplyInput, StateMachine } from '@veritydb/vsr';
-
-/** The body a skipped op is applied as: it changes nothing but the kernel's position. */
-const NOOP_BODY = encodeEnvelope({ tenant: SYSTEM_TENANT, actor: '', command: { kind: 'noop' } });
+import { NOOP_BODY } from '../sessions.js';
 
 /**
  * Told after every op the kernel applies (executed or skipped), with the entry's tenant and
